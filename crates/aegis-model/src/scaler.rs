@@ -1,0 +1,98 @@
+//! Per-feature standardisation (z-scores), fitted on training data and stored in the bundle.
+
+use crate::{Matrix, ModelError, Result};
+use serde::{Deserialize, Serialize};
+
+/// Subtracts each feature's training mean and divides by its standard deviation.
+/// A constant feature (std 0) is only centred.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StandardScaler {
+    mean: Vec<f32>,
+    inv_std: Vec<f32>,
+}
+
+impl StandardScaler {
+    pub fn fit(data: &Matrix) -> Result<Self> {
+        data.check_trainable()?;
+        let d = data.n_cols();
+        let n = data.n_rows() as f64;
+        let mut sum = vec![0f64; d];
+        let mut sum_sq = vec![0f64; d];
+        for row in data.rows() {
+            for (j, &v) in row.iter().enumerate() {
+                sum[j] += f64::from(v);
+                sum_sq[j] += f64::from(v) * f64::from(v);
+            }
+        }
+        let mean: Vec<f64> = sum.iter().map(|s| s / n).collect();
+        let inv_std = sum_sq
+            .iter()
+            .zip(&mean)
+            .map(|(sq, m)| {
+                let var = (sq / n - m * m).max(0.0);
+                let std = var.sqrt();
+                if std > 1e-12 { (1.0 / std) as f32 } else { 1.0 }
+            })
+            .collect();
+        Ok(Self {
+            mean: mean.into_iter().map(|m| m as f32).collect(),
+            inv_std,
+        })
+    }
+
+    pub fn n_features(&self) -> usize {
+        self.mean.len()
+    }
+
+    /// Standardises `row` in place.
+    pub fn transform_row(&self, row: &mut [f32]) -> Result<()> {
+        if row.len() != self.mean.len() {
+            return Err(ModelError::FeatureCount {
+                expected: self.mean.len(),
+                got: row.len(),
+            });
+        }
+        for ((v, m), s) in row.iter_mut().zip(&self.mean).zip(&self.inv_std) {
+            *v = (*v - m) * s;
+        }
+        Ok(())
+    }
+
+    /// Standardises every row of `data` in place.
+    pub fn transform(&self, data: &mut Matrix) -> Result<()> {
+        for row in data.rows_mut() {
+            self.transform_row(row)?;
+        }
+        Ok(())
+    }
+
+    /// Checks the shape of a deserialised scaler.
+    pub fn validate(&self) -> Result<()> {
+        if self.mean.len() != self.inv_std.len() || self.mean.is_empty() {
+            return Err(ModelError::Corrupt("scaler mean/std lengths differ".into()));
+        }
+        if self.mean.iter().chain(&self.inv_std).any(|v| !v.is_finite()) {
+            return Err(ModelError::Corrupt("scaler holds non-finite values".into()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn standardises_to_zero_mean_unit_variance() {
+        let mut m = Matrix::from_vec(vec![1.0, 5.0, 3.0, 5.0, 5.0, 5.0], 2).unwrap();
+        let s = StandardScaler::fit(&m).unwrap();
+        s.transform(&mut m).unwrap();
+        let col0: Vec<f32> = m.rows().map(|r| r[0]).collect();
+        let mean: f32 = col0.iter().sum::<f32>() / 3.0;
+        let var: f32 = col0.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / 3.0;
+        assert!(mean.abs() < 1e-6);
+        assert!((var - 1.0).abs() < 1e-5);
+        // The constant column is centred, not blown up.
+        assert!(m.rows().all(|r| r[1] == 0.0));
+    }
+}
