@@ -21,15 +21,11 @@ impl EmpiricalCdf {
     /// Fits on `values` (any order). Fails if empty or if any value is not finite.
     pub fn fit(values: &[f32]) -> Result<Self> {
         if values.is_empty() || values.iter().any(|v| !v.is_finite()) {
-            return Err(ModelError::InvalidData(
-                "cannot calibrate on empty or non-finite scores".into(),
-            ));
+            return Err(ModelError::InvalidData("cannot calibrate on empty or non-finite scores".into()));
         }
         let mut sorted = values.to_vec();
         sorted.sort_unstable_by(f32::total_cmp);
-        let quantiles = (0..KNOTS)
-            .map(|k| quantile_sorted(&sorted, k as f64 / (KNOTS - 1) as f64))
-            .collect();
+        let quantiles = (0..KNOTS).map(|k| quantile_sorted(&sorted, k as f64 / (KNOTS - 1) as f64)).collect();
         Ok(Self { quantiles })
     }
 
@@ -58,11 +54,7 @@ impl EmpiricalCdf {
         let ok = self.quantiles.len() >= 2
             && self.quantiles.iter().all(|v| v.is_finite())
             && self.quantiles.windows(2).all(|w| w[0] <= w[1]);
-        if ok {
-            Ok(())
-        } else {
-            Err(ModelError::Corrupt("calibration quantiles are malformed".into()))
-        }
+        if ok { Ok(()) } else { Err(ModelError::Corrupt("calibration quantiles are malformed".into())) }
     }
 }
 

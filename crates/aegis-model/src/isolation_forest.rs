@@ -31,12 +31,7 @@ pub struct IsolationForestParams {
 
 impl Default for IsolationForestParams {
     fn default() -> Self {
-        Self {
-            n_trees: 200,
-            sample_size: 256,
-            max_depth: None,
-            seed: 42,
-        }
+        Self { n_trees: 200, sample_size: 256, max_depth: None, seed: 42 }
     }
 }
 
@@ -76,17 +71,12 @@ impl IsolationForestParams {
         self.check()?;
         data.check_trainable()?;
         let psi = self.sample_size.min(data.n_rows());
-        let max_depth = self
-            .max_depth
-            .unwrap_or_else(|| (psi as f64).log2().ceil().max(1.0) as usize);
+        let max_depth = self.max_depth.unwrap_or_else(|| (psi as f64).log2().ceil().max(1.0) as usize);
         let trees: Vec<Vec<Node>> = (0..self.n_trees)
             .into_par_iter()
             .map(|t| {
                 let mut rng = Pcg64Mcg::seed_from_u64(tree_seed(self.seed, t as u64));
-                let mut idx: Vec<u32> = sample(&mut rng, data.n_rows(), psi)
-                    .into_iter()
-                    .map(|i| i as u32)
-                    .collect();
+                let mut idx: Vec<u32> = sample(&mut rng, data.n_rows(), psi).into_iter().map(|i| i as u32).collect();
                 let mut nodes = Vec::with_capacity(2 * psi);
                 build(data, &mut idx, 0, max_depth, &mut rng, &mut nodes);
                 nodes
@@ -155,18 +145,16 @@ impl IsolationForest {
         self.check_row(data.n_cols())?;
         let mut out = vec![0f32; data.n_rows()];
         let d = self.n_features;
-        out.par_chunks_mut(BLOCK)
-            .zip(data.as_slice().par_chunks(BLOCK * d))
-            .for_each(|(scores, rows)| {
-                for &root in &self.roots {
-                    for (acc, row) in scores.iter_mut().zip(rows.chunks_exact(d)) {
-                        *acc += self.path_length(root, row);
-                    }
+        out.par_chunks_mut(BLOCK).zip(data.as_slice().par_chunks(BLOCK * d)).for_each(|(scores, rows)| {
+            for &root in &self.roots {
+                for (acc, row) in scores.iter_mut().zip(rows.chunks_exact(d)) {
+                    *acc += self.path_length(root, row);
                 }
-                for s in scores.iter_mut() {
-                    *s = self.to_score(*s);
-                }
-            });
+            }
+            for s in scores.iter_mut() {
+                *s = self.to_score(*s);
+            }
+        });
         Ok(out)
     }
 
@@ -183,11 +171,7 @@ impl IsolationForest {
             if n.feature == LEAF {
                 return n.value;
             }
-            i = if row[n.feature as usize] <= n.value {
-                i + 1
-            } else {
-                n.right as usize
-            };
+            i = if row[n.feature as usize] <= n.value { i + 1 } else { n.right as usize };
         }
     }
 
@@ -195,10 +179,7 @@ impl IsolationForest {
         if len == self.n_features {
             Ok(())
         } else {
-            Err(ModelError::FeatureCount {
-                expected: self.n_features,
-                got: len,
-            })
+            Err(ModelError::FeatureCount { expected: self.n_features, got: len })
         }
     }
 
@@ -206,7 +187,7 @@ impl IsolationForest {
     /// every child index points forward, inside its own tree.
     pub fn validate(&self) -> Result<()> {
         let corrupt = |m: String| Err(ModelError::Corrupt(format!("isolation forest: {m}")));
-        if self.roots.is_empty() || self.n_features == 0 || !(self.norm > 0.0) {
+        if self.roots.is_empty() || self.n_features == 0 || self.norm.is_nan() || self.norm <= 0.0 {
             return corrupt("no trees, no features or a bad normaliser".into());
         }
         let len = self.nodes.len() as u32;
@@ -232,20 +213,9 @@ impl IsolationForest {
 }
 
 /// Builds one tree over the rows in `idx` (partitioned in place), appending nodes in pre-order.
-fn build(
-    data: &Matrix,
-    idx: &mut [u32],
-    depth: usize,
-    max_depth: usize,
-    rng: &mut Pcg64Mcg,
-    nodes: &mut Vec<Node>,
-) {
+fn build(data: &Matrix, idx: &mut [u32], depth: usize, max_depth: usize, rng: &mut Pcg64Mcg, nodes: &mut Vec<Node>) {
     let leaf = |nodes: &mut Vec<Node>, n: usize| {
-        nodes.push(Node {
-            feature: LEAF,
-            value: depth as f32 + average_path_length(n),
-            right: 0,
-        })
+        nodes.push(Node { feature: LEAF, value: depth as f32 + average_path_length(n), right: 0 })
     };
     if depth >= max_depth || idx.len() <= 1 {
         return leaf(nodes, idx.len());
@@ -263,11 +233,7 @@ fn build(
         }
     }
     let me = nodes.len();
-    nodes.push(Node {
-        feature: feature as u32,
-        value: threshold,
-        right: 0,
-    });
+    nodes.push(Node { feature: feature as u32, value: threshold, right: 0 });
     let (left, right) = idx.split_at_mut(split);
     build(data, left, depth + 1, max_depth, rng, nodes);
     nodes[me].right = nodes.len() as u32;
@@ -332,7 +298,10 @@ mod tests {
         for i in 0..n + k {
             let shift = if i >= n { 6.0 } else { 0.0 };
             let row: Vec<f32> = (0..d)
-                .map(|_| { let z: f32 = StandardNormal.sample(&mut rng); z + shift })
+                .map(|_| {
+                    let z: f32 = StandardNormal.sample(&mut rng);
+                    z + shift
+                })
                 .collect();
             m.push_row(&row).unwrap();
         }

@@ -41,8 +41,5 @@ pub enum ModelError {
 pub type Result<T, E = ModelError> = std::result::Result<T, E>;
 
 pub(crate) fn invalid_param(name: &'static str, reason: impl Into<String>) -> ModelError {
-    ModelError::InvalidParam {
-        name,
-        reason: reason.into(),
-    }
+    ModelError::InvalidParam { name, reason: reason.into() }
 }

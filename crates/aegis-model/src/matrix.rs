@@ -13,19 +13,13 @@ pub struct Matrix {
 impl Matrix {
     /// An empty matrix with `n_cols` columns, ready for [`Matrix::push_row`].
     pub fn with_cols(n_cols: usize) -> Self {
-        Self {
-            data: Vec::new(),
-            n_cols,
-        }
+        Self { data: Vec::new(), n_cols }
     }
 
     /// Wraps `data` (row-major); its length must be a multiple of `n_cols`.
     pub fn from_vec(data: Vec<f32>, n_cols: usize) -> Result<Self> {
         if n_cols == 0 || data.len() % n_cols != 0 {
-            return Err(ModelError::InvalidData(format!(
-                "{} values do not form rows of {n_cols} columns",
-                data.len()
-            )));
+            return Err(ModelError::InvalidData(format!("{} values do not form rows of {n_cols} columns", data.len())));
         }
         Ok(Self { data, n_cols })
     }
@@ -33,10 +27,7 @@ impl Matrix {
     /// Appends one row; it must have exactly `n_cols` values.
     pub fn push_row(&mut self, row: &[f32]) -> Result<()> {
         if row.len() != self.n_cols {
-            return Err(ModelError::FeatureCount {
-                expected: self.n_cols,
-                got: row.len(),
-            });
+            return Err(ModelError::FeatureCount { expected: self.n_cols, got: row.len() });
         }
         self.data.extend_from_slice(row);
         Ok(())
@@ -77,10 +68,7 @@ impl Matrix {
         for &i in indices {
             data.extend_from_slice(self.row(i));
         }
-        Self {
-            data,
-            n_cols: self.n_cols,
-        }
+        Self { data, n_cols: self.n_cols }
     }
 
     /// Fails unless the matrix has at least one row and every value is finite.

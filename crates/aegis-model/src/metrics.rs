@@ -10,9 +10,9 @@ fn descending(scores: &[f32]) -> Vec<usize> {
     idx
 }
 
-/// Cumulative (false positives, true positives) after each block of tied scores,
-/// starting from (0, 0). Returns `None` unless both classes are present.
-fn operating_points(scores: &[f32], labels: &[bool]) -> Option<(Vec<(f64, f64)>, Vec<f32>)> {
+/// Cumulative (false positives, true positives) after each block of tied scores, starting
+/// from (0, 0). Returns `None` unless both classes are present.
+fn operating_points(scores: &[f32], labels: &[bool]) -> Option<Vec<(f64, f64)>> {
     let positives = labels.iter().filter(|&&l| l).count();
     if scores.len() != labels.len() || positives == 0 || positives == labels.len() {
         return None;
@@ -20,7 +20,6 @@ fn operating_points(scores: &[f32], labels: &[bool]) -> Option<(Vec<(f64, f64)>,
     let order = descending(scores);
     let (mut fp, mut tp) = (0f64, 0f64);
     let mut points = vec![(0.0, 0.0)];
-    let mut thresholds = vec![f32::INFINITY];
     for (k, &i) in order.iter().enumerate() {
         if labels[i] {
             tp += 1.0;
@@ -30,27 +29,23 @@ fn operating_points(scores: &[f32], labels: &[bool]) -> Option<(Vec<(f64, f64)>,
         let last_of_tie = order.get(k + 1).is_none_or(|&j| scores[j] != scores[i]);
         if last_of_tie {
             points.push((fp, tp));
-            thresholds.push(scores[i]);
         }
     }
-    Some((points, thresholds))
+    Some(points)
 }
 
 /// Area under the ROC curve (ties counted as half), or `None` if only one class is present.
 pub fn roc_auc(scores: &[f32], labels: &[bool]) -> Option<f64> {
-    let (points, _) = operating_points(scores, labels)?;
+    let points = operating_points(scores, labels)?;
     let &(fp_total, tp_total) = points.last()?;
-    let area: f64 = points
-        .windows(2)
-        .map(|w| (w[1].0 - w[0].0) * (w[1].1 + w[0].1) / 2.0)
-        .sum();
+    let area: f64 = points.windows(2).map(|w| (w[1].0 - w[0].0) * (w[1].1 + w[0].1) / 2.0).sum();
     Some(area / (fp_total * tp_total))
 }
 
 /// Average precision: Σ (Rₙ − Rₙ₋₁) Pₙ over score thresholds (scikit-learn's definition,
 /// no interpolation), or `None` if only one class is present.
 pub fn average_precision(scores: &[f32], labels: &[bool]) -> Option<f64> {
-    let (points, _) = operating_points(scores, labels)?;
+    let points = operating_points(scores, labels)?;
     let tp_total = points.last()?.1;
     Some(
         points
@@ -72,27 +67,20 @@ pub struct CurvePoint {
 
 /// ROC curve: (false positive rate, true positive rate) per distinct threshold.
 pub fn roc_curve(scores: &[f32], labels: &[bool]) -> Vec<CurvePoint> {
-    let Some((points, _)) = operating_points(scores, labels) else {
+    let Some(points) = operating_points(scores, labels) else {
         return Vec::new();
     };
     let &(fpn, tpn) = points.last().unwrap_or(&(1.0, 1.0));
-    points
-        .iter()
-        .map(|&(fp, tp)| CurvePoint { x: fp / fpn, y: tp / tpn })
-        .collect()
+    points.iter().map(|&(fp, tp)| CurvePoint { x: fp / fpn, y: tp / tpn }).collect()
 }
 
 /// Precision–recall curve: (recall, precision) per distinct threshold, highest threshold first.
 pub fn pr_curve(scores: &[f32], labels: &[bool]) -> Vec<CurvePoint> {
-    let Some((points, _)) = operating_points(scores, labels) else {
+    let Some(points) = operating_points(scores, labels) else {
         return Vec::new();
     };
     let tpn = points.last().map_or(1.0, |p| p.1);
-    points
-        .iter()
-        .skip(1)
-        .map(|&(fp, tp)| CurvePoint { x: tp / tpn, y: tp / (tp + fp) })
-        .collect()
+    points.iter().skip(1).map(|&(fp, tp)| CurvePoint { x: tp / tpn, y: tp / (tp + fp) }).collect()
 }
 
 /// Confusion-matrix summary at a threshold (flagged = score ≥ threshold).
@@ -117,19 +105,8 @@ pub fn at_threshold(scores: &[f32], labels: &[bool], threshold: f32) -> Threshol
     let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
     let precision = ratio(tp, flagged);
     let recall = ratio(tp, positives);
-    let f1 = if precision + recall > 0.0 {
-        2.0 * precision * recall / (precision + recall)
-    } else {
-        0.0
-    };
-    ThresholdMetrics {
-        threshold,
-        flagged,
-        true_positives: tp,
-        precision,
-        recall,
-        f1,
-    }
+    let f1 = if precision + recall > 0.0 { 2.0 * precision * recall / (precision + recall) } else { 0.0 };
+    ThresholdMetrics { threshold, flagged, true_positives: tp, precision, recall, f1 }
 }
 
 /// Share of positives among the `k` highest-scored items (fewer if there are fewer items).

@@ -34,10 +34,7 @@ impl StandardScaler {
                 if std > 1e-12 { (1.0 / std) as f32 } else { 1.0 }
             })
             .collect();
-        Ok(Self {
-            mean: mean.into_iter().map(|m| m as f32).collect(),
-            inv_std,
-        })
+        Ok(Self { mean: mean.into_iter().map(|m| m as f32).collect(), inv_std })
     }
 
     pub fn n_features(&self) -> usize {
@@ -47,10 +44,7 @@ impl StandardScaler {
     /// Standardises `row` in place.
     pub fn transform_row(&self, row: &mut [f32]) -> Result<()> {
         if row.len() != self.mean.len() {
-            return Err(ModelError::FeatureCount {
-                expected: self.mean.len(),
-                got: row.len(),
-            });
+            return Err(ModelError::FeatureCount { expected: self.mean.len(), got: row.len() });
         }
         for ((v, m), s) in row.iter_mut().zip(&self.mean).zip(&self.inv_std) {
             *v = (*v - m) * s;

@@ -7,6 +7,8 @@
 
 mod train;
 
+pub use train::EpochEnd;
+
 use crate::{Matrix, ModelError, Result, invalid_param};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -184,10 +186,7 @@ impl Autoencoder {
 
     pub fn workspace(&self) -> Workspace {
         let max = self.layers.iter().map(|l| l.outputs.max(l.inputs)).max().unwrap_or(0);
-        Workspace {
-            a: vec![0.0; max],
-            b: vec![0.0; max],
-        }
+        Workspace { a: vec![0.0; max], b: vec![0.0; max] }
     }
 
     /// Reconstructs a standardised `row`, writes each feature's squared error into `errors`
@@ -195,10 +194,7 @@ impl Autoencoder {
     pub fn reconstruction_errors(&self, row: &[f32], ws: &mut Workspace, errors: &mut [f32]) -> Result<f32> {
         let d = self.n_features();
         if row.len() != d || errors.len() != d {
-            return Err(ModelError::FeatureCount {
-                expected: d,
-                got: row.len(),
-            });
+            return Err(ModelError::FeatureCount { expected: d, got: row.len() });
         }
         if ws.a.len() < self.layers.iter().map(|l| l.outputs.max(l.inputs)).max().unwrap_or(0) {
             *ws = self.workspace();
@@ -228,10 +224,7 @@ impl Autoencoder {
     pub fn score_batch(&self, data: &Matrix) -> Result<Vec<f32>> {
         let d = self.n_features();
         if data.n_cols() != d {
-            return Err(ModelError::FeatureCount {
-                expected: d,
-                got: data.n_cols(),
-            });
+            return Err(ModelError::FeatureCount { expected: d, got: data.n_cols() });
         }
         data.as_slice()
             .par_chunks(1024 * d)

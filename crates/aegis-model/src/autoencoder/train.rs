@@ -15,6 +15,11 @@ impl AutoencoderParams {
     /// Trains on `data`, which should already be standardised. Keeps the weights of the epoch
     /// with the lowest validation loss (training loss when there are too few rows to hold out).
     pub fn fit(&self, data: &Matrix) -> Result<Autoencoder> {
+        self.fit_with_progress(data, |_| {})
+    }
+
+    /// [`AutoencoderParams::fit`], calling `on_epoch` after every epoch (for progress display).
+    pub fn fit_with_progress(&self, data: &Matrix, mut on_epoch: impl FnMut(&EpochEnd)) -> Result<Autoencoder> {
         self.check()?;
         data.check_trainable()?;
         let widths = self.widths(data.n_cols());
@@ -29,9 +34,7 @@ impl AutoencoderParams {
         let dev = Device::Cpu;
         let to_tensor = |m: Matrix| Tensor::from_vec(m.as_slice().to_vec(), (m.n_rows(), m.n_cols()), &dev);
         let x_train = to_tensor(data.select_rows(train_idx))?;
-        let x_val = (n_val > 0)
-            .then(|| to_tensor(data.select_rows(val_idx)))
-            .transpose()?;
+        let x_val = (n_val > 0).then(|| to_tensor(data.select_rows(val_idx))).transpose()?;
 
         let vars = init_vars(&widths, &mut rng, &dev)?;
         let mut opt = AdamW::new(
@@ -68,6 +71,7 @@ impl AutoencoderParams {
                 }
                 None => train_loss,
             };
+            on_epoch(&EpochEnd { epoch, max_epochs: self.max_epochs, train_loss, monitored_loss: monitored });
             if !monitored.is_finite() {
                 return Err(ModelError::InvalidData(format!(
                     "training diverged at epoch {epoch} (loss {monitored}); are the features standardised?"
@@ -81,12 +85,18 @@ impl AutoencoderParams {
                 break;
             }
         }
-        Ok(Autoencoder {
-            layers: to_dense(&widths, best.1),
-            params: self.clone(),
-            history,
-        })
+        Ok(Autoencoder { layers: to_dense(&widths, best.1), params: self.clone(), history })
     }
+}
+
+/// Reported after each training epoch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EpochEnd {
+    pub epoch: usize,
+    pub max_epochs: usize,
+    pub train_loss: f32,
+    /// Validation loss (training loss when nothing was held out).
+    pub monitored_loss: f32,
 }
 
 type Layer = (Var, Var);
@@ -123,12 +133,7 @@ fn mse(out: &Tensor, target: &Tensor) -> candle_core::Result<Tensor> {
 /// Weights as plain vectors: each layer's `(in × out)` weight matrix and its bias.
 fn snapshot(vars: &[Layer]) -> Result<Vec<(Vec<f32>, Vec<f32>)>> {
     vars.iter()
-        .map(|(w, b)| {
-            Ok((
-                w.as_tensor().flatten_all()?.to_vec1::<f32>()?,
-                b.as_tensor().to_vec1::<f32>()?,
-            ))
-        })
+        .map(|(w, b)| Ok((w.as_tensor().flatten_all()?.to_vec1::<f32>()?, b.as_tensor().to_vec1::<f32>()?)))
         .collect()
 }
 
@@ -147,13 +152,7 @@ fn to_dense(widths: &[usize], weights: Vec<(Vec<f32>, Vec<f32>)>) -> Vec<Dense> 
                     t[c * inputs + r] = w[r * outputs + c];
                 }
             }
-            Dense {
-                inputs,
-                outputs,
-                weights: t,
-                bias,
-                relu: i + 1 < n_layers,
-            }
+            Dense { inputs, outputs, weights: t, bias, relu: i + 1 < n_layers }
         })
         .collect()
 }

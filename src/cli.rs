@@ -1,0 +1,184 @@
+//! The command line: one `aegis` binary, one subcommand per job.
+
+use crate::ingest::ColumnMap;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Aegis: real-time credit-card fraud detection.
+///
+/// Generate synthetic transactions, train an Isolation Forest and an autoencoder on them (or on
+/// your own CSV), and evaluate the models on labelled data.
+#[derive(Debug, Parser)]
+#[command(name = "aegis", version, about, long_about, propagate_version = true)]
+pub struct Cli {
+    /// Log filter (error, warn, info, debug, trace, or a tracing directive such as `aegis=debug`).
+    #[arg(long, global = true, env = "AEGIS_LOG", default_value = "info")]
+    pub log: String,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write synthetic card transactions with labelled fraud scenarios to CSV.
+    Generate(GenerateArgs),
+    /// Train the models on a CSV and write a versioned model bundle with an evaluation report.
+    Train(TrainArgs),
+    /// Evaluate a model bundle on any labelled CSV (a backtest).
+    Evaluate(EvaluateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Number of transactions to write.
+    #[arg(long, default_value_t = 20_000)]
+    pub rows: usize,
+    /// Output CSV file (its directory is created if needed).
+    #[arg(long, default_value = "data/transactions.csv")]
+    pub out: PathBuf,
+    /// Random seed: the same seed and flags write the same file.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Number of cards (cardholders).
+    #[arg(long, default_value_t = 1_000)]
+    pub cards: usize,
+    /// Number of merchants (at least 25, one per country).
+    #[arg(long, default_value_t = 500)]
+    pub merchants: usize,
+    /// Number of days covered, starting at --start.
+    #[arg(long, default_value_t = 30)]
+    pub days: u32,
+    /// First day (YYYY-MM-DD, UTC).
+    #[arg(long, default_value = "2025-01-01")]
+    pub start: chrono::NaiveDate,
+    /// Target share of fraudulent transactions (scenarios 1–3 are scaled to it; label noise adds to it).
+    #[arg(long, default_value_t = 0.04)]
+    pub fraud_rate: f64,
+    /// Share of legitimate transactions labelled fraud at random (scenario 4).
+    #[arg(long, default_value_t = 0.005)]
+    pub label_noise: f64,
+}
+
+/// Where training or evaluation data comes from and how to read it.
+#[derive(Debug, Clone, Args)]
+pub struct DataArgs {
+    /// Input CSV.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Column mapping for transaction CSVs with other column names, as field=COLUMN pairs:
+    /// e.g. `card=CUSTOMER,timestamp=TX_TIME,amount=TX_AMOUNT,merchant=TERMINAL,label=TX_FRAUD`.
+    /// Fields: txn_id, timestamp, card, amount, country, merchant, merchant_category, label;
+    /// card, timestamp and amount are required, the others optional.
+    #[arg(long, default_value = "")]
+    pub columns: ColumnMap,
+    /// Skip rows that cannot be parsed (they are counted and the first few reported) instead of
+    /// stopping at the first one.
+    #[arg(long)]
+    pub skip_bad_rows: bool,
+    /// Start of the time window (RFC 3339 or YYYY-MM-DD, inclusive). Earlier rows only warm up
+    /// each card's history.
+    #[arg(long, value_parser = parse_time)]
+    pub from: Option<i64>,
+    /// End of the time window (exclusive). Later rows are ignored.
+    #[arg(long, value_parser = parse_time)]
+    pub to: Option<i64>,
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Directory of model bundles; the new bundle goes to <out>/<version> and <out>/current
+    /// points to it.
+    #[arg(long, default_value = "models")]
+    pub out: PathBuf,
+    /// Treat the CSV as purely numeric, preprocessed features (no transaction feature pipeline).
+    #[arg(long)]
+    pub numeric: bool,
+    /// With --numeric: the label column (0/1). Without it, no evaluation is possible.
+    #[arg(long, requires = "numeric")]
+    pub target: Option<String>,
+    /// With --numeric: comma-separated feature columns (default: every numeric column but the target).
+    #[arg(long, value_delimiter = ',', requires = "numeric")]
+    pub features: Vec<String>,
+    /// Share of the (time-ordered) labelled rows held out for evaluation: the last ones.
+    #[arg(long, default_value_t = 0.2)]
+    pub holdout: f64,
+    /// Seed for both models.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Isolation Forest: number of trees.
+    #[arg(long, default_value_t = 200)]
+    pub trees: usize,
+    /// Isolation Forest: rows sampled per tree (ψ).
+    #[arg(long, default_value_t = 256)]
+    pub sample_size: usize,
+    /// Autoencoder: maximum training epochs (early stopping may end sooner).
+    #[arg(long, default_value_t = 30)]
+    pub epochs: usize,
+    /// Autoencoder: epochs without validation improvement before stopping.
+    #[arg(long, default_value_t = 5)]
+    pub patience: usize,
+    /// Share of training-like traffic to block: the block threshold is this quantile from the top
+    /// of the training scores.
+    #[arg(long, default_value_t = 0.01)]
+    pub block_rate: f64,
+    /// Share of training-like traffic to flag for review or block (at least --block-rate).
+    #[arg(long, default_value_t = 0.03)]
+    pub review_rate: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct EvaluateArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Model bundle directory (or a models directory holding `current`).
+    #[arg(long, default_value = "models/current")]
+    pub models: PathBuf,
+    /// For numeric bundles: the label column (default: the one used in training).
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Directory to write report.json and report.html into (default: print the table only).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Also write every row's scores and action to this CSV (txn_id or row number, label, score,
+    /// if_score, ae_mse, action), for your own analysis.
+    #[arg(long)]
+    pub scores: Option<PathBuf>,
+}
+
+fn parse_time(s: &str) -> Result<i64, String> {
+    crate::ingest::parse_timestamp(s).ok_or_else(|| format!("`{s}` is not a time (use RFC 3339 or YYYY-MM-DD)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn parses_train_with_mapping_and_window() {
+        let cli = Cli::try_parse_from([
+            "aegis",
+            "train",
+            "--data",
+            "x.csv",
+            "--columns",
+            "card=C,timestamp=T",
+            "--from",
+            "2025-01-10",
+        ])
+        .unwrap();
+        let Command::Train(t) = cli.command else { panic!("not train") };
+        assert_eq!(t.data.from, Some(1_736_467_200));
+        assert_eq!(t.out, PathBuf::from("models"));
+        assert!(Cli::try_parse_from(["aegis", "train", "--data", "x", "--target", "Class"]).is_err());
+        assert!(Cli::try_parse_from(["aegis", "train", "--data", "x", "--from", "tomorrow"]).is_err());
+    }
+}

@@ -1,0 +1,32 @@
+//! One module per subcommand; each takes its parsed arguments and does the whole job.
+
+pub mod evaluate;
+pub mod generate;
+pub mod train;
+
+use crate::cli::{Cli, Command};
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Generate(args) => generate::run(&args),
+        Command::Train(args) => train::run(&args),
+        Command::Evaluate(args) => evaluate::run(&args),
+    }
+}
+
+/// Prints how many bad rows were skipped, with the first few reasons.
+pub(crate) fn report_skipped(skipped: &[String]) {
+    if skipped.is_empty() {
+        return;
+    }
+    eprintln!("skipped {} bad rows; the first ones:", skipped.len());
+    for reason in skipped.iter().take(5) {
+        eprintln!("  {reason}");
+    }
+}
+
+/// RFC 3339 text for Unix seconds.
+pub(crate) fn rfc3339(ts: i64) -> String {
+    chrono::DateTime::from_timestamp(ts, 0)
+        .map_or_else(|| ts.to_string(), |d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+}

@@ -1,0 +1,224 @@
+//! `aegis train`: read a CSV, replay it through the feature pipeline, fit both models, calibrate
+//! the thresholds, evaluate on the held-out last part, and write a versioned bundle.
+
+use super::{report_skipped, rfc3339};
+use crate::cli::TrainArgs;
+use crate::evaluation::{self, Report, RowContext};
+use crate::features::{CategoryEncoder, Encoders, TimeWindow, replay};
+use crate::ingest::{NumericSpec, read_numeric, read_transactions};
+use crate::scoring::{Bundle, DataInfo, FORMAT_VERSION, FeatureSchema, FitConfig, Manifest, SchemaKind, fit};
+use crate::{domain::CardKey, progress};
+use aegis_model::{AutoencoderParams, IsolationForestParams, Matrix};
+use anyhow::{Context, bail, ensure};
+use sha2::{Digest, Sha256};
+use std::path::Path;
+use std::time::Instant;
+
+/// The data, featurised and split.
+struct Prepared {
+    schema: FeatureSchema,
+    encoders: Option<Encoders>,
+    train: Matrix,
+    holdout: Option<Holdout>,
+    rows: usize,
+    label_column: Option<String>,
+}
+
+/// The held-out, labelled last part of the data.
+pub(crate) struct Holdout {
+    pub features: Matrix,
+    pub labels: Vec<bool>,
+    pub context: Option<Vec<RowContext>>,
+}
+
+pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    ensure!((0.0..0.9).contains(&args.holdout), "--holdout must be in [0, 0.9)");
+    let fit_config = FitConfig {
+        forest: IsolationForestParams::default().n_trees(args.trees).sample_size(args.sample_size).seed(args.seed),
+        autoencoder: AutoencoderParams {
+            max_epochs: args.epochs,
+            patience: args.patience,
+            seed: args.seed,
+            ..AutoencoderParams::default()
+        },
+        review_rate: args.review_rate,
+        block_rate: args.block_rate,
+    };
+    fit_config.check()?;
+    let sha256 = sha256_file(&args.data.data)?;
+    let prepared = if args.numeric { prepare_numeric(args)? } else { prepare_transactions(args)? };
+    println!(
+        "training on {} rows × {} features{}",
+        prepared.train.n_rows(),
+        prepared.train.n_cols(),
+        prepared
+            .holdout
+            .as_ref()
+            .map_or(String::new(), |h| format!(", holding out the last {} for evaluation", h.features.n_rows()))
+    );
+
+    let (models, thresholds) = fit(&prepared.train, &fit_config)?;
+
+    let report = match &prepared.holdout {
+        Some(h) => {
+            let scores = models.score_matrix(&h.features)?;
+            let window = (args.data.from.map(rfc3339), args.data.to.map(rfc3339));
+            Some(evaluation::evaluate(&scores, &h.labels, h.context.as_deref(), &models, &thresholds, window))
+        }
+        None => None,
+    };
+
+    let manifest = Manifest {
+        format_version: FORMAT_VERSION,
+        version: new_version(&args.out, &sha256),
+        created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        aegis_version: env!("CARGO_PKG_VERSION").to_owned(),
+        schema: prepared.schema,
+        data: DataInfo {
+            path: args.data.data.display().to_string(),
+            sha256,
+            rows: prepared.rows,
+            training_rows: prepared.train.n_rows(),
+            holdout_rows: prepared.holdout.as_ref().map_or(0, |h| h.features.n_rows()),
+            from: args.data.from.map(rfc3339),
+            to: args.data.to.map(rfc3339),
+            label_column: prepared.label_column,
+        },
+        isolation_forest: models.forest.params().clone(),
+        autoencoder: models.autoencoder.params().clone(),
+        autoencoder_training: models.autoencoder.history().clone(),
+        thresholds,
+        metrics: report.as_ref().map(Report::summary),
+    };
+    let bundle = Bundle { manifest, encoders: prepared.encoders, models };
+    let extra = match &report {
+        Some(r) => vec![
+            ("report.json".to_owned(), serde_json::to_vec_pretty(r)?),
+            (
+                "report.html".to_owned(),
+                evaluation::write_html(r, &format!("Aegis evaluation — {}", bundle.manifest.version))?.into_bytes(),
+            ),
+        ],
+        None => Vec::new(),
+    };
+    let extra: Vec<(&str, &[u8])> = extra.iter().map(|(n, b)| (n.as_str(), b.as_slice())).collect();
+    std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
+    let dir = bundle.save(&args.out, &extra)?;
+
+    if let Some(r) = &report {
+        evaluation::print_table(r, std::io::stdout().lock())?;
+    } else {
+        println!("no labels: trained without evaluation");
+    }
+    let h = bundle.models.autoencoder.history();
+    println!(
+        "autoencoder: {} epochs{}, best validation loss {:.4}",
+        h.train_loss.len(),
+        if h.stopped_early { " (stopped early)" } else { "" },
+        h.validation_loss.get(h.best_epoch).or(h.train_loss.get(h.best_epoch)).copied().unwrap_or(f32::NAN)
+    );
+    println!(
+        "thresholds: review ≥ {:.4}, block ≥ {:.4} (top {:.1}% / {:.1}% of training scores)",
+        thresholds.review,
+        thresholds.block,
+        100.0 * thresholds.review_rate,
+        100.0 * thresholds.block_rate
+    );
+    println!("model bundle written to {} in {:.1}s", dir.display(), started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn prepare_transactions(args: &TrainArgs) -> anyhow::Result<Prepared> {
+    let key = CardKey::from_env_or_random()?;
+    let bar = progress::spinner("reading");
+    let data = read_transactions(&args.data.data, &args.data.columns, &key, args.data.skip_bad_rows, |n| {
+        bar.set_message(format!("reading line {n}"))
+    })?;
+    bar.finish_and_clear();
+    report_skipped(&data.skipped);
+    let rows = &data.rows;
+    let window = TimeWindow { from: args.data.from, to: args.data.to };
+    let range = window.range(rows);
+    ensure!(!range.is_empty(), "no rows fall inside the --from/--to window");
+    let n = range.len();
+    let n_train = if data.has_labels { ((n as f64) * (1.0 - args.holdout)).round() as usize } else { n };
+    ensure!(n_train >= 10, "need at least 10 training rows in the window, got {n_train}");
+    let train_rows = &rows[range.start..range.start + n_train];
+    let encoders = Encoders {
+        country: CategoryEncoder::fit(train_rows.iter().map(|r| (r.txn.country.as_str(), r.label))),
+        category: CategoryEncoder::fit(
+            train_rows.iter().map(|r| (r.txn.merchant_category.as_deref().unwrap_or(""), r.label)),
+        ),
+    };
+    let bar = progress::bar(range.end as u64, "features", "rows");
+    let features = replay(rows, range.clone(), &encoders, |n| bar.set_position(n));
+    bar.finish_and_clear();
+
+    let train_idx: Vec<usize> = (0..n_train).collect();
+    let holdout = (n_train < n).then(|| {
+        let idx: Vec<usize> = (n_train..n).collect();
+        let held = &rows[range.start + n_train..range.end];
+        Holdout {
+            features: features.select_rows(&idx),
+            labels: held.iter().map(|r| r.label == Some(true)).collect(),
+            context: Some(
+                held.iter().map(|r| RowContext { card: r.txn.card.as_u128(), timestamp: r.txn.timestamp }).collect(),
+            ),
+        }
+    });
+    Ok(Prepared {
+        schema: FeatureSchema::transaction(),
+        encoders: Some(encoders),
+        train: features.select_rows(&train_idx),
+        holdout,
+        rows: rows.len(),
+        label_column: data.has_labels.then(|| args.data.columns.label_name().to_owned()),
+    })
+}
+
+fn prepare_numeric(args: &TrainArgs) -> anyhow::Result<Prepared> {
+    if args.data.from.is_some() || args.data.to.is_some() {
+        bail!("--from/--to need timestamps, which --numeric data does not have");
+    }
+    let spec = NumericSpec { target: args.target.clone(), features: args.features.clone() };
+    let data = read_numeric(&args.data.data, &spec, args.data.skip_bad_rows)?;
+    report_skipped(&data.skipped);
+    let n = data.matrix.n_rows();
+    // File order is taken as time order.
+    let n_train = if data.labels.is_some() { ((n as f64) * (1.0 - args.holdout)).round() as usize } else { n };
+    ensure!(n_train >= 10, "need at least 10 training rows, got {n_train}");
+    let train_idx: Vec<usize> = (0..n_train).collect();
+    let holdout = data.labels.as_ref().filter(|_| n_train < n).map(|labels| Holdout {
+        features: data.matrix.select_rows(&(n_train..n).collect::<Vec<_>>()),
+        labels: labels[n_train..].to_vec(),
+        context: None,
+    });
+    Ok(Prepared {
+        schema: FeatureSchema { kind: SchemaKind::Numeric, version: 1, names: data.names },
+        encoders: None,
+        train: data.matrix.select_rows(&train_idx),
+        holdout,
+        rows: n,
+        label_column: args.target.clone(),
+    })
+}
+
+/// `YYYYMMDD-HHMMSS-<first 6 hex of the data hash>`, made unique within `root`.
+fn new_version(root: &Path, sha256: &str) -> String {
+    let base = format!("{}-{}", chrono::Utc::now().format("%Y%m%d-%H%M%S"), &sha256[..6.min(sha256.len())]);
+    let mut version = base.clone();
+    let mut k = 2;
+    while root.join(&version).exists() {
+        version = format!("{base}-{k}");
+        k += 1;
+    }
+    version
+}
+
+pub(crate) fn sha256_file(path: &Path) -> anyhow::Result<String> {
+    let mut file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(hex::encode(hasher.finalize()))
+}

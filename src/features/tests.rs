@@ -1,0 +1,159 @@
+//! Feature windows and card state against a brute-force recomputation from the full history.
+
+use super::*;
+use crate::domain::{CardKey, Country};
+use proptest::prelude::*;
+
+#[derive(Debug, Clone)]
+struct Event {
+    ts: i64,
+    amount: f32,
+    country: usize,
+    merchant: usize,
+}
+
+const COUNTRIES: [&str; 6] = ["US", "GB", "FR", "DE", "JP", "BR"];
+
+/// Up to 6 countries and 32 merchants: the ranges where the bounded state is exact.
+fn events() -> impl Strategy<Value = Vec<Event>> {
+    let gap = prop_oneof![0i64..120, 0i64..7_200, 0i64..200_000, 0i64..4_000_000];
+    proptest::collection::vec((gap, 1u32..100_000, 0usize..6, 0usize..32), 1..120).prop_map(|raw| {
+        let mut ts = 1_700_000_000i64;
+        raw.into_iter()
+            .map(|(g, cents, country, merchant)| {
+                ts += g;
+                Event { ts, amount: cents as f32 / 100.0, country, merchant }
+            })
+            .collect()
+    })
+}
+
+fn country(i: usize) -> Country {
+    Country::parse(COUNTRIES[i]).unwrap()
+}
+
+/// (count, sum) of events up to and including `i` whose bucket is among the `span` ending at i's.
+fn brute_window(ev: &[Event], i: usize, width: i64, span: i64) -> (u32, f64) {
+    let now = ev[i].ts.div_euclid(width);
+    ev[..=i]
+        .iter()
+        .filter(|e| (now - span + 1..=now).contains(&e.ts.div_euclid(width)))
+        .fold((0, 0.0), |(c, s), e| (c + 1, s + f64::from(e.amount)))
+}
+
+proptest! {
+    #[test]
+    fn card_state_agrees_with_brute_force(ev in events()) {
+        let mut state = CardState::default();
+        for i in 0..ev.len() {
+            let e = &ev[i];
+            let got = state.observe(e.ts, e.amount, country(e.country), e.merchant as u32 * 7919);
+            let specs = [(300, 12), (3600, 24), (86_400, 7), (86_400, 30)];
+            for (k, (width, span)) in specs.into_iter().enumerate() {
+                let (c, s) = brute_window(&ev, i, width, span);
+                prop_assert_eq!(got.windows[k].0, c, "window {} count at event {}", k, i);
+                prop_assert!((f64::from(got.windows[k].1) - s).abs() <= 1e-3 * s.max(1.0));
+            }
+            let prev = &ev[..i];
+            prop_assert_eq!(got.secs_since_prev, i.checked_sub(1).map(|p| e.ts - ev[p].ts));
+
+            let day = e.ts.div_euclid(86_400);
+            let recent: Vec<f64> = prev.iter()
+                .filter(|p| p.ts.div_euclid(86_400) > day - 30)
+                .map(|p| f64::from(p.amount)).collect();
+            match got.prev_mean_30d {
+                None => prop_assert!(recent.is_empty()),
+                Some(m) => {
+                    let want = recent.iter().sum::<f64>() / recent.len() as f64;
+                    prop_assert!((f64::from(m) - want).abs() <= 1e-3 * want.max(1.0));
+                }
+            }
+
+            let mut counts = [0u32; 6];
+            for p in prev { counts[p.country] += 1; }
+            let home = (0..6).filter(|&c| counts[c] > 0)
+                .max_by_key(|&c| (counts[c], std::cmp::Reverse(country(c))))
+                .map(country);
+            prop_assert_eq!(got.home_country, home);
+
+            prop_assert_eq!(got.new_merchant, !prev.iter().any(|p| p.merchant == e.merchant));
+            prop_assert_eq!(got.new_country, !prev.is_empty() && !prev.iter().any(|p| p.country == e.country));
+
+            let mut seen = [false; 6];
+            for p in ev[..=i].iter().filter(|p| p.ts > e.ts - 86_400) { seen[p.country] = true; }
+            prop_assert_eq!(got.distinct_countries_24h, seen.iter().filter(|&&s| s).count() as u32);
+        }
+    }
+}
+
+fn encoders() -> Encoders {
+    Encoders {
+        country: CategoryEncoder::fit(vec![("US", Some(false)); 10]),
+        category: CategoryEncoder::fit(vec![("grocery", Some(false)); 10]),
+    }
+}
+
+fn txn(key: &CardKey, card: &str, ts: i64, amount: f64, country: &str, merchant: &str) -> Transaction {
+    Transaction {
+        txn_id: format!("{card}-{ts}"),
+        timestamp: ts,
+        card: key.token(card),
+        amount,
+        country: Country::parse(country).unwrap(),
+        merchant: merchant.into(),
+        merchant_category: Some("grocery".into()),
+    }
+}
+
+#[test]
+fn pipeline_features_have_the_documented_meaning() {
+    let key = CardKey::new(b"test");
+    let mut p = FeaturePipeline::new(encoders());
+    let mut f = [0f32; N_FEATURES];
+    // 2023-11-14 (a Tuesday) 22:13:20 UTC.
+    let t0 = 1_700_000_000;
+    for k in 0..5 {
+        p.observe(&txn(&key, "4111111111111111", t0 + k * 60, 20.0, "US", "m1"), &mut f);
+    }
+    let i = |name| feature_index(name).unwrap();
+    assert_eq!(f[i("log_count_1h")], 5f32.ln_1p());
+    assert_eq!(f[i("foreign_country")], 0.0);
+    assert_eq!(f[i("new_merchant")], 0.0);
+    assert_eq!(f[i("is_weekend")], 0.0);
+    assert!((f[i("log_secs_since_prev")] - 60f32.ln_1p()).abs() < 1e-6);
+
+    // A large purchase abroad at a new merchant, 10 minutes later.
+    p.observe(&txn(&key, "4111111111111111", t0 + 600, 200.0, "FR", "m2"), &mut f);
+    assert_eq!(f[i("foreign_country")], 1.0);
+    assert_eq!(f[i("new_country")], 1.0);
+    assert_eq!(f[i("new_merchant")], 1.0);
+    assert_eq!(f[i("distinct_countries_24h")], 2.0);
+    assert!((f[i("log_amount_ratio_30d")] - (201f32 / 21.0).ln()).abs() < 1e-5);
+    // Unseen country and category fall into the "other" bucket instead of failing.
+    assert_eq!(f[i("country_frequency")], 0.0);
+
+    // A different card has its own, empty state.
+    p.observe(&txn(&key, "5500005555555559", t0 + 700, 5.0, "US", "m1"), &mut f);
+    assert_eq!(f[i("log_count_1h")], 1f32.ln_1p());
+    assert_eq!(f[i("new_merchant")], 1.0);
+    assert_eq!(f[i("log_amount_ratio_30d")], 0.0);
+    assert_eq!(p.n_cards(), 2);
+}
+
+#[test]
+fn calendar_features_use_utc() {
+    let key = CardKey::new(b"test");
+    let mut p = FeaturePipeline::new(encoders());
+    let mut f = [0f32; N_FEATURES];
+    // 2024-06-01 03:00:00 UTC, a Saturday night.
+    p.observe(&txn(&key, "4111111111111111", 1_717_210_800, 1.0, "US", "m"), &mut f);
+    assert_eq!(f[feature_index("is_weekend").unwrap()], 1.0);
+    assert_eq!(f[feature_index("is_night").unwrap()], 1.0);
+    let angle = std::f32::consts::TAU * 3.0 / 24.0;
+    assert!((f[feature_index("hour_sin").unwrap()] - angle.sin()).abs() < 1e-6);
+}
+
+#[test]
+fn card_state_stays_under_one_kilobyte() {
+    assert!(std::mem::size_of::<CardState>() <= 1024, "{}", std::mem::size_of::<CardState>());
+}

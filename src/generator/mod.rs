@@ -1,0 +1,147 @@
+//! Synthetic card transactions with labelled fraud scenarios, deterministic for a seed.
+//!
+//! Legitimate traffic: each card shops mostly at its regular merchants at home, at its own rate
+//! and spending level, on a daily rhythm, with occasional trips abroad. Fraud scenarios (the
+//! `fraud_scenario` column):
+//! 1. a large amount (> 200) abroad, labelled fraud with probability 0.6 (the classic rule);
+//! 2. a compromised (bust-out) merchant: for a window of days fraudsters run stolen cards through
+//!    a few merchants' terminals — every transaction there in the window is fraud, from cards
+//!    that never shopped there, at above their usual amounts, while the regular customers shop
+//!    elsewhere;
+//! 3. a compromised card: a burst of large transactions, often in a country new to the card;
+//! 4. label noise: a random legitimate transaction labelled fraud.
+
+mod csv_out;
+mod scenarios;
+mod world;
+
+pub use csv_out::{CSV_HEADER, write_csv};
+pub use world::{CATEGORIES, COUNTRIES, World};
+
+use rand::{Rng, SeedableRng};
+use rand_distr::{Distribution, LogNormal};
+use rand_pcg::Pcg64Mcg;
+
+/// What to generate. Checked by [`GeneratorConfig::check`].
+#[derive(Debug, Clone)]
+pub struct GeneratorConfig {
+    pub rows: usize,
+    pub cards: usize,
+    pub merchants: usize,
+    pub days: u32,
+    /// Unix seconds of the first day's midnight (UTC).
+    pub start: i64,
+    pub seed: u64,
+    /// Target share of transactions that are fraud (scenarios 1–3 are scaled to it).
+    pub fraud_rate: f64,
+    /// Share of transactions randomly labelled fraud (scenario 4).
+    pub label_noise: f64,
+}
+
+impl GeneratorConfig {
+    pub fn check(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(self.rows > 0, "--rows must be at least 1");
+        anyhow::ensure!(self.cards > 0, "--cards must be at least 1");
+        anyhow::ensure!(self.merchants >= COUNTRIES.len(), "--merchants must be at least {}", COUNTRIES.len());
+        anyhow::ensure!((1..=3650).contains(&self.days), "--days must be between 1 and 3650");
+        anyhow::ensure!((0.0..=0.5).contains(&self.fraud_rate), "--fraud-rate must be between 0 and 0.5");
+        anyhow::ensure!((0.0..=0.1).contains(&self.label_noise), "--label-noise must be between 0 and 0.1");
+        Ok(())
+    }
+}
+
+/// One generated transaction, compact; rendered to text only when written.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Row {
+    pub ts: i64,
+    pub card: u32,
+    pub merchant: u32,
+    pub amount_cents: u32,
+    pub country: u8,
+    pub label: bool,
+    pub scenario: u8,
+}
+
+/// The world and its transactions, in time order.
+#[derive(Debug)]
+pub struct Generated {
+    pub world: World,
+    pub rows: Vec<Row>,
+    pub seed: u64,
+}
+
+impl Generated {
+    /// Transactions per fraud scenario (index 0 = legitimate).
+    pub fn scenario_counts(&self) -> [usize; 5] {
+        let mut counts = [0; 5];
+        for r in &self.rows {
+            counts[usize::from(r.scenario)] += 1;
+        }
+        counts
+    }
+
+    pub fn fraud_count(&self) -> usize {
+        self.rows.iter().filter(|r| r.label).count()
+    }
+}
+
+/// Share of the fraud budget given to compromised-card bursts and compromised merchants; the
+/// rest comes from the large-amount-abroad rule and label noise.
+const BURST_SHARE: f64 = 0.6;
+const MERCHANT_SHARE: f64 = 0.3;
+
+pub fn generate(config: &GeneratorConfig) -> anyhow::Result<Generated> {
+    config.check()?;
+    let mut rng = Pcg64Mcg::seed_from_u64(config.seed);
+    let world = World::new(config.cards, config.merchants, &mut rng);
+    let budget = |share: f64| ((config.rows as f64 * config.fraud_rate * share) as usize).min(config.rows / 4);
+    let (burst_rows, merchant_rows) = (budget(BURST_SHARE), budget(MERCHANT_SHARE));
+    let compromised = scenarios::CompromisedMerchants::pick(&world, config, merchant_rows, &mut rng);
+    let mut rows = Vec::with_capacity(config.rows);
+    let noise = LogNormal::new(0.0, 0.45)?;
+    let legit_rows = config.rows - burst_rows - merchant_rows;
+    while rows.len() < legit_rows {
+        let mut row = legit_row(&world, config, &noise, &mut rng);
+        // Regular customers of a compromised merchant shop elsewhere during its window; where
+        // there is nowhere else in that country, the purchase is dropped and another drawn.
+        for _ in 0..8 {
+            if !compromised.covers(row.merchant, row.ts) {
+                break;
+            }
+            row.merchant = world.sample_merchant_in(row.country, false, &mut rng);
+        }
+        if !compromised.covers(row.merchant, row.ts) {
+            rows.push(row);
+        }
+    }
+    compromised.inject(&world, config, merchant_rows, &mut rows, &mut rng);
+    scenarios::compromised_cards(&world, config, burst_rows, &mut rows, &mut rng);
+    rows.sort_by_key(|r| (r.ts, r.card));
+    scenarios::label_noise(config.label_noise, &mut rows, &mut rng);
+    Ok(Generated { world, rows, seed: config.seed })
+}
+
+/// An ordinary purchase; a large one abroad is labelled fraud with probability 0.6 (scenario 1).
+fn legit_row(world: &World, config: &GeneratorConfig, noise: &LogNormal<f64>, rng: &mut Pcg64Mcg) -> Row {
+    let card_idx = world.sample_card(rng);
+    let card = &world.cards[card_idx as usize];
+    let day = i64::from(rng.random_range(0..config.days));
+    let ts = config.start + day * 86_400 + world.sample_time_of_day(rng);
+    let abroad = rng.random::<f64>() < card.abroad;
+    let merchant = if abroad {
+        world.sample_merchant_in(card.travel, false, rng)
+    } else if rng.random::<f64>() < 0.75 {
+        card.favourites[rng.random_range(0..card.favourites.len())]
+    } else {
+        world.sample_merchant_in(card.home, false, rng)
+    };
+    let m = &world.merchants[merchant as usize];
+    let amount = card.level * CATEGORIES[usize::from(m.category)].1 * noise.sample(rng);
+    let amount_cents = (amount * 100.0).clamp(1.0, 5_000_000.0) as u32;
+    let large_abroad = m.country != card.home && amount_cents > 20_000;
+    let label = large_abroad && rng.random::<f64>() < 0.6;
+    Row { ts, card: card_idx, merchant, amount_cents, country: m.country, label, scenario: if label { 1 } else { 0 } }
+}
+
+#[cfg(test)]
+mod tests;

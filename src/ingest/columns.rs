@@ -1,0 +1,139 @@
+//! Mapping a CSV's header to the transaction fields Aegis needs.
+
+use super::{LabelledTransaction, parse_country, parse_label, parse_timestamp};
+use crate::domain::{CardKey, Transaction};
+use anyhow::{anyhow, bail};
+use std::str::FromStr;
+
+/// The fields a transaction file can provide; `card`, `timestamp` and `amount` are required.
+const FIELDS: [(&str, bool); 8] = [
+    ("txn_id", false),
+    ("timestamp", true),
+    ("card", true),
+    ("amount", true),
+    ("country", false),
+    ("merchant", false),
+    ("merchant_category", false),
+    ("label", false),
+];
+
+/// Which CSV column holds each field. Defaults are the generator's column names; override with
+/// `field=COLUMN` pairs, e.g. `card=CUSTOMER,timestamp=TX_TIME,label=TX_FRAUD`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnMap {
+    names: [String; 8],
+}
+
+impl Default for ColumnMap {
+    fn default() -> Self {
+        Self {
+            names: ["txn_id", "timestamp", "card_num", "amount", "country", "merchant", "merchant_category", "label"]
+                .map(String::from),
+        }
+    }
+}
+
+impl FromStr for ColumnMap {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        let mut map = Self::default();
+        for pair in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (field, column) = pair
+                .split_once('=')
+                .ok_or_else(|| anyhow!("column mapping `{pair}` is not of the form field=COLUMN"))?;
+            let i = FIELDS.iter().position(|(f, _)| *f == field.trim()).ok_or_else(|| {
+                anyhow!("unknown field `{}` in column mapping; fields are {}", field.trim(), field_list())
+            })?;
+            map.names[i] = column.trim().to_owned();
+        }
+        Ok(map)
+    }
+}
+
+fn field_list() -> String {
+    FIELDS.iter().map(|f| f.0).collect::<Vec<_>>().join(", ")
+}
+
+impl ColumnMap {
+    /// The column the label is read from.
+    pub fn label_name(&self) -> &str {
+        &self.names[7]
+    }
+
+    /// Finds each field's column in `headers`. A missing required column is an error naming it;
+    /// a missing optional one is simply absent.
+    pub fn resolve(&self, headers: &csv::StringRecord) -> anyhow::Result<ResolvedColumns> {
+        let mut idx = [None; 8];
+        for (i, (field, required)) in FIELDS.iter().enumerate() {
+            idx[i] = headers.iter().position(|h| h == self.names[i]);
+            if idx[i].is_none() && *required {
+                let have: Vec<&str> = headers.iter().collect();
+                bail!(
+                    "no column `{}` for the {field} field (the header has: {}); map it with --columns {field}=COLUMN",
+                    self.names[i],
+                    have.join(", ")
+                );
+            }
+        }
+        Ok(ResolvedColumns { idx, names: self.names.clone() })
+    }
+}
+
+/// Column positions for one file.
+#[derive(Debug)]
+pub struct ResolvedColumns {
+    idx: [Option<usize>; 8],
+    names: [String; 8],
+}
+
+impl ResolvedColumns {
+    pub fn has_label(&self) -> bool {
+        self.idx[7].is_some()
+    }
+
+    fn field<'r>(&self, record: &'r csv::StringRecord, i: usize) -> Option<&'r str> {
+        self.idx[i].and_then(|c| record.get(c))
+    }
+
+    /// Parses one record into a transaction, or says which line and column is wrong.
+    pub fn parse(&self, record: &csv::StringRecord, line: u64, key: &CardKey) -> anyhow::Result<LabelledTransaction> {
+        let bad =
+            |i: usize, value: &str, why: &str| anyhow!("line {line}, column `{}`: `{value}` {why}", self.names[i]);
+        let required = |i: usize| {
+            self.field(record, i)
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| anyhow!("line {line}, column `{}`: missing value", self.names[i]))
+        };
+        let ts_text = required(1)?;
+        let timestamp = parse_timestamp(ts_text)
+            .ok_or_else(|| bad(1, ts_text, "is not a timestamp (RFC 3339, `YYYY-MM-DD HH:MM:SS` or Unix seconds)"))?;
+        let card = required(2)?;
+        let amount_text = required(3)?;
+        let amount: f64 = amount_text
+            .parse()
+            .ok()
+            .filter(|a: &f64| a.is_finite() && *a >= 0.0)
+            .ok_or_else(|| bad(3, amount_text, "is not a non-negative number"))?;
+        let country_text = self.field(record, 4).unwrap_or("");
+        let country =
+            parse_country(country_text).ok_or_else(|| bad(4, country_text, "is not a two-letter country code"))?;
+        let label = match self.field(record, 7) {
+            None => None,
+            Some(v) => Some(parse_label(v).ok_or_else(|| bad(7, v, "is not a label (0 or 1)"))?),
+        };
+        Ok(LabelledTransaction {
+            txn: Transaction {
+                txn_id: self.field(record, 0).map_or_else(|| format!("line-{line}"), str::to_owned),
+                timestamp,
+                card: key.token(card),
+                amount,
+                country,
+                merchant: self.field(record, 5).unwrap_or("").to_owned(),
+                merchant_category: self.field(record, 6).filter(|c| !c.is_empty()).map(str::to_owned),
+            },
+            label,
+            line,
+        })
+    }
+}

@@ -1,0 +1,89 @@
+use super::*;
+use std::io::Write;
+
+fn file(content: &str) -> tempfile::NamedTempFile {
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    f.write_all(content.as_bytes()).unwrap();
+    f
+}
+
+fn read(content: &str, map: &str, skip: bool) -> anyhow::Result<TransactionData> {
+    let f = file(content);
+    read_transactions(f.path(), &map.parse()?, &CardKey::new(b"k"), skip, |_| {})
+}
+
+const GOOD: &str = "txn_id,timestamp,card_num,amount,country,merchant,merchant_category,label,fraud_scenario
+b,2025-01-02T00:00:00Z,4111111111111111,5.00,FR,M2,grocery,1,3
+a,2025-01-01T00:00:00Z,4111111111111111,12.50,us,M1,fuel,0,0
+";
+
+#[test]
+fn reads_generator_files_in_time_order() {
+    let data = read(GOOD, "", false).unwrap();
+    assert!(data.has_labels);
+    let ids: Vec<&str> = data.rows.iter().map(|r| r.txn.txn_id.as_str()).collect();
+    assert_eq!(ids, ["a", "b"]);
+    assert_eq!(data.rows[0].txn.country.as_str(), "US");
+    assert_eq!(data.rows[0].line, 3);
+    assert_eq!(data.rows[1].label, Some(true));
+}
+
+#[test]
+fn column_mapping_and_optional_columns() {
+    let csv = "TX_TIME,CUSTOMER,TX_AMOUNT,TERMINAL,TX_FRAUD\n2025-01-01 10:00:00,17,3.5,T9,0\n";
+    let data =
+        read(csv, "card=CUSTOMER,timestamp=TX_TIME,amount=TX_AMOUNT,merchant=TERMINAL,label=TX_FRAUD", false).unwrap();
+    let t = &data.rows[0].txn;
+    assert_eq!(t.merchant, "T9");
+    assert_eq!(t.country.as_str(), "ZZ");
+    assert_eq!(t.txn_id, "line-2");
+    assert_eq!(t.merchant_category, None);
+}
+
+#[test]
+fn errors_name_the_line_and_column() {
+    let bad = GOOD.replace("12.50", "twelve");
+    let err = read(&bad, "", false).unwrap_err().to_string();
+    assert!(err.contains("line 3, column `amount`: `twelve`"), "{err}");
+
+    let bad = GOOD.replace("2025-01-02T00:00:00Z", "soon");
+    let err = read(&bad, "", false).unwrap_err().to_string();
+    assert!(err.contains("line 2, column `timestamp`"), "{err}");
+
+    let err = read("a,b\n1,2\n", "", false).unwrap_err().to_string();
+    assert!(err.contains("no column `timestamp`"), "{err}");
+
+    let err = read(GOOD, "cardd=X", false).unwrap_err().to_string();
+    assert!(err.contains("unknown field `cardd`"), "{err}");
+
+    let header_only = GOOD.lines().next().unwrap().to_owned() + "\n";
+    assert!(read(&header_only, "", false).unwrap_err().to_string().contains("no data rows"));
+    assert!(read("", "", false).is_err());
+}
+
+#[test]
+fn skip_bad_rows_counts_them() {
+    let bad = GOOD.replace("12.50", "-1");
+    let data = read(&bad, "", true).unwrap();
+    assert_eq!(data.rows.len(), 1);
+    assert_eq!(data.skipped.len(), 1);
+    assert!(data.skipped[0].contains("line 3"));
+}
+
+#[test]
+fn numeric_files_default_to_every_numeric_column_but_the_target() {
+    let f = file("id,V1,V2,Class\nx,1.5,2,0\ny,3,4,1\n");
+    let spec = NumericSpec { target: Some("Class".into()), features: vec![] };
+    let d = read_numeric(f.path(), &spec, false).unwrap();
+    assert_eq!(d.names, ["V1", "V2"]);
+    assert_eq!(d.matrix.row(1), &[3.0, 4.0]);
+    assert_eq!(d.labels, Some(vec![false, true]));
+
+    let spec = NumericSpec { target: Some("Missing".into()), features: vec![] };
+    assert!(read_numeric(f.path(), &spec, false).unwrap_err().to_string().contains("no column `Missing`"));
+
+    let f = file("V1,Class\n1,0\nabc,1\n");
+    let spec = NumericSpec { target: Some("Class".into()), features: vec![] };
+    let err = read_numeric(f.path(), &spec, false).unwrap_err().to_string();
+    assert!(err.contains("line 3, column `V1`"), "{err}");
+}

@@ -1,0 +1,15 @@
+//! Aegis: real-time credit-card fraud detection.
+//!
+//! The library behind the `aegis` binary. Data flows one way:
+//! [`generator`] or [`ingest`] → [`features`] → [`scoring`] (models from `aegis-model`) →
+//! [`evaluation`]. `train`, `evaluate` and (later) `serve` share the same feature and scoring code.
+
+pub mod cli;
+pub mod commands;
+pub mod domain;
+pub mod evaluation;
+pub mod features;
+pub mod generator;
+pub mod ingest;
+pub mod progress;
+pub mod scoring;

@@ -1,0 +1,21 @@
+//! The `aegis` binary: parse the command line, set up logging, run the subcommand, and turn any
+//! error into one line on stderr and a non-zero exit code.
+
+use aegis::cli::Cli;
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    match aegis::commands::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // `{:#}` puts the whole context chain on one line: "cannot open x.csv: No such file".
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

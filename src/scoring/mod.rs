@@ -1,0 +1,31 @@
+//! From a feature vector to a decision: both models, the combined score and the thresholds,
+//! plus the versioned model bundle they are stored in.
+
+mod bundle;
+mod fit;
+mod models;
+
+pub use bundle::{Bundle, DataInfo, FORMAT_VERSION, FeatureSchema, Manifest, SchemaKind};
+pub use fit::{FitConfig, fit};
+pub use models::{Models, Score, Thresholds};
+
+use serde::{Deserialize, Serialize};
+
+/// What to do with a transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Allow,
+    Review,
+    Block,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Allow => "allow",
+            Action::Review => "review",
+            Action::Block => "block",
+        }
+    }
+}
