@@ -83,6 +83,9 @@ fn write_scores(
     scores: &[crate::scoring::Score],
     thresholds: &crate::scoring::Thresholds,
 ) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
     let mut w = csv::Writer::from_path(path)?;
     w.write_record(["txn_id", "label", "score", "if_score", "ae_mse", "action"])?;
     for (i, (s, l)) in scores.iter().zip(labels).enumerate() {

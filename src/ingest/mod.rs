@@ -49,7 +49,10 @@ pub fn read_transactions(
         .with_context(|| format!("cannot open {}", path.display()))?;
     let headers =
         reader.headers().with_context(|| format!("cannot read the header line of {}", path.display()))?.clone();
-    let cols = map.resolve(&headers)?;
+    if headers.iter().all(str::is_empty) {
+        bail!("{}: the file is empty (no header line)", path.display());
+    }
+    let cols = map.resolve(&headers).with_context(|| path.display().to_string())?;
     let mut rows = Vec::new();
     let mut skipped = Vec::new();
     let mut record = csv::StringRecord::new();

@@ -28,7 +28,10 @@ pub fn read_numeric(path: &Path, spec: &NumericSpec, skip_bad_rows: bool) -> any
         .trim(csv::Trim::All)
         .from_path(path)
         .with_context(|| format!("cannot open {}", path.display()))?;
-    let headers = reader.headers().context("cannot read the header line")?.clone();
+    let headers = reader.headers().with_context(|| format!("{}: cannot read the header line", path.display()))?.clone();
+    if headers.iter().all(str::is_empty) {
+        bail!("{}: the file is empty (no header line)", path.display());
+    }
     let position = |name: &str| {
         headers.iter().position(|h| h == name).with_context(|| {
             format!(

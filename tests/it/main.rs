@@ -1,0 +1,39 @@
+//! Integration tests: the real `aegis` binary, run as a user would, in temporary directories.
+
+mod cli_errors;
+mod pipeline;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// Runs `aegis` with `args` in `dir`.
+pub fn aegis(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_aegis"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("AEGIS_CARD_KEY")
+        .output()
+        .expect("the aegis binary runs")
+}
+
+/// Runs `aegis` and fails the test, showing its output, unless it succeeds.
+pub fn aegis_ok(dir: &Path, args: &[&str]) -> String {
+    let out = aegis(dir, args);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "aegis {args:?} failed:\nstdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// Runs `aegis`, expects a failure, and returns stderr after checking it is a clean one-line
+/// error: no panic, no backtrace.
+pub fn aegis_err(dir: &Path, args: &[&str]) -> String {
+    let out = aegis(dir, args);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "aegis {args:?} should fail");
+    assert!(!stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"), "aegis {args:?} panicked: {stderr}");
+    stderr
+}

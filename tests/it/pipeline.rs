@@ -1,0 +1,135 @@
+//! generate → train → evaluate through the real binary.
+
+use super::{aegis_err, aegis_ok};
+use serde_json::Value;
+use std::fs;
+
+fn json(path: &std::path::Path) -> Value {
+    serde_json::from_slice(&fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
+}
+
+#[test]
+fn generate_train_evaluate_detects_fraud_well_above_chance() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = aegis_ok(d, &["generate", "--rows", "20000", "--seed", "7", "--out", "data/tx.csv"]);
+    assert!(out.contains("wrote 20000 transactions"), "{out}");
+
+    let out = aegis_ok(d, &["train", "--data", "data/tx.csv", "--out", "models", "--seed", "7"]);
+    assert!(out.contains("combined"), "the evaluation table is printed: {out}");
+
+    // The bundle: manifest, weights, reports, and `current` pointing at it.
+    let bundle = fs::canonicalize(d.join("models/current")).unwrap();
+    for file in ["manifest.json", "models.json", "encoders.json", "report.json", "report.html"] {
+        assert!(bundle.join(file).is_file(), "missing {file}");
+    }
+    let manifest = json(&bundle.join("manifest.json"));
+    assert_eq!(manifest["format_version"], 1);
+    assert_eq!(manifest["schema"]["kind"], "transaction");
+    assert_eq!(manifest["schema"]["names"].as_array().unwrap().len(), aegis::features::N_FEATURES);
+    assert_eq!(manifest["data"]["training_rows"], 16000);
+    assert_eq!(manifest["data"]["holdout_rows"], 4000);
+    let (review, block) =
+        (manifest["thresholds"]["review"].as_f64().unwrap(), manifest["thresholds"]["block"].as_f64().unwrap());
+    assert!(0.5 < review && review < block && block <= 1.0, "thresholds {review} {block}");
+
+    let report = json(&bundle.join("report.json"));
+    let combined = report["models"].as_array().unwrap().iter().find(|m| m["model"] == "combined").unwrap();
+    let auc = combined["roc_auc"].as_f64().unwrap();
+    assert!(auc >= 0.85, "combined ROC AUC on the holdout is {auc}");
+    let html = fs::read_to_string(bundle.join("report.html")).unwrap();
+    assert!(html.contains("<svg") && html.contains("ROC curve"));
+
+    // A backtest of the last week: earlier rows warm the card state up.
+    let out = aegis_ok(
+        d,
+        &[
+            "evaluate",
+            "--data",
+            "data/tx.csv",
+            "--models",
+            "models",
+            "--from",
+            "2025-01-24",
+            "--out",
+            "eval",
+            "--scores",
+            "eval/scores.csv",
+        ],
+    );
+    assert!(out.contains("combined"), "{out}");
+    let backtest = json(&d.join("eval/report.json"));
+    let rows = backtest["rows"].as_u64().unwrap();
+    assert!((3000..10000).contains(&rows), "a week of a 30-day file: {rows} rows");
+    let scored = fs::read_to_string(d.join("eval/scores.csv")).unwrap();
+    assert_eq!(scored.lines().count() as u64, rows + 1);
+}
+
+#[test]
+fn generate_is_deterministic_for_a_seed() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for name in ["a.csv", "b.csv"] {
+        aegis_ok(d, &["generate", "--rows", "3000", "--seed", "11", "--out", name]);
+    }
+    aegis_ok(d, &["generate", "--rows", "3000", "--seed", "12", "--out", "c.csv"]);
+    let read = |n: &str| fs::read(d.join(n)).unwrap();
+    assert_eq!(read("a.csv"), read("b.csv"));
+    assert_ne!(read("a.csv"), read("c.csv"));
+}
+
+#[test]
+fn trains_on_a_mapped_transaction_csv_without_optional_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    aegis_ok(d, &["generate", "--rows", "3000", "--out", "tx.csv"]);
+    // Rewrite as another team's schema: other names, no country, no category, no ids.
+    let text = fs::read_to_string(d.join("tx.csv")).unwrap();
+    let mut mapped = String::from("TX_TIME,CUSTOMER,TX_AMOUNT,TERMINAL,TX_FRAUD\n");
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        mapped.push_str(&format!(
+            "{},{},{},{},{}\n",
+            f[1].replace('T', " ").trim_end_matches('Z'),
+            f[2],
+            f[3],
+            f[5],
+            f[7]
+        ));
+    }
+    fs::write(d.join("mapped.csv"), mapped).unwrap();
+    let columns = "card=CUSTOMER,timestamp=TX_TIME,amount=TX_AMOUNT,merchant=TERMINAL,label=TX_FRAUD";
+    let out = aegis_ok(d, &["train", "--data", "mapped.csv", "--columns", columns, "--epochs", "3"]);
+    assert!(out.contains("combined"), "{out}");
+    aegis_ok(d, &["evaluate", "--data", "mapped.csv", "--columns", columns]);
+    // Without the mapping the same file is refused with a pointer to --columns.
+    let err = aegis_err(d, &["evaluate", "--data", "mapped.csv"]);
+    assert!(err.contains("--columns"), "{err}");
+}
+
+#[test]
+fn trains_and_evaluates_a_numeric_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // A preprocessed data set: V1..V4, an id column to ignore, and a target; outliers are frauds.
+    let mut csv = String::from("id,V1,V2,V3,V4,Class\n");
+    for i in 0..2000u32 {
+        let fraud = i % 50 == 49;
+        let x = |k: u32| {
+            let base = ((i * 7919 + k * 104_729) % 1000) as f32 / 1000.0 - 0.5;
+            if fraud { base + 4.0 } else { base }
+        };
+        csv.push_str(&format!("t{i},{},{},{},{},{}\n", x(1), x(2), x(3), x(4), u8::from(fraud)));
+    }
+    fs::write(d.join("num.csv"), csv).unwrap();
+    let out = aegis_ok(d, &["train", "--data", "num.csv", "--numeric", "--target", "Class", "--epochs", "5"]);
+    assert!(out.contains("400 for evaluation"), "{out}");
+    let manifest = json(&fs::canonicalize(d.join("models/current")).unwrap().join("manifest.json"));
+    assert_eq!(manifest["schema"]["kind"], "numeric");
+    assert_eq!(manifest["schema"]["names"], serde_json::json!(["V1", "V2", "V3", "V4"]));
+    let report = json(&fs::canonicalize(d.join("models/current")).unwrap().join("report.json"));
+    assert!(report["models"][0]["roc_auc"].as_f64().unwrap() > 0.95, "planted outliers: {report}");
+    // Evaluation reads the same columns and remembers the target.
+    let out = aegis_ok(d, &["evaluate", "--data", "num.csv"]);
+    assert!(out.contains("Evaluated 2000 transactions, 40 fraud"), "{out}");
+}
