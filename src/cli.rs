@@ -27,6 +27,26 @@ pub enum Command {
     Train(TrainArgs),
     /// Evaluate a model bundle on any labelled CSV (a backtest).
     Evaluate(EvaluateArgs),
+    /// The whole pipeline on defaults: generate data and train if needed, then stream
+    /// transactions through live scoring and show the decisions.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Transaction CSV; generated with default settings if it does not exist.
+    #[arg(long, default_value = "data/transactions.csv")]
+    pub data: PathBuf,
+    /// Models directory; a bundle is trained into it if it has no `current` bundle.
+    #[arg(long, default_value = "models")]
+    pub models: PathBuf,
+    /// How many of the newest transactions to stream (the rest train the models and warm up
+    /// each card's history).
+    #[arg(long, default_value_t = 200)]
+    pub count: usize,
+    /// Transactions per second (0 = as fast as possible).
+    #[arg(long, default_value_t = 5.0)]
+    pub rate: f64,
 }
 
 #[derive(Debug, Args)]

@@ -1,5 +1,6 @@
 //! One module per subcommand; each takes its parsed arguments and does the whole job.
 
+pub mod demo;
 pub mod evaluate;
 pub mod generate;
 pub mod train;
@@ -11,6 +12,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Generate(args) => generate::run(&args),
         Command::Train(args) => train::run(&args),
         Command::Evaluate(args) => evaluate::run(&args),
+        Command::Demo(args) => demo::run(&args),
     }
 }
 

@@ -133,6 +133,7 @@ impl ResolvedColumns {
                 merchant_category: self.field(record, 6).filter(|c| !c.is_empty()).map(str::to_owned),
             },
             label,
+            masked_card: crate::domain::mask_pan(card),
             line,
         })
     }

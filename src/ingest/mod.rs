@@ -21,6 +21,8 @@ use std::path::Path;
 pub struct LabelledTransaction {
     pub txn: Transaction,
     pub label: Option<bool>,
+    /// The card number masked for display (first 6 / last 4); the raw PAN is not kept.
+    pub masked_card: String,
     /// 1-based line in the file, for messages.
     pub line: u64,
 }

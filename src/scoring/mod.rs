@@ -4,10 +4,13 @@
 mod bundle;
 mod fit;
 mod models;
+mod reasons;
+mod scorer;
 
 pub use bundle::{Bundle, DataInfo, FORMAT_VERSION, FeatureSchema, Manifest, SchemaKind};
 pub use fit::{FitConfig, fit};
 pub use models::{Models, Score, Thresholds};
+pub use scorer::{Decision, Scorer};
 
 use serde::{Deserialize, Serialize};
 

@@ -5,7 +5,7 @@ use serde_json::Value;
 use std::fs;
 
 fn json(path: &std::path::Path) -> Value {
-    serde_json::from_slice(&fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
+    serde_json::from_slice(&fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).expect("valid JSON")
 }
 
 #[test]
@@ -132,4 +132,23 @@ fn trains_and_evaluates_a_numeric_csv() {
     // Evaluation reads the same columns and remembers the target.
     let out = aegis_ok(d, &["evaluate", "--data", "num.csv"]);
     assert!(out.contains("Evaluated 2000 transactions, 40 fraud"), "{out}");
+}
+
+#[test]
+fn demo_generates_trains_and_streams_on_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = aegis_ok(d, &["demo", "--rate", "0", "--count", "300"]);
+    assert!(out.contains("generating it") && out.contains("training one"), "{out}");
+    let summary = out.lines().last().unwrap();
+    assert!(summary.starts_with("300 transactions processed"), "{out}");
+    assert!(d.join("data/transactions.csv").is_file() && d.join("models/current/manifest.json").is_file());
+    // A second run reuses the data and the bundle.
+    let again = aegis_ok(d, &["demo", "--rate", "0", "--count", "300"]);
+    assert!(!again.contains("generating it") && !again.contains("training one"), "{again}");
+    assert_eq!(again.lines().last(), Some(summary), "same data, same bundle, same decisions");
+    // Flagged lines show masked cards, never a full card number.
+    for line in out.lines().filter(|l| l.starts_with("  review") || l.starts_with("  block")) {
+        assert!(line.contains("******"), "{line}");
+    }
 }
