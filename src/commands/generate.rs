@@ -22,6 +22,7 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<()> {
     let spin = progress::spinner("generating");
     let data = generate(&config)?;
     spin.finish_and_clear();
+    tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "generated rows in memory");
 
     if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;

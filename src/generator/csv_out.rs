@@ -6,21 +6,47 @@
 //! (see BENCHMARKS.md).
 
 use super::{CATEGORIES, COUNTRIES, Generated};
+use rayon::prelude::*;
 use std::io::Write;
 
 pub const CSV_HEADER: &str = "txn_id,timestamp,card_num,amount,country,merchant,merchant_category,label,fraud_scenario";
 
-/// Writes the header and every row; calls `progress(rows_written)` every 65,536 rows.
+/// Rows formatted per parallel task.
+const CHUNK: usize = 1 << 15;
+
+/// Writes the header and every row; calls `progress(rows_written)` as it goes.
+///
+/// Chunks of rows are formatted in parallel, a few at a time, and written in order, so
+/// memory stays bounded and the file is the same whatever the number of threads.
 pub fn write_csv(data: &Generated, out: impl Write, mut progress: impl FnMut(u64)) -> std::io::Result<()> {
     let mut out = std::io::BufWriter::with_capacity(1 << 20, out);
     out.write_all(CSV_HEADER.as_bytes())?;
     out.write_all(b"\n")?;
-    let mut line = Vec::with_capacity(160);
-    for (i, r) in data.rows.iter().enumerate() {
-        line.clear();
-        push_hex16(&mut line, txn_id(data.seed, i as u64));
+    let per_batch = CHUNK * 2 * rayon::current_num_threads().max(1);
+    let mut written = 0u64;
+    for (b, batch) in data.rows.chunks(per_batch).enumerate() {
+        let first = b * per_batch;
+        let texts: Vec<Vec<u8>> =
+            batch.par_chunks(CHUNK).enumerate().map(|(c, rows)| format_rows(data, first + c * CHUNK, rows)).collect();
+        for text in texts {
+            out.write_all(&text)?;
+        }
+        written += batch.len() as u64;
+        progress(written);
+    }
+    out.flush()?;
+    progress(data.rows.len() as u64);
+    Ok(())
+}
+
+/// CSV lines for `rows`, the first of which is row number `first`.
+fn format_rows(data: &Generated, first: usize, rows: &[super::Row]) -> Vec<u8> {
+    let mut line = Vec::with_capacity(rows.len() * 96);
+    let mut dates = DateCache::default();
+    for (k, r) in rows.iter().enumerate() {
+        push_hex16(&mut line, txn_id(data.seed, (first + k) as u64));
         line.push(b',');
-        push_rfc3339(&mut line, r.ts);
+        dates.push_rfc3339(&mut line, r.ts);
         line.push(b',');
         line.extend_from_slice(data.world.cards[r.card as usize].pan.as_bytes());
         line.push(b',');
@@ -38,14 +64,8 @@ pub fn write_csv(data: &Generated, out: impl Write, mut progress: impl FnMut(u64
         line.extend_from_slice(if r.label { b",1," } else { b",0," });
         line.push(b'0' + r.scenario);
         line.push(b'\n');
-        out.write_all(&line)?;
-        if i % 65_536 == 65_535 {
-            progress(i as u64 + 1);
-        }
     }
-    out.flush()?;
-    progress(data.rows.len() as u64);
-    Ok(())
+    line
 }
 
 /// A transaction id unique per (seed, row): SplitMix64 of both.
@@ -58,8 +78,39 @@ pub fn txn_id(seed: u64, index: u64) -> u64 {
 
 fn push_hex16(buf: &mut Vec<u8>, v: u64) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    for shift in (0..16).rev() {
-        buf.push(HEX[((v >> (shift * 4)) & 0xf) as usize]);
+    let mut out = [0u8; 16];
+    for (k, byte) in v.to_be_bytes().into_iter().enumerate() {
+        out[2 * k] = HEX[usize::from(byte >> 4)];
+        out[2 * k + 1] = HEX[usize::from(byte & 0xf)];
+    }
+    buf.extend_from_slice(&out);
+}
+
+/// Formats timestamps, reusing the `YYYY-MM-DDT` prefix while consecutive rows share a day
+/// (rows are written in time order, so the calendar arithmetic runs once a day).
+#[derive(Default)]
+struct DateCache {
+    day: Option<i64>,
+    prefix: Vec<u8>,
+}
+
+impl DateCache {
+    fn push_rfc3339(&mut self, buf: &mut Vec<u8>, ts: i64) {
+        let day = ts.div_euclid(86_400);
+        if self.day != Some(day) {
+            self.prefix.clear();
+            push_rfc3339(&mut self.prefix, day * 86_400);
+            self.prefix.truncate(11); // "YYYY-MM-DDT"
+            self.day = Some(day);
+        }
+        buf.extend_from_slice(&self.prefix);
+        let secs = ts.rem_euclid(86_400);
+        push_2(buf, secs / 3600);
+        buf.push(b':');
+        push_2(buf, secs / 60 % 60);
+        buf.push(b':');
+        push_2(buf, secs % 60);
+        buf.push(b'Z');
     }
 }
 
@@ -123,6 +174,25 @@ mod tests {
             let want = chrono::DateTime::from_timestamp(ts, 0).unwrap()
                 .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
             prop_assert_eq!(String::from_utf8(buf).unwrap(), want);
+        }
+
+        #[test]
+        fn cached_dates_match_uncached(mut ts in proptest::collection::vec(0i64..4_000_000_000, 1..50)) {
+            ts.sort_unstable();
+            let mut cache = DateCache::default();
+            for t in ts {
+                let (mut a, mut b) = (Vec::new(), Vec::new());
+                cache.push_rfc3339(&mut a, t);
+                push_rfc3339(&mut b, t);
+                prop_assert_eq!(a, b);
+            }
+        }
+
+        #[test]
+        fn hex_matches_format(v in any::<u64>()) {
+            let mut buf = Vec::new();
+            push_hex16(&mut buf, v);
+            prop_assert_eq!(String::from_utf8(buf).unwrap(), format!("{v:016x}"));
         }
 
         #[test]

@@ -53,6 +53,8 @@ pub fn compromised_cards(
 pub struct CompromisedMerchants {
     /// (merchant, window start, window end) in Unix seconds, end exclusive.
     windows: Vec<(u32, i64, i64)>,
+    /// Per merchant: whether any window is theirs (a fast reject for the common case).
+    flagged: Vec<bool>,
 }
 
 impl CompromisedMerchants {
@@ -70,13 +72,18 @@ impl CompromisedMerchants {
                 let start = config.start + i64::from(first) * 86_400;
                 (merchant, start, start + i64::from(days) * 86_400)
             })
-            .collect();
-        Self { windows }
+            .collect::<Vec<_>>();
+        let mut flagged = vec![false; world.merchants.len()];
+        for &(m, _, _) in &windows {
+            flagged[m as usize] = true;
+        }
+        Self { windows, flagged }
     }
 
     /// True if `merchant` is compromised at `ts`.
     pub fn covers(&self, merchant: u32, ts: i64) -> bool {
-        self.windows.iter().any(|&(m, from, to)| m == merchant && (from..to).contains(&ts))
+        self.flagged.get(merchant as usize).copied().unwrap_or(false)
+            && self.windows.iter().any(|&(m, from, to)| m == merchant && (from..to).contains(&ts))
     }
 
     /// Adds `rows` fraudulent transactions, spread over the compromised windows: stolen cards

@@ -1,0 +1,64 @@
+//! In-process scoring benchmarks: one transaction through features + both models + decision,
+//! and the single-row model paths on their own.
+//!
+//! `cargo bench --bench scoring`
+
+use aegis::cli::Cli;
+use aegis::domain::CardKey;
+use aegis::features::N_FEATURES;
+use aegis::ingest::{ColumnMap, read_transactions};
+use aegis::scoring::{Bundle, Scorer};
+use clap::Parser;
+use criterion::{Criterion, criterion_group, criterion_main};
+use std::hint::black_box;
+
+fn run(args: &[&str]) {
+    let cli = Cli::try_parse_from(std::iter::once("aegis").chain(args.iter().copied())).expect("valid command line");
+    aegis::commands::run(cli).expect("command succeeds");
+}
+
+fn scoring(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("tx.csv");
+    let models = dir.path().join("models");
+    let (data_s, models_s) = (data.to_string_lossy().into_owned(), models.to_string_lossy().into_owned());
+    run(&["generate", "--rows", "40000", "--out", &data_s]);
+    run(&["train", "--data", &data_s, "--out", &models_s, "--to", "2025-01-25"]);
+    let bundle = Bundle::load(&models).expect("bundle");
+    let rows =
+        read_transactions(&data, &ColumnMap::default(), &CardKey::new(b"bench"), false, |_| {}).expect("rows").rows;
+    let split = rows.iter().position(|r| r.txn.timestamp >= 1_737_763_200).expect("rows after the cut");
+
+    let models_only = bundle.models.clone();
+    let mut scorer = Scorer::new(bundle).expect("scorer");
+    for r in &rows[..split] {
+        scorer.observe(&r.txn);
+    }
+    let stream = &rows[split..];
+    let mut i = 0;
+    c.bench_function("score_transaction (features + IF + AE + decision)", |b| {
+        b.iter(|| {
+            // Each iteration scores the next transaction, as live traffic would.
+            let d = scorer.score(black_box(&stream[i % stream.len()].txn)).expect("scores");
+            i += 1;
+            d
+        })
+    });
+
+    let row = [0.3f32; N_FEATURES];
+    let mut ws = models_only.autoencoder.workspace();
+    let mut errors = [0f32; N_FEATURES];
+    c.bench_function("autoencoder_single_row", |b| {
+        b.iter(|| models_only.autoencoder.reconstruction_errors(black_box(&row), &mut ws, &mut errors).expect("scores"))
+    });
+    c.bench_function("isolation_forest_single_row", |b| {
+        b.iter(|| models_only.forest.score(black_box(&row)).expect("scores"))
+    });
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(50);
+    targets = scoring
+}
+criterion_main!(benches);
