@@ -50,7 +50,7 @@ fn errors_name_the_line_and_column() {
     let err = read(&bad, "", false).unwrap_err().to_string();
     assert!(err.contains("line 2, column `timestamp`"), "{err}");
 
-    let err = read("a,b\n1,2\n", "", false).unwrap_err().to_string();
+    let err = format!("{:#}", read("a,b\n1,2\n", "", false).unwrap_err());
     assert!(err.contains("no column `timestamp`"), "{err}");
 
     let err = read(GOOD, "cardd=X", false).unwrap_err().to_string();

@@ -2,9 +2,11 @@
 //!
 //! Hand-written rather than a crate for a measured reason (see `../shared/ml-notes.md`): the
 //! maintained crates were 3–300× slower to score and some cannot be seeded. Trees are stored as one
-//! flat `Vec<Node>` of 12-byte nodes in pre-order (left child = next node), so scoring is a tight
-//! loop over contiguous memory. Batch scoring walks a block of rows through one tree at a time,
-//! which keeps that tree in cache, and spreads blocks over cores with rayon.
+//! flat `Vec<Node>` of 16-byte nodes in pre-order. A leaf points to itself on both sides, so a row
+//! can take exactly `depth` steps through a tree with no data-dependent branch: batch scoring
+//! advances a block of rows through one tree in lock-step, keeping that
+//! tree in L1, instead of walking each row to its leaf (which mispredicts a branch at every
+//! level), and spreads blocks over cores with rayon. See BENCHMARKS.md.
 
 use crate::{Matrix, ModelError, Result, invalid_param};
 use rand::{Rng, SeedableRng, seq::index::sample};
@@ -12,9 +14,9 @@ use rand_pcg::Pcg64Mcg;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-const LEAF: u32 = u32::MAX;
-/// Rows scored together per tree in batch scoring (fits L1 with room for the tree's hot nodes).
-const BLOCK: usize = 256;
+/// Rows scored together per tree in batch scoring (they and the tree fit in L1; measured best
+/// of 64–512 on the 200k × 30 benchmark).
+const BLOCK: usize = 128;
 
 /// Hyper-parameters, with the classic algorithm's defaults.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -72,31 +74,31 @@ impl IsolationForestParams {
         data.check_trainable()?;
         let psi = self.sample_size.min(data.n_rows());
         let max_depth = self.max_depth.unwrap_or_else(|| (psi as f64).log2().ceil().max(1.0) as usize);
-        let trees: Vec<Vec<Node>> = (0..self.n_trees)
+        let trees: Vec<TreeBuilder> = (0..self.n_trees)
             .into_par_iter()
             .map(|t| {
                 let mut rng = Pcg64Mcg::seed_from_u64(tree_seed(self.seed, t as u64));
                 let mut idx: Vec<u32> = sample(&mut rng, data.n_rows(), psi).into_iter().map(|i| i as u32).collect();
-                let mut nodes = Vec::with_capacity(2 * psi);
-                build(data, &mut idx, 0, max_depth, &mut rng, &mut nodes);
-                nodes
+                let mut tree = TreeBuilder { nodes: Vec::with_capacity(2 * psi), values: Vec::new(), depth: 0 };
+                tree.build(data, &mut idx, 0, max_depth, &mut rng);
+                tree
             })
             .collect();
-        let mut nodes = Vec::with_capacity(trees.iter().map(Vec::len).sum());
-        let mut roots = Vec::with_capacity(trees.len());
+        let total = trees.iter().map(|t| t.nodes.len()).sum();
+        let (mut nodes, mut values) = (Vec::with_capacity(total), Vec::with_capacity(total));
+        let (mut roots, mut depths) = (Vec::with_capacity(trees.len()), Vec::with_capacity(trees.len()));
         for tree in trees {
             let offset = nodes.len() as u32;
             roots.push(offset);
-            nodes.extend(tree.into_iter().map(|mut n| {
-                if n.feature != LEAF {
-                    n.right += offset;
-                }
-                n
-            }));
+            depths.push(tree.depth);
+            nodes.extend(tree.nodes.into_iter().map(|n| Node { left: n.left + offset, right: n.right + offset, ..n }));
+            values.extend(tree.values);
         }
         Ok(IsolationForest {
             nodes,
+            values,
             roots,
+            depths,
             n_features: data.n_cols(),
             norm: average_path_length(psi),
             params: self.clone(),
@@ -104,12 +106,13 @@ impl IsolationForestParams {
     }
 }
 
-/// One node. Internal: go left (the next node) if `x[feature] <= value`, else to `right`.
-/// Leaf (`feature == LEAF`): `value` is the full path length, depth + c(leaf size).
+/// One node: go to `left` if `x[feature] <= threshold`, else to `right`. A leaf has
+/// `left == right ==` itself, so stepping from it stays put.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 struct Node {
     feature: u32,
-    value: f32,
+    threshold: f32,
+    left: u32,
     right: u32,
 }
 
@@ -117,7 +120,11 @@ struct Node {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IsolationForest {
     nodes: Vec<Node>,
+    /// Per node: for a leaf, its path length depth + c(leaf size); 0 for internal nodes.
+    values: Vec<f32>,
     roots: Vec<u32>,
+    /// Per tree: the depth of its deepest leaf (the steps that bring any row to a leaf).
+    depths: Vec<u8>,
     n_features: usize,
     /// c(ψ): the average path length of an unsuccessful BST search over ψ points.
     norm: f32,
@@ -136,19 +143,27 @@ impl IsolationForest {
     /// Anomaly score 2^(−E[h(x)]/c(ψ)) in (0, 1]: near 1 is anomalous, below 0.5 is normal.
     pub fn score(&self, row: &[f32]) -> Result<f32> {
         self.check_row(row.len())?;
-        let total: f32 = self.roots.iter().map(|&r| self.path_length(r, row)).sum();
+        let total: f32 = self.roots.iter().zip(&self.depths).map(|(&r, &d)| self.path_length(r, d, row)).sum();
         Ok(self.to_score(total))
     }
 
-    /// Scores every row of `data`, in parallel, in row order.
+    /// Scores every row of `data`, in parallel, in row order; the same numbers as [`Self::score`].
     pub fn score_batch(&self, data: &Matrix) -> Result<Vec<f32>> {
         self.check_row(data.n_cols())?;
         let mut out = vec![0f32; data.n_rows()];
         let d = self.n_features;
         out.par_chunks_mut(BLOCK).zip(data.as_slice().par_chunks(BLOCK * d)).for_each(|(scores, rows)| {
-            for &root in &self.roots {
-                for (acc, row) in scores.iter_mut().zip(rows.chunks_exact(d)) {
-                    *acc += self.path_length(root, row);
+            let mut cursors = [0u32; BLOCK];
+            let cursors = &mut cursors[..scores.len()];
+            for (&root, &depth) in self.roots.iter().zip(&self.depths) {
+                cursors.fill(root);
+                for _ in 0..depth {
+                    for (c, row) in cursors.iter_mut().zip(rows.chunks_exact(d)) {
+                        *c = self.step(*c, row);
+                    }
+                }
+                for (acc, &c) in scores.iter_mut().zip(cursors.iter()) {
+                    *acc += self.values[c as usize];
                 }
             }
             for s in scores.iter_mut() {
@@ -163,16 +178,19 @@ impl IsolationForest {
         (-mean / self.norm).exp2()
     }
 
-    #[inline]
-    fn path_length(&self, root: u32, row: &[f32]) -> f32 {
-        let mut i = root as usize;
-        loop {
-            let n = self.nodes[i];
-            if n.feature == LEAF {
-                return n.value;
-            }
-            i = if row[n.feature as usize] <= n.value { i + 1 } else { n.right as usize };
+    /// One step down a tree; compiles to a conditional move, not a branch.
+    #[inline(always)]
+    fn step(&self, i: u32, row: &[f32]) -> u32 {
+        let n = &self.nodes[i as usize];
+        if row[n.feature as usize] <= n.threshold { n.left } else { n.right }
+    }
+
+    fn path_length(&self, root: u32, depth: u8, row: &[f32]) -> f32 {
+        let mut i = root;
+        for _ in 0..depth {
+            i = self.step(i, row);
         }
+        self.values[i as usize]
     }
 
     fn check_row(&self, len: usize) -> Result<()> {
@@ -183,27 +201,26 @@ impl IsolationForest {
         }
     }
 
-    /// Checks a deserialised forest so that scoring can neither index out of bounds nor loop:
-    /// every child index points forward, inside its own tree.
+    /// Checks a deserialised forest so that scoring cannot index out of bounds: every child
+    /// stays inside its own tree and every feature index is in range.
     pub fn validate(&self) -> Result<()> {
         let corrupt = |m: String| Err(ModelError::Corrupt(format!("isolation forest: {m}")));
         if self.roots.is_empty() || self.n_features == 0 || self.norm.is_nan() || self.norm <= 0.0 {
             return corrupt("no trees, no features or a bad normaliser".into());
         }
+        if self.values.len() != self.nodes.len() || self.depths.len() != self.roots.len() {
+            return corrupt("array lengths disagree".into());
+        }
         let len = self.nodes.len() as u32;
         for (t, &root) in self.roots.iter().enumerate() {
             let end = self.roots.get(t + 1).copied().unwrap_or(len);
-            if root >= end || end > len {
+            if root >= end || end > len || self.depths[t] > 64 {
                 return corrupt(format!("tree {t} has bad bounds"));
             }
             for i in root..end {
                 let n = self.nodes[i as usize];
-                let ok = if n.feature == LEAF {
-                    n.value.is_finite()
-                } else {
-                    (n.feature as usize) < self.n_features && i + 1 < end && n.right > i + 1 && n.right < end
-                };
-                if !ok {
+                let inside = (root..end).contains(&n.left) && (root..end).contains(&n.right);
+                if !inside || n.feature as usize >= self.n_features || !self.values[i as usize].is_finite() {
                     return corrupt(format!("node {i} of tree {t} is malformed"));
                 }
             }
@@ -212,32 +229,44 @@ impl IsolationForest {
     }
 }
 
-/// Builds one tree over the rows in `idx` (partitioned in place), appending nodes in pre-order.
-fn build(data: &Matrix, idx: &mut [u32], depth: usize, max_depth: usize, rng: &mut Pcg64Mcg, nodes: &mut Vec<Node>) {
-    let leaf = |nodes: &mut Vec<Node>, n: usize| {
-        nodes.push(Node { feature: LEAF, value: depth as f32 + average_path_length(n), right: 0 })
-    };
-    if depth >= max_depth || idx.len() <= 1 {
-        return leaf(nodes, idx.len());
-    }
-    let Some((feature, lo, hi)) = pick_split_feature(data, idx, rng) else {
-        return leaf(nodes, idx.len()); // every feature is constant here
-    };
-    let threshold = rng.random_range(lo..hi);
-    // Partition: rows with x <= threshold first. lo <= threshold < hi keeps both sides non-empty.
-    let mut split = 0;
-    for k in 0..idx.len() {
-        if data.row(idx[k] as usize)[feature] <= threshold {
-            idx.swap(k, split);
-            split += 1;
+/// One tree under construction, in pre-order, with its leaf values and deepest leaf.
+struct TreeBuilder {
+    nodes: Vec<Node>,
+    values: Vec<f32>,
+    depth: u8,
+}
+
+impl TreeBuilder {
+    /// Builds the subtree over the rows in `idx` (partitioned in place); returns its root.
+    fn build(&mut self, data: &Matrix, idx: &mut [u32], depth: usize, max_depth: usize, rng: &mut Pcg64Mcg) -> u32 {
+        let me = self.nodes.len() as u32;
+        let split = if depth >= max_depth || idx.len() <= 1 { None } else { pick_split_feature(data, idx, rng) };
+        let Some((feature, lo, hi)) = split else {
+            // Both children are the leaf itself, so the threshold is irrelevant; it must only be finite
+            // to survive JSON.
+            self.nodes.push(Node { feature: 0, threshold: f32::MAX, left: me, right: me });
+            self.values.push(depth as f32 + average_path_length(idx.len()));
+            self.depth = self.depth.max(depth as u8);
+            return me;
+        };
+        let threshold = rng.random_range(lo..hi);
+        // Partition: rows with x <= threshold first. lo <= threshold < hi keeps both sides non-empty.
+        let mut split = 0;
+        for k in 0..idx.len() {
+            if data.row(idx[k] as usize)[feature] <= threshold {
+                idx.swap(k, split);
+                split += 1;
+            }
         }
+        self.nodes.push(Node { feature: feature as u32, threshold, left: 0, right: 0 });
+        self.values.push(0.0);
+        let (left_rows, right_rows) = idx.split_at_mut(split);
+        let left = self.build(data, left_rows, depth + 1, max_depth, rng);
+        let right = self.build(data, right_rows, depth + 1, max_depth, rng);
+        self.nodes[me as usize].left = left;
+        self.nodes[me as usize].right = right;
+        me
     }
-    let me = nodes.len();
-    nodes.push(Node { feature: feature as u32, value: threshold, right: 0 });
-    let (left, right) = idx.split_at_mut(split);
-    build(data, left, depth + 1, max_depth, rng, nodes);
-    nodes[me].right = nodes.len() as u32;
-    build(data, right, depth + 1, max_depth, rng, nodes);
 }
 
 /// Draws a random feature that is not constant over `idx` (as scikit-learn does, redrawing
@@ -345,10 +374,12 @@ mod tests {
         let back: IsolationForest = serde_json::from_str(&json).unwrap();
         back.validate().unwrap();
         assert_eq!(back, forest);
-        // A child pointer that goes backwards would loop forever: validation must refuse it.
+        // A child pointer into another tree, or a feature out of range, must be refused.
         let mut broken = forest.clone();
-        let internal = broken.nodes.iter().position(|n| n.feature != LEAF).unwrap();
-        broken.nodes[internal].right = 0;
+        broken.nodes[1].right = broken.nodes.len() as u32 - 1;
+        assert!(broken.validate().is_err());
+        let mut broken = forest.clone();
+        broken.nodes[0].feature = 99;
         assert!(broken.validate().is_err());
     }
 
