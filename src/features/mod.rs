@@ -65,30 +65,35 @@ pub fn feature_index(name: &str) -> Option<usize> {
 const NO_PREVIOUS_SECS: f32 = 30.0 * 86_400.0;
 
 /// The encoders plus every card's streaming state.
+///
+/// States live in one dense `Vec`, found through a small token → index map: a hash table grows
+/// to about twice its entries, and with ~660-byte states stored inline that doubled the memory
+/// per card (measured at 1M cards; BENCHMARKS.md).
 #[derive(Debug, Clone)]
 pub struct FeaturePipeline {
     encoders: Encoders,
-    cards: HashMap<CardToken, CardState>,
+    index: HashMap<CardToken, u32>,
+    states: Vec<CardState>,
 }
 
 impl FeaturePipeline {
     pub fn new(encoders: Encoders) -> Self {
-        Self { encoders, cards: HashMap::new() }
+        Self { encoders, index: HashMap::new(), states: Vec::new() }
     }
 
     pub fn n_cards(&self) -> usize {
-        self.cards.len()
+        self.states.len()
     }
 
     /// Computes the features of `txn` into `out` and records it in its card's state.
     pub fn observe(&mut self, txn: &Transaction, out: &mut [f32; N_FEATURES]) {
         let amount = txn.amount as f32;
-        let card = self.cards.entry(txn.card).or_default().observe(
-            txn.timestamp,
-            amount,
-            txn.country,
-            merchant_hash(&txn.merchant),
-        );
+        let states = &mut self.states;
+        let slot = *self.index.entry(txn.card).or_insert_with(|| {
+            states.push(CardState::default());
+            (states.len() - 1) as u32
+        });
+        let card = self.states[slot as usize].observe(txn.timestamp, amount, txn.country, merchant_hash(&txn.merchant));
         self.write_stateless(txn, out);
         write_card_features(amount, txn, &card, out);
     }
