@@ -72,33 +72,28 @@ impl fmt::Debug for CardToken {
 /// True if `digits` (ASCII digits only) passes the Luhn check.
 pub fn luhn_valid(digits: &str) -> bool {
     let bytes = digits.as_bytes();
-    if bytes.is_empty() || !bytes.iter().all(u8::is_ascii_digit) {
-        return false;
-    }
-    let sum: u32 = bytes
-        .iter()
-        .rev()
-        .enumerate()
-        .map(|(i, b)| {
-            let d = u32::from(b - b'0');
-            if i % 2 == 1 { if d * 2 > 9 { d * 2 - 9 } else { d * 2 } } else { d }
-        })
-        .sum();
-    sum % 10 == 0
+    !bytes.is_empty() && bytes.iter().all(u8::is_ascii_digit) && luhn_sum(bytes, 1) % 10 == 0
 }
 
 /// The digit that, appended to `payload` (ASCII digits), makes it Luhn-valid.
 pub fn luhn_check_digit(payload: &[u8]) -> u8 {
-    let sum: u32 = payload
+    // Appending a digit shifts every position by one, so the payload's doubled digits are the
+    // even positions from the right.
+    b'0' + ((10 - luhn_sum(payload, 0) % 10) % 10) as u8
+}
+
+/// Luhn sum of ASCII digits, doubling those at positions (from the right, 0-based) of the
+/// given parity.
+fn luhn_sum(digits: &[u8], doubled_parity: usize) -> u32 {
+    digits
         .iter()
         .rev()
         .enumerate()
         .map(|(i, b)| {
             let d = u32::from(b - b'0');
-            if i % 2 == 0 { if d * 2 > 9 { d * 2 - 9 } else { d * 2 } } else { d }
+            if i % 2 == doubled_parity { if d > 4 { d * 2 - 9 } else { d * 2 } } else { d }
         })
-        .sum();
-    b'0' + ((10 - sum % 10) % 10) as u8
+        .sum()
 }
 
 /// First 6 and last 4 digits kept, the rest masked: `411111******1111`.

@@ -12,19 +12,12 @@ pub fn write_html(report: &Report, title: &str) -> anyhow::Result<String> {
     let roc = chart("ROC curve", "false positive rate", "true positive rate", report, |m| &m.roc_curve, true)?;
     let pr = chart("Precision–recall curve", "recall", "precision", report, |m| &m.pr_curve, false)?;
     let mut rows = String::new();
-    let opt = |v: Option<f64>| v.map_or_else(|| "–".to_owned(), |v| format!("{v:.4}"));
     for m in &report.models {
-        let _ = write!(
-            rows,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td><td>{}</td></tr>",
-            escape(&m.model),
-            opt(m.roc_auc),
-            opt(m.average_precision),
-            m.at_block.precision,
-            m.at_block.recall,
-            m.at_block.f1,
-            opt(m.card_precision_at_100)
-        );
+        let _ = write!(rows, "<tr><td>{}</td>", escape(&m.model));
+        for cell in m.cells() {
+            let _ = write!(rows, "<td>{cell}</td>");
+        }
+        rows.push_str("</tr>");
     }
     Ok(format!(
         r#"<!doctype html>

@@ -40,6 +40,22 @@ pub struct Report {
     pub models: Vec<ModelReport>,
 }
 
+impl ModelReport {
+    /// The numbers a table row shows, formatted: ROC AUC, AP, precision, recall, F1 at the block
+    /// threshold, card precision@100 ("-" where not available).
+    pub fn cells(&self) -> [String; 6] {
+        let opt = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.4}"));
+        [
+            opt(self.roc_auc),
+            opt(self.average_precision),
+            format!("{:.4}", self.at_block.precision),
+            format!("{:.4}", self.at_block.recall),
+            format!("{:.4}", self.at_block.f1),
+            opt(self.card_precision_at_100),
+        ]
+    }
+}
+
 impl Report {
     /// The combined model's report.
     pub fn combined(&self) -> Option<&ModelReport> {
@@ -155,19 +171,9 @@ pub fn print_table(report: &Report, mut w: impl Write) -> std::io::Result<()> {
         "{:<18} {:>8} {:>8} {:>10} {:>8} {:>8} {:>12}",
         "model", "ROC AUC", "AP", "precision", "recall", "F1", "card P@100"
     )?;
-    let opt = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.4}"));
     for m in &report.models {
-        writeln!(
-            w,
-            "{:<18} {:>8} {:>8} {:>10.4} {:>8.4} {:>8.4} {:>12}",
-            m.model,
-            opt(m.roc_auc),
-            opt(m.average_precision),
-            m.at_block.precision,
-            m.at_block.recall,
-            m.at_block.f1,
-            opt(m.card_precision_at_100)
-        )?;
+        let [auc, ap, p, r, f1, card] = m.cells();
+        writeln!(w, "{:<18} {auc:>8} {ap:>8} {p:>10} {r:>8} {f1:>8} {card:>12}", m.model)?;
     }
     writeln!(w, "(precision, recall and F1 at the block threshold)")
 }

@@ -104,14 +104,18 @@ impl DateCache {
             self.day = Some(day);
         }
         buf.extend_from_slice(&self.prefix);
-        let secs = ts.rem_euclid(86_400);
-        push_2(buf, secs / 3600);
-        buf.push(b':');
-        push_2(buf, secs / 60 % 60);
-        buf.push(b':');
-        push_2(buf, secs % 60);
-        buf.push(b'Z');
+        push_time_of_day(buf, ts.rem_euclid(86_400));
     }
+}
+
+/// `HH:MM:SSZ` for seconds into a day.
+fn push_time_of_day(buf: &mut Vec<u8>, secs: i64) {
+    push_2(buf, secs / 3600);
+    buf.push(b':');
+    push_2(buf, secs / 60 % 60);
+    buf.push(b':');
+    push_2(buf, secs % 60);
+    buf.push(b'Z');
 }
 
 fn push_u64(buf: &mut Vec<u8>, mut v: u64) {
@@ -153,12 +157,7 @@ fn push_rfc3339(buf: &mut Vec<u8>, ts: i64) {
     buf.push(b'-');
     push_2(buf, day);
     buf.push(b'T');
-    push_2(buf, secs / 3600);
-    buf.push(b':');
-    push_2(buf, secs / 60 % 60);
-    buf.push(b':');
-    push_2(buf, secs % 60);
-    buf.push(b'Z');
+    push_time_of_day(buf, secs);
 }
 
 #[cfg(test)]
