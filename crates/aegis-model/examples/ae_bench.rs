@@ -27,9 +27,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let ae = params.fit(&data)?;
     let train = t.elapsed().as_secs_f64();
     let h = ae.history();
-    if std::env::var_os("VERBOSE").is_some() {
-        eprintln!("train loss per epoch: {:.4?}", h.train_loss);
-    }
 
     let mut ws = ae.workspace();
     let mut errors = vec![0f32; n_cols];
