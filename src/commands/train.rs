@@ -48,6 +48,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     fit_config.check()?;
     let sha256 = sha256_file(&args.data.data)?;
     let prepared = if args.numeric { prepare_numeric(args)? } else { prepare_transactions(args)? };
+    let has_labels = prepared.label_column.is_some();
     println!(
         "training on {} rows × {} features{}",
         prepared.train.n_rows(),
@@ -108,8 +109,10 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
 
     if let Some(r) = &report {
         evaluation::print_table(r, std::io::stdout().lock())?;
+    } else if has_labels {
+        println!("no rows held out (--holdout 0): trained without evaluation");
     } else {
-        println!("no labels: trained without evaluation");
+        println!("the data has no labels: trained without evaluation (map a label column with --columns label=COLUMN)");
     }
     let h = bundle.models.autoencoder.history();
     println!(

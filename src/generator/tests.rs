@@ -29,6 +29,17 @@ fn same_seed_same_bytes_other_seed_other_bytes() {
 }
 
 #[test]
+fn output_does_not_depend_on_the_thread_count() {
+    let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    let three = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
+    // More rows than one generation chunk, so several chunks and format batches are involved.
+    let cfg = config(150_000, 9);
+    let a = one.install(|| csv_of(&generate(&cfg).unwrap()));
+    let b = three.install(|| csv_of(&generate(&cfg).unwrap()));
+    assert!(a == b, "generated files differ between 1 and 3 threads");
+}
+
+#[test]
 fn rows_are_time_ordered_in_range_with_every_scenario() {
     let cfg = config(20_000, 1);
     let g = generate(&cfg).unwrap();

@@ -152,3 +152,21 @@ fn demo_generates_trains_and_streams_on_defaults() {
         assert!(line.contains("******"), "{line}");
     }
 }
+
+#[test]
+fn unlabelled_data_trains_without_a_report_and_cannot_be_evaluated() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    aegis_ok(d, &["generate", "--rows", "2000", "--out", "tx.csv"]);
+    // Drop the label and scenario columns.
+    let text = fs::read_to_string(d.join("tx.csv")).unwrap();
+    let unlabelled: String = text.lines().map(|l| l.rsplitn(3, ',').nth(2).unwrap().to_owned() + "\n").collect();
+    fs::write(d.join("unlabelled.csv"), unlabelled).unwrap();
+    let out = aegis_ok(d, &["train", "--data", "unlabelled.csv", "--epochs", "2"]);
+    assert!(out.contains("the data has no labels"), "{out}");
+    let bundle = fs::canonicalize(d.join("models/current")).unwrap();
+    assert!(bundle.join("models.json").is_file() && !bundle.join("report.json").exists());
+    assert_eq!(json(&bundle.join("manifest.json"))["data"]["holdout_rows"], 0);
+    let err = aegis_err(d, &["evaluate", "--data", "unlabelled.csv"]);
+    assert!(err.contains("no `label` column"), "{err}");
+}
