@@ -2,7 +2,8 @@
 //!
 //! The library behind the `aegis` binary. Data flows one way:
 //! [`generator`] or [`ingest`] → [`features`] → [`scoring`] (models from `aegis-model`) →
-//! [`evaluation`]. `train`, `evaluate` and (later) `serve` share the same feature and scoring code.
+//! [`evaluation`]; [`store`] keeps every decision in SQLite. `train`, `evaluate` and `demo`
+//! share the same feature and scoring code.
 
 pub mod cli;
 pub mod commands;
@@ -13,3 +14,4 @@ pub mod generator;
 pub mod ingest;
 pub mod progress;
 pub mod scoring;
+pub mod store;

@@ -23,6 +23,19 @@ pub enum Action {
     Block,
 }
 
+impl std::str::FromStr for Action {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "allow" => Ok(Action::Allow),
+            "review" => Ok(Action::Review),
+            "block" => Ok(Action::Block),
+            other => Err(format!("`{other}` is not an action (allow, review or block)")),
+        }
+    }
+}
+
 impl Action {
     pub fn as_str(self) -> &'static str {
         match self {

@@ -1,0 +1,204 @@
+//! The results store: every scored transaction, in SQLite (`results.db`).
+//!
+//! One row per `txn_id` (the primary key): writes are idempotent, and a repeated `txn_id` gets
+//! the decision stored the first time. The database runs in WAL mode with `synchronous=FULL`,
+//! so a committed batch survives a crash of the process or of the machine; [`Writer`] groups
+//! many results into one commit and acknowledges each only after that commit.
+//! Card numbers never reach this module: it stores the card token and the masked number.
+
+mod writer;
+
+pub use writer::{Ack, Writer, WriterStats};
+
+use crate::scoring::Action;
+use anyhow::Context;
+use rusqlite::{Connection, OptionalExtension, params};
+use std::path::Path;
+
+/// The schema version this build writes; older databases are migrated on open.
+pub const SCHEMA_VERSION: i64 = 1;
+
+const MIGRATIONS: [&str; 1] = ["
+    CREATE TABLE results (
+        txn_id            TEXT PRIMARY KEY,
+        timestamp         INTEGER NOT NULL,
+        amount            REAL NOT NULL,
+        country           TEXT NOT NULL,
+        merchant          TEXT NOT NULL,
+        merchant_category TEXT,
+        card_masked       TEXT NOT NULL,
+        card_token        TEXT NOT NULL,
+        score             REAL NOT NULL,
+        if_score          REAL NOT NULL,
+        ae_mse            REAL NOT NULL,
+        action            TEXT NOT NULL CHECK (action IN ('allow', 'review', 'block')),
+        reasons           TEXT NOT NULL,
+        model_version     TEXT NOT NULL,
+        received_at       INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX results_received_at ON results (received_at);
+    CREATE INDEX results_action_received_at ON results (action, received_at);
+"];
+
+/// One stored decision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredResult {
+    pub txn_id: String,
+    /// Transaction time, Unix seconds.
+    pub timestamp: i64,
+    pub amount: f64,
+    pub country: String,
+    pub merchant: String,
+    pub merchant_category: Option<String>,
+    /// First 6 / last 4 digits.
+    pub card_masked: String,
+    /// HMAC token of the card number (hex).
+    pub card_token: String,
+    pub score: f32,
+    pub if_score: f32,
+    pub ae_mse: f32,
+    pub action: Action,
+    pub reasons: Vec<String>,
+    pub model_version: String,
+    /// When Aegis received it, Unix milliseconds.
+    pub received_at: i64,
+}
+
+/// What happened to one result handed to the store.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Stored now.
+    Inserted,
+    /// The `txn_id` was already stored: this is the earlier decision, unchanged.
+    Duplicate(Box<StoredResult>),
+}
+
+/// A connection to the results database.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and migrates its schema.
+    pub fn open(path: &Path) -> anyhow::Result<Self> {
+        let conn =
+            Connection::open(path).with_context(|| format!("cannot open the results database {}", path.display()))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let mut store = Self { conn };
+        store.migrate().with_context(|| format!("cannot migrate {}", path.display()))?;
+        Ok(store)
+    }
+
+    fn migrate(&mut self) -> anyhow::Result<()> {
+        let version: i64 = self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        anyhow::ensure!(
+            version <= SCHEMA_VERSION,
+            "the database has schema version {version}, newer than this aegis understands ({SCHEMA_VERSION})"
+        );
+        for (v, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = self.conn.transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", v as i64 + 1)?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    /// Stores `rows` in one transaction. A row whose `txn_id` is already stored (earlier, or
+    /// earlier in the same batch) is not written again; its outcome carries the stored row.
+    pub fn insert_batch(&mut self, rows: &[StoredResult]) -> anyhow::Result<Vec<Outcome>> {
+        let tx = self.conn.transaction()?;
+        let mut outcomes = Vec::with_capacity(rows.len());
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO results (txn_id, timestamp, amount, country, merchant, merchant_category, card_masked,
+                    card_token, score, if_score, ae_mse, action, reasons, model_version, received_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+                 ON CONFLICT (txn_id) DO NOTHING",
+            )?;
+            for r in rows {
+                let reasons = serde_json::to_string(&r.reasons)?;
+                let changed = insert.execute(params![
+                    r.txn_id,
+                    r.timestamp,
+                    r.amount,
+                    r.country,
+                    r.merchant,
+                    r.merchant_category,
+                    r.card_masked,
+                    r.card_token,
+                    r.score,
+                    r.if_score,
+                    r.ae_mse,
+                    r.action.as_str(),
+                    reasons,
+                    r.model_version,
+                    r.received_at,
+                ])?;
+                outcomes.push(if changed == 1 {
+                    Outcome::Inserted
+                } else {
+                    let stored = get(&tx, &r.txn_id)?.context("a conflicting row vanished")?;
+                    Outcome::Duplicate(Box::new(stored))
+                });
+            }
+        }
+        tx.commit()?;
+        Ok(outcomes)
+    }
+
+    /// The stored decision for `txn_id`, if any.
+    pub fn get(&self, txn_id: &str) -> anyhow::Result<Option<StoredResult>> {
+        get(&self.conn, txn_id)
+    }
+
+    pub fn count(&self) -> anyhow::Result<u64> {
+        let n: i64 = self.conn.query_row("SELECT COUNT(*) FROM results", [], |r| r.get(0))?;
+        Ok(n.unsigned_abs())
+    }
+}
+
+fn get(conn: &Connection, txn_id: &str) -> anyhow::Result<Option<StoredResult>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT txn_id, timestamp, amount, country, merchant, merchant_category, card_masked, card_token, score,
+                if_score, ae_mse, action, reasons, model_version, received_at
+         FROM results WHERE txn_id = ?1",
+    )?;
+    let row = stmt
+        .query_row([txn_id], |r| {
+            Ok((
+                StoredResult {
+                    txn_id: r.get(0)?,
+                    timestamp: r.get(1)?,
+                    amount: r.get(2)?,
+                    country: r.get(3)?,
+                    merchant: r.get(4)?,
+                    merchant_category: r.get(5)?,
+                    card_masked: r.get(6)?,
+                    card_token: r.get(7)?,
+                    score: r.get(8)?,
+                    if_score: r.get(9)?,
+                    ae_mse: r.get(10)?,
+                    action: Action::Allow,
+                    reasons: Vec::new(),
+                    model_version: r.get(13)?,
+                    received_at: r.get(14)?,
+                },
+                r.get::<_, String>(11)?,
+                r.get::<_, String>(12)?,
+            ))
+        })
+        .optional()?;
+    row.map(|(mut result, action, reasons)| {
+        result.action = action.parse().map_err(anyhow::Error::msg)?;
+        result.reasons = serde_json::from_str(&reasons).context("stored reasons are not a JSON list")?;
+        Ok(result)
+    })
+    .transpose()
+}
+
+#[cfg(test)]
+mod tests;
