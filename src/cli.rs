@@ -89,8 +89,9 @@ pub struct DataArgs {
     /// Column mapping for transaction CSVs with other column names, as field=COLUMN pairs:
     /// e.g. `card=CUSTOMER,timestamp=TX_TIME,amount=TX_AMOUNT,merchant=TERMINAL,label=TX_FRAUD`.
     /// Fields: txn_id, timestamp, card, amount, country, merchant, merchant_category, label;
-    /// card, timestamp and amount are required, the others optional.
-    #[arg(long, default_value = "")]
+    /// card, timestamp and amount are required, the others optional. Without it, the
+    /// generator's column names are expected (docs/csv-schema.md).
+    #[arg(long, default_value = "", hide_default_value = true)]
     pub columns: ColumnMap,
     /// Skip rows that cannot be parsed (they are counted and the first few reported) instead of
     /// stopping at the first one.
