@@ -9,7 +9,7 @@ use crate::features::{FEATURE_NAMES, N_FEATURES};
 
 /// Up to `max` reasons, from the features with the largest reconstruction errors.
 pub fn explain(txn: &Transaction, features: &[f32; N_FEATURES], errors: &[f32; N_FEATURES], max: usize) -> Vec<String> {
-    let mut order: Vec<usize> = (0..N_FEATURES).collect();
+    let mut order: [usize; N_FEATURES] = std::array::from_fn(|i| i);
     order.sort_unstable_by(|&a, &b| errors[b].total_cmp(&errors[a]));
     let mut out: Vec<String> = Vec::with_capacity(max);
     for i in order {

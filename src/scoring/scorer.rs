@@ -48,10 +48,6 @@ impl Scorer {
         })
     }
 
-    pub fn bundle(&self) -> &Bundle {
-        &self.bundle
-    }
-
     pub fn thresholds(&self) -> &Thresholds {
         &self.bundle.manifest.thresholds
     }

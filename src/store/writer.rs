@@ -8,7 +8,7 @@
 use super::{Outcome, Store, StoredResult};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
 /// Called once per result with its outcome, after the commit (or with the error).
@@ -65,21 +65,6 @@ impl Writer {
         })
     }
 
-    /// Queues `row` if there is room; `Ok(false)` when the queue is full.
-    pub fn try_submit(&self, row: StoredResult, ack: Ack) -> Result<bool, WriterClosed> {
-        self.stats.queued.fetch_add(1, Ordering::Relaxed);
-        match self.tx.try_send(Job { row, ack }) {
-            Ok(()) => Ok(true),
-            Err(e) => {
-                self.stats.queued.fetch_sub(1, Ordering::Relaxed);
-                match e {
-                    TrySendError::Full(_) => Ok(false),
-                    TrySendError::Disconnected(_) => Err(WriterClosed),
-                }
-            }
-        }
-    }
-
     pub fn stats(&self) -> &WriterStats {
         &self.stats
     }
@@ -106,7 +91,9 @@ fn run(mut store: Store, rx: &Receiver<Job>, max_batch: usize, stats: &WriterSta
             }
         }
         stats.queued.fetch_sub(jobs.len() as u64, Ordering::Relaxed);
-        let rows: Vec<StoredResult> = jobs.iter().map(|j| j.row.clone()).collect();
+        // Rows and acks part ways here (moved, not copied): the rows go to the commit, the acks
+        // wait for its outcome.
+        let (rows, acks): (Vec<StoredResult>, Vec<Ack>) = jobs.drain(..).map(|j| (j.row, j.ack)).unzip();
         let started = std::time::Instant::now();
         let result = store.insert_batch(&rows);
         stats.commit_micros.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
@@ -114,14 +101,15 @@ fn run(mut store: Store, rx: &Receiver<Job>, max_batch: usize, stats: &WriterSta
             Ok(outcomes) => {
                 stats.batches.fetch_add(1, Ordering::Relaxed);
                 stats.rows.fetch_add(rows.len() as u64, Ordering::Relaxed);
-                for (job, outcome) in jobs.drain(..).zip(outcomes) {
-                    (job.ack)(Ok(outcome));
+                for (ack, outcome) in acks.into_iter().zip(outcomes) {
+                    ack(Ok(outcome));
                 }
             }
             Err(e) => {
-                tracing::error!(error = %format!("{e:#}"), rows = rows.len(), "results batch not stored");
-                for job in jobs.drain(..) {
-                    (job.ack)(Err(format!("{e:#}")));
+                let message = format!("{e:#}");
+                tracing::error!(error = %message, rows = rows.len(), "results batch not stored");
+                for ack in acks {
+                    ack(Err(message.clone()));
                 }
             }
         }
