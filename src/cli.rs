@@ -27,9 +27,94 @@ pub enum Command {
     Train(TrainArgs),
     /// Evaluate a model bundle on any labelled CSV (a backtest).
     Evaluate(EvaluateArgs),
-    /// The whole pipeline on defaults: generate data and train if needed, then stream
-    /// transactions through live scoring and show the decisions.
+    /// Run the HTTP scoring API: POST /predict, /predict/batch, /health, /ready, /metrics,
+    /// /openapi.json. Every decision is committed to SQLite before it is answered.
+    Serve(ServeArgs),
+    /// Send transactions to a running API, paced, and summarise the decisions and latency.
+    Produce(ProduceArgs),
+    /// The whole pipeline on defaults: generate data and train if needed, start the API, stream
+    /// transactions through it over HTTP, and show the decisions.
     Demo(DemoArgs),
+}
+
+/// Where the scoring service keeps its state and how it is reached.
+#[derive(Debug, Clone, Args)]
+pub struct ServiceArgs {
+    /// Results database (SQLite; created and migrated if needed).
+    #[arg(long, default_value = "results.db")]
+    pub db: PathBuf,
+    /// Address to listen on (port 0 picks a free port; the address is printed).
+    #[arg(long, default_value = "127.0.0.1:8000")]
+    pub addr: std::net::SocketAddr,
+    /// File holding the card tokenization key (hex), created owner-only if absent.
+    /// `AEGIS_CARD_KEY` (hex) overrides it. Default: the database path with a `.key` extension.
+    #[arg(long)]
+    pub card_key_file: Option<PathBuf>,
+    /// Require `Authorization: Bearer <token>` on /predict* and /admin/* (health, ready and
+    /// metrics stay open).
+    #[arg(long, env = "AEGIS_API_TOKEN", hide_env_values = true)]
+    pub api_token: Option<String>,
+    /// POST a JSON alert for every review/block decision to this URL (repeatable).
+    #[arg(long = "alert-webhook", value_name = "URL")]
+    pub alert_webhooks: Vec<reqwest::Url>,
+    /// Delivery attempts per alert and webhook before it is marked failed.
+    #[arg(long, default_value_t = 5)]
+    pub alert_attempts: u32,
+    /// Wait before the first alert retry, in milliseconds; doubled for each further retry.
+    #[arg(long, default_value_t = 500)]
+    pub alert_backoff_ms: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Model bundle directory (or a models directory holding `current`). Reloaded on SIGHUP or
+    /// POST /admin/reload.
+    #[arg(long, default_value = "models/current")]
+    pub models: PathBuf,
+    #[command(flatten)]
+    pub service: ServiceArgs,
+}
+
+/// How fast to send.
+#[derive(Debug, Clone, Args)]
+pub struct PaceArgs {
+    /// How many transactions to send.
+    #[arg(long, default_value_t = 200)]
+    pub count: usize,
+    /// Transactions per second; 0 sends as fast as --concurrency allows.
+    #[arg(long, default_value_t = 5.0, conflicts_with = "interval")]
+    pub rate: f64,
+    /// Seconds between transactions (another way to say --rate: 0.2 = 5/s).
+    #[arg(long)]
+    pub interval: Option<f64>,
+    /// Requests in flight at most.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct ProduceArgs {
+    /// Where to send: the API's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8000")]
+    pub target: reqwest::Url,
+    #[command(flatten)]
+    pub pace: PaceArgs,
+    /// Send the rows of this transaction CSV, in time order, with their own timestamps
+    /// (default: generate transactions stamped with the current time).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Column mapping for --data, as for `train` (docs/csv-schema.md).
+    #[arg(long, default_value = "", hide_default_value = true)]
+    pub columns: ColumnMap,
+    /// Seed for generated transactions (default: a new one each run, printed).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Bearer token for the API.
+    #[arg(long, env = "AEGIS_API_TOKEN", hide_env_values = true)]
+    pub api_token: Option<String>,
+    /// Do not print each flagged transaction.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Args)]
@@ -40,13 +125,18 @@ pub struct DemoArgs {
     /// Models directory; a bundle is trained into it if it has no `current` bundle.
     #[arg(long, default_value = "models")]
     pub models: PathBuf,
-    /// How many of the newest transactions to stream (the rest train the models and warm up
-    /// each card's history).
+    /// How many of the newest transactions to stream through the API (the rest train the
+    /// models and warm up each card's history).
     #[arg(long, default_value_t = 200)]
     pub count: usize,
     /// Transactions per second (0 = as fast as possible).
     #[arg(long, default_value_t = 5.0)]
     pub rate: f64,
+    /// Stop once the stream is done instead of serving until Ctrl-C.
+    #[arg(long)]
+    pub exit_when_done: bool,
+    #[command(flatten)]
+    pub service: ServiceArgs,
 }
 
 #[derive(Debug, Args)]

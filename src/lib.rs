@@ -5,13 +5,18 @@
 //! [`evaluation`]; [`store`] keeps every decision in SQLite. `train`, `evaluate` and `demo`
 //! share the same feature and scoring code.
 
+pub mod alerts;
 pub mod cli;
 pub mod commands;
 pub mod domain;
+pub mod engine;
 pub mod evaluation;
 pub mod features;
 pub mod generator;
+pub mod http;
 pub mod ingest;
+pub mod metrics;
 pub mod progress;
 pub mod scoring;
+pub mod stream;
 pub mod store;

@@ -1,84 +1,61 @@
-//! `aegis demo`: a newcomer's first minute. Generates data and trains if needed, then streams
-//! the newest transactions through the live scoring path, printing every flagged one with its
-//! reasons, and a summary.
+//! `aegis demo`: a newcomer's first minute. Generates data and trains if needed, starts the
+//! API, streams the newest transactions through it over HTTP (the same path a client takes),
+//! prints every flagged one with its reasons and a summary, then keeps serving until Ctrl-C.
 
-use crate::cli::{Cli, Command, DemoArgs};
-use crate::domain::CardKey;
-use crate::ingest::{ColumnMap, read_transactions};
-use crate::scoring::{Action, Bundle, Scorer};
+use crate::cli::{Cli, Command, DemoArgs, PaceArgs};
+use crate::engine::card_key_for;
+use crate::ingest::{ColumnMap, read_requests, read_transactions};
+use crate::scoring::Bundle;
+use crate::stream::{HttpTarget, Outgoing, Pace};
 use anyhow::{Context, ensure};
 use clap::Parser;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     ensure!(args.count > 0, "--count must be at least 1");
-    ensure!(args.rate >= 0.0 && args.rate.is_finite(), "--rate must be 0 (as fast as possible) or more");
+    let pace = Pace::from_args(&PaceArgs { count: args.count, rate: args.rate, interval: None, concurrency: 8 })?;
     let data = args.data.to_string_lossy().into_owned();
     if !args.data.exists() {
         println!("No data at {data}: generating it.");
         subcommand(&["generate", "--out", &data])?;
     }
-    let key = CardKey::from_env_or_random()?;
+    let key = card_key_for(&args.service.db, args.service.card_key_file.as_deref())?;
     let rows = read_transactions(&args.data, &ColumnMap::default(), &key, false, |_| {})?.rows;
     ensure!(rows.len() > args.count + 100, "{data} has {} rows; the demo needs more than --count + 100", rows.len());
     let split = rows.len() - args.count;
     let cutoff = crate::commands::rfc3339(rows[split].txn.timestamp);
 
     let models = args.models.to_string_lossy().into_owned();
-    let bundle = match Bundle::load(&args.models) {
-        Ok(b) => b,
-        Err(_) => {
-            println!("No model bundle in {models}: training one on the transactions before {cutoff}.");
-            subcommand(&["train", "--data", &data, "--out", &models, "--to", &cutoff])?;
-            Bundle::load(&args.models)?
-        }
-    };
-    println!("Model bundle {}.", bundle.manifest.version);
-    let mut scorer = Scorer::new(bundle)?;
-    for r in &rows[..split] {
-        scorer.observe(&r.txn);
+    if Bundle::load(&args.models).is_err() {
+        println!("No model bundle in {models}: training one on the transactions before {cutoff}.");
+        subcommand(&["train", "--data", &data, "--out", &models, "--to", &cutoff])?;
     }
+    // The older transactions build each card's history; the newest `count` are sent.
+    let warm_up = rows.into_iter().take(split).map(|r| r.txn).collect();
+    let requests = read_requests(&args.data, &ColumnMap::default())?;
+    let items: Vec<Outgoing> = requests
+        .into_iter()
+        .skip(split)
+        .map(|(request, label)| Outgoing { request, label, live: false })
+        .collect();
 
-    println!(
-        "Streaming {} transactions at {}:",
-        args.count,
-        if args.rate > 0.0 { format!("{}/s", args.rate) } else { "full speed".into() }
-    );
-    let interval = (args.rate > 0.0).then(|| Duration::from_secs_f64(1.0 / args.rate));
-    let started = Instant::now();
-    let (mut counts, mut caught, mut frauds) = ([0usize; 3], 0usize, 0usize);
-    for (k, r) in rows[split..].iter().enumerate() {
-        if let Some(every) = interval {
-            let due = started + every * k as u32;
-            std::thread::sleep(due.saturating_duration_since(Instant::now()));
+    super::serve::runtime()?.block_on(async {
+        let service = super::serve::Service::start(&args.models, &args.service, warm_up).await?;
+        println!("Model bundle {}; API listening at {}", service.engine.model_version(), service.url);
+        println!("Streaming {} transactions at {} through POST {}/predict:", items.len(), pace.describe(), service.url);
+        let base = service.url.parse().context("internal: the service URL does not parse")?;
+        let target = Arc::new(HttpTarget::new(&base, args.service.api_token.clone())?);
+        let summary = super::produce::send(items, target, pace, false).await;
+        println!("{}", summary.report());
+        println!("Results are in {}.", args.service.db.display());
+        if !args.exit_when_done {
+            println!("Still serving at {} (try GET {}/metrics); press Ctrl-C to stop.", service.url, service.url);
+            super::serve::shutdown_signal().await;
         }
-        let d = scorer.score(&r.txn)?;
-        counts[d.action as usize] += 1;
-        let fraud = r.label == Some(true);
-        frauds += usize::from(fraud);
-        caught += usize::from(fraud && d.action != Action::Allow);
-        if d.action != Action::Allow {
-            println!(
-                "  {:<6} {:.3}  {}  {:>9.2}  {}  {:<8} {}{}",
-                d.action.as_str(),
-                d.score.combined,
-                r.masked_card,
-                r.txn.amount,
-                r.txn.country,
-                r.txn.merchant,
-                d.reasons.join("; "),
-                if fraud { "  [labelled fraud]" } else { "" }
-            );
-        }
-    }
-    let flagged = counts[Action::Review as usize] + counts[Action::Block as usize];
-    println!(
-        "{} transactions processed, {flagged} flagged ({} review, {} block); {caught} of {frauds} labelled frauds flagged.",
-        args.count,
-        counts[Action::Review as usize],
-        counts[Action::Block as usize]
-    );
-    Ok(())
+        service.stop().await?;
+        ensure!(summary.errors == 0, "{} of {} transactions failed", summary.errors, summary.sent);
+        Ok(())
+    })
 }
 
 /// Runs another subcommand with its own defaults, as if typed on the command line.

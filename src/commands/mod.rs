@@ -3,6 +3,8 @@
 pub mod demo;
 pub mod evaluate;
 pub mod generate;
+pub mod produce;
+pub mod serve;
 pub mod train;
 
 use crate::cli::{Cli, Command};
@@ -12,6 +14,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Generate(args) => generate::run(&args),
         Command::Train(args) => train::run(&args),
         Command::Evaluate(args) => evaluate::run(&args),
+        Command::Serve(args) => serve::run(&args),
+        Command::Produce(args) => produce::run(&args),
         Command::Demo(args) => demo::run(&args),
     }
 }

@@ -36,6 +36,32 @@ impl CardKey {
         }
     }
 
+    /// The serving key: `AEGIS_CARD_KEY` (hex) if set, else the key saved in `path`, else a new
+    /// random key saved to `path` readable by its owner only. Tokens in the results store are only
+    /// comparable across restarts under the same key, so it must outlive the process.
+    pub fn load_or_create(path: &std::path::Path) -> anyhow::Result<Self> {
+        use anyhow::Context;
+        if std::env::var_os("AEGIS_CARD_KEY").is_some() {
+            return Self::from_env_or_random();
+        }
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                let bytes = hex::decode(text.trim())
+                    .with_context(|| format!("the card key file {} is not hex", path.display()))?;
+                anyhow::ensure!(bytes.len() >= 16, "the card key in {} is shorter than 16 bytes", path.display());
+                Ok(Self::new(&bytes))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let secret = rand::random::<[u8; 32]>();
+                write_owner_only(path, hex::encode(secret).as_bytes())
+                    .with_context(|| format!("cannot save a new card key to {}", path.display()))?;
+                tracing::info!(path = %path.display(), "created a new card tokenization key (owner-only permissions)");
+                Ok(Self::new(&secret))
+            }
+            Err(e) => Err(e).with_context(|| format!("cannot read the card key file {}", path.display())),
+        }
+    }
+
     /// The token of a card identifier (a PAN, or a customer id in user data).
     pub fn token(&self, card: &str) -> CardToken {
         let mut mac = self.0.clone();
@@ -47,6 +73,21 @@ impl CardKey {
     }
 }
 
+/// Creates `path` (never overwriting) with permissions 0600 and writes `contents`.
+fn write_owner_only(path: &std::path::Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(contents)?;
+    file.sync_all()
+}
+
 /// A card's pseudonymous identity: the first 128 bits of HMAC-SHA256(key, PAN).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CardToken(u128);
@@ -54,6 +95,11 @@ pub struct CardToken(u128);
 impl CardToken {
     pub fn as_u128(self) -> u128 {
         self.0
+    }
+
+    /// Parses the 32-hex-digit form that `Display` writes (and the store keeps).
+    pub fn from_hex(s: &str) -> Option<Self> {
+        (s.len() == 32).then(|| u128::from_str_radix(s, 16).ok().map(Self)).flatten()
     }
 }
 
@@ -109,6 +155,21 @@ pub fn mask_pan(pan: &str) -> String {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_new_key_file_is_owner_only_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys/card.key");
+        let first = CardKey::load_or_create(&path).unwrap().token("4111111111111111");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+        let again = CardKey::load_or_create(&path).unwrap().token("4111111111111111");
+        assert_eq!(first, again);
+        assert_eq!(CardToken::from_hex(&first.to_string()), Some(first));
+    }
 
     #[test]
     fn known_luhn_numbers() {

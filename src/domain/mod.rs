@@ -2,6 +2,8 @@
 
 mod card;
 mod transaction;
+mod wire;
 
 pub use card::{CardKey, CardToken, luhn_check_digit, luhn_valid, mask_pan};
 pub use transaction::{Country, Transaction};
+pub use wire::{MAX_AMOUNT, Rejection, TransactionIn, ValidTransaction};

@@ -81,6 +81,12 @@ impl FeaturePipeline {
         Self { encoders, index: HashMap::new(), states: Vec::new() }
     }
 
+    /// Swaps in new encoders (a reloaded model bundle) and keeps every card's state, which does
+    /// not depend on them.
+    pub fn set_encoders(&mut self, encoders: Encoders) {
+        self.encoders = encoders;
+    }
+
     pub fn n_cards(&self) -> usize {
         self.states.len()
     }

@@ -15,7 +15,7 @@ mod csv_out;
 mod scenarios;
 mod world;
 
-pub use csv_out::{CSV_HEADER, write_csv};
+pub use csv_out::{CSV_HEADER, txn_id, write_csv};
 pub use world::{CATEGORIES, COUNTRIES, World};
 
 use rand::{Rng, SeedableRng};

@@ -1,7 +1,7 @@
 //! Mapping a CSV's header to the transaction fields Aegis needs.
 
 use super::{LabelledTransaction, parse_country, parse_label, parse_timestamp};
-use crate::domain::{CardKey, Transaction};
+use crate::domain::{CardKey, Transaction, TransactionIn};
 use anyhow::{anyhow, bail};
 use std::str::FromStr;
 
@@ -94,6 +94,28 @@ impl ResolvedColumns {
 
     fn field<'r>(&self, record: &'r csv::StringRecord, i: usize) -> Option<&'r str> {
         self.idx[i].and_then(|c| record.get(c))
+    }
+
+    /// The record as an API request (raw card number kept), its label and its Unix time.
+    pub fn request(
+        &self,
+        record: &csv::StringRecord,
+        line: u64,
+        key: &CardKey,
+    ) -> anyhow::Result<(TransactionIn, Option<bool>, i64)> {
+        let row = self.parse(record, line, key)?;
+        let t = row.txn;
+        let request = TransactionIn {
+            txn_id: t.txn_id,
+            timestamp: crate::commands::rfc3339(t.timestamp).into(),
+            amount: t.amount,
+            country: t.country.as_str().to_owned(),
+            merchant: t.merchant,
+            card_num: self.field(record, 2).unwrap_or("").to_owned(),
+            merchant_category: t.merchant_category,
+            currency: None,
+        };
+        Ok((request, row.label, t.timestamp))
     }
 
     /// Parses one record into a transaction, or says which line and column is wrong.

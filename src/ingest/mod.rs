@@ -8,11 +8,11 @@ mod columns;
 mod numeric;
 mod timestamp;
 
-pub use columns::ColumnMap;
+pub use columns::{ColumnMap, ResolvedColumns};
 pub use numeric::{NumericData, NumericSpec, read_numeric};
 pub use timestamp::parse_timestamp;
 
-use crate::domain::{CardKey, Country, Transaction};
+use crate::domain::{CardKey, Country, Transaction, TransactionIn};
 use anyhow::{Context, bail};
 use std::path::Path;
 
@@ -43,8 +43,31 @@ pub fn read_transactions(
     map: &ColumnMap,
     key: &CardKey,
     skip_bad_rows: bool,
-    mut progress: impl FnMut(u64),
+    progress: impl FnMut(u64),
 ) -> anyhow::Result<TransactionData> {
+    let (mut rows, skipped, has_labels) =
+        read_records(path, map, skip_bad_rows, progress, |cols, record, line| cols.parse(record, line, key))?;
+    rows.sort_by_key(|r| r.txn.timestamp);
+    Ok(TransactionData { rows, skipped, has_labels })
+}
+
+/// Reads a transaction CSV as API requests (raw card numbers included) with their labels, in
+/// time order: what `aegis produce --data` sends. Every row is validated as `train` would.
+pub fn read_requests(path: &Path, map: &ColumnMap) -> anyhow::Result<Vec<(TransactionIn, Option<bool>)>> {
+    let key = CardKey::new(b"validation only");
+    let (mut rows, _, _) = read_records(path, map, false, |_| {}, |cols, record, line| cols.request(record, line, &key))?;
+    rows.sort_by_key(|(_, _, ts)| *ts);
+    Ok(rows.into_iter().map(|(request, label, _)| (request, label)).collect())
+}
+
+/// The CSV reading loop shared by the readers above: `parse` turns each record into a `T`.
+fn read_records<T>(
+    path: &Path,
+    map: &ColumnMap,
+    skip_bad_rows: bool,
+    mut progress: impl FnMut(u64),
+    mut parse: impl FnMut(&ResolvedColumns, &csv::StringRecord, u64) -> anyhow::Result<T>,
+) -> anyhow::Result<(Vec<T>, Vec<String>, bool)> {
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .from_path(path)
@@ -72,7 +95,7 @@ pub fn read_transactions(
             }
         }
         let line = record.position().map_or(0, |p| p.line());
-        match cols.parse(&record, line, key) {
+        match parse(&cols, &record, line) {
             Ok(row) => rows.push(row),
             Err(e) if skip_bad_rows => skipped.push(e.to_string()),
             Err(e) => bail!("{}: {e}", path.display()),
@@ -84,8 +107,7 @@ pub fn read_transactions(
     if rows.is_empty() {
         bail!("{}: no data rows{}", path.display(), if skipped.is_empty() { "" } else { " that could be parsed" });
     }
-    rows.sort_by_key(|r| r.txn.timestamp);
-    Ok(TransactionData { rows, skipped, has_labels: cols.has_label() })
+    Ok((rows, skipped, cols.has_label()))
 }
 
 /// Parses a label: `0`/`1`, `true`/`false`, `0.0`/`1.0`.

@@ -15,7 +15,7 @@ pub use scorer::{Decision, Scorer};
 use serde::{Deserialize, Serialize};
 
 /// What to do with a transaction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     Allow,

@@ -33,10 +33,7 @@ pub struct Scorer {
 impl Scorer {
     /// A scorer with empty card state. Only transaction bundles can score transactions.
     pub fn new(bundle: Bundle) -> anyhow::Result<Self> {
-        if bundle.manifest.schema.kind != SchemaKind::Transaction {
-            bail!("bundle {} was trained on numeric columns and cannot score transactions", bundle.manifest.version);
-        }
-        let encoders = bundle.encoders.clone().context("the bundle has no encoders")?;
+        let encoders = check(&bundle)?;
         let workspace = bundle.models.autoencoder.workspace();
         Ok(Self {
             pipeline: FeaturePipeline::new(encoders),
@@ -48,8 +45,28 @@ impl Scorer {
         })
     }
 
+    /// Scores with `bundle` from now on, keeping every card's history (hot reload). On error
+    /// the current bundle stays.
+    pub fn replace_bundle(&mut self, bundle: Bundle) -> anyhow::Result<()> {
+        let encoders = check(&bundle)?;
+        self.workspace = bundle.models.autoencoder.workspace();
+        self.pipeline.set_encoders(encoders);
+        self.bundle = bundle;
+        Ok(())
+    }
+
     pub fn thresholds(&self) -> &Thresholds {
         &self.bundle.manifest.thresholds
+    }
+
+    /// The version of the model bundle in use.
+    pub fn model_version(&self) -> &str {
+        &self.bundle.manifest.version
+    }
+
+    /// How many cards have a history.
+    pub fn n_cards(&self) -> usize {
+        self.pipeline.n_cards()
     }
 
     /// Records a past transaction in its card's state without scoring it (warm-up).
@@ -67,6 +84,14 @@ impl Scorer {
             if action == Action::Allow { Vec::new() } else { reasons::explain(txn, &self.features, &self.errors, 3) };
         Ok(Decision { score, action, reasons })
     }
+}
+
+/// The bundle's encoders, if it can score transactions.
+fn check(bundle: &Bundle) -> anyhow::Result<crate::features::Encoders> {
+    if bundle.manifest.schema.kind != SchemaKind::Transaction {
+        bail!("bundle {} was trained on numeric columns and cannot score transactions", bundle.manifest.version);
+    }
+    bundle.encoders.clone().context("the bundle has no encoders")
 }
 
 #[cfg(test)]

@@ -6,19 +6,24 @@
 //! many results into one commit and acknowledges each only after that commit.
 //! Card numbers never reach this module: it stores the card token and the masked number.
 
+mod alerts;
+mod reader;
 mod writer;
 
+pub use alerts::{AlertStatus, StoredAlert};
+pub use reader::ReadPool;
 pub use writer::{Ack, Writer, WriterStats};
 
+use crate::domain::{CardToken, Country, Transaction};
 use crate::scoring::Action;
 use anyhow::Context;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
 
 /// The schema version this build writes; older databases are migrated on open.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
-const MIGRATIONS: [&str; 1] = ["
+const MIGRATIONS: [&str; 2] = ["
     CREATE TABLE results (
         txn_id            TEXT PRIMARY KEY,
         timestamp         INTEGER NOT NULL,
@@ -38,6 +43,18 @@ const MIGRATIONS: [&str; 1] = ["
     ) WITHOUT ROWID;
     CREATE INDEX results_received_at ON results (received_at);
     CREATE INDEX results_action_received_at ON results (action, received_at);
+", "
+    CREATE TABLE alerts (
+        txn_id      TEXT NOT NULL,
+        webhook     TEXT NOT NULL,
+        status      TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'failed')),
+        attempts    INTEGER NOT NULL,
+        last_error  TEXT,
+        created_at  INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL,
+        PRIMARY KEY (txn_id, webhook)
+    ) WITHOUT ROWID;
+    CREATE INDEX alerts_status ON alerts (status, updated_at);
 "];
 
 /// One stored decision.
@@ -155,13 +172,48 @@ impl Store {
         get(&self.conn, txn_id)
     }
 
+    /// Calls `f` with every stored transaction from `since` (Unix seconds) on, oldest first,
+    /// so that a restarted server can rebuild each card's history. Rows whose card token is not
+    /// in the current format are skipped. Returns how many were replayed.
+    pub fn replay(&self, since: i64, mut f: impl FnMut(Transaction)) -> anyhow::Result<u64> {
+        let mut stmt = self.conn.prepare(
+            "SELECT txn_id, timestamp, card_token, amount, country, merchant, merchant_category
+             FROM results WHERE timestamp >= ?1 ORDER BY timestamp, received_at",
+        )?;
+        let mut rows = stmt.query([since])?;
+        let mut n = 0;
+        while let Some(r) = rows.next()? {
+            let token: String = r.get(2)?;
+            let country: String = r.get(4)?;
+            let (Some(card), Some(country)) = (CardToken::from_hex(&token), Country::parse(&country)) else {
+                continue;
+            };
+            f(Transaction {
+                txn_id: r.get(0)?,
+                timestamp: r.get(1)?,
+                card,
+                amount: r.get(3)?,
+                country,
+                merchant: r.get(5)?,
+                merchant_category: r.get(6)?,
+            });
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// The newest transaction time stored, if any.
+    pub fn latest_timestamp(&self) -> anyhow::Result<Option<i64>> {
+        Ok(self.conn.query_row("SELECT MAX(timestamp) FROM results", [], |r| r.get(0))?)
+    }
+
     pub fn count(&self) -> anyhow::Result<u64> {
         let n: i64 = self.conn.query_row("SELECT COUNT(*) FROM results", [], |r| r.get(0))?;
         Ok(n.unsigned_abs())
     }
 }
 
-fn get(conn: &Connection, txn_id: &str) -> anyhow::Result<Option<StoredResult>> {
+pub(crate) fn get(conn: &Connection, txn_id: &str) -> anyhow::Result<Option<StoredResult>> {
     let mut stmt = conn.prepare_cached(
         "SELECT txn_id, timestamp, amount, country, merchant, merchant_category, card_masked, card_token, score,
                 if_score, ae_mse, action, reasons, model_version, received_at

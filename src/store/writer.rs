@@ -65,6 +65,11 @@ impl Writer {
         })
     }
 
+    /// False once the writer thread has ended (it only ends on shutdown or a panic).
+    pub fn is_running(&self) -> bool {
+        self.handle.as_ref().is_some_and(|h| !h.is_finished())
+    }
+
     pub fn stats(&self) -> &WriterStats {
         &self.stats
     }

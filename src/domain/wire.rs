@@ -1,0 +1,246 @@
+//! A transaction as clients send it (JSON, raw card number), and its validation.
+//!
+//! Parsing is by hand from a JSON object rather than through a derived `Deserialize`, so that
+//! every rejection names its field and says what was wrong ("`amount` must be at most
+//! 1000000"), which is what an API client needs to fix its request.
+
+use super::{CardKey, Country, Transaction, luhn_valid, mask_pan};
+use crate::ingest::parse_timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Largest amount accepted: anything above is a client bug (cents sent as units, say).
+pub const MAX_AMOUNT: f64 = 1_000_000.0;
+/// Earliest timestamp accepted (2000-01-01T00:00:00Z).
+const MIN_TIMESTAMP: i64 = 946_684_800;
+/// How far in the future a timestamp may be (clock skew), in seconds.
+const MAX_FUTURE_SECS: i64 = 86_400;
+const MAX_ID_LEN: usize = 128;
+
+/// One transaction to score, as sent to `POST /predict`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TransactionIn {
+    /// Unique transaction id (1–128 characters); the idempotency key.
+    #[schema(example = "9f2c01d4a1b3e7f0")]
+    pub txn_id: String,
+    /// When the card was used: RFC 3339 (`2025-01-01T12:30:45Z`) or Unix seconds.
+    #[schema(value_type = String, example = "2025-01-01T12:30:45Z")]
+    pub timestamp: Value,
+    /// Amount in the card's currency, 0 to 1,000,000.
+    #[schema(example = 42.5)]
+    pub amount: f64,
+    /// ISO 3166 alpha-2 country of the merchant.
+    #[schema(example = "FR")]
+    pub country: String,
+    /// Merchant (or terminal) id.
+    #[schema(example = "M00042")]
+    pub merchant: String,
+    /// Card number: 12–19 digits passing the Luhn check. Never stored or logged.
+    #[schema(example = "4111111111111111")]
+    pub card_num: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "grocery")]
+    pub merchant_category: Option<String>,
+    /// ISO 4217 code, e.g. `EUR`; validated, not yet used for scoring.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "EUR")]
+    pub currency: Option<String>,
+}
+
+/// Why a request was rejected, naming the field when there is one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub code: &'static str,
+    pub message: String,
+    pub field: Option<&'static str>,
+}
+
+impl Rejection {
+    fn field(code: &'static str, field: &'static str, message: impl Into<String>) -> Self {
+        Self { code, message: message.into(), field: Some(field) }
+    }
+
+    pub fn invalid_json(e: &serde_json::Error) -> Self {
+        Self { code: "invalid_json", message: format!("the body is not valid JSON: {e}"), field: None }
+    }
+}
+
+/// A transaction that passed validation, with its card number already tokenized and masked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidTransaction {
+    pub txn: Transaction,
+    pub card_masked: String,
+}
+
+impl TransactionIn {
+    /// Validates one JSON value (which must be an object) into a transaction.
+    pub fn validate(value: &Value, key: &CardKey, now: i64) -> Result<ValidTransaction, Rejection> {
+        let obj = value
+            .as_object()
+            .ok_or_else(|| Rejection { code: "invalid_body", message: "expected a JSON object".into(), field: None })?;
+        let txn_id = text(obj, "txn_id", MAX_ID_LEN)?;
+        let timestamp = timestamp(obj, now)?;
+        let amount = amount(obj)?;
+        let country_text = text(obj, "country", 2)?;
+        let country = Country::parse(country_text)
+            .ok_or_else(|| Rejection::field("invalid_value", "country", "`country` must be two letters (ISO 3166)"))?;
+        let merchant = text(obj, "merchant", MAX_ID_LEN)?;
+        let card = card_num(obj)?;
+        let merchant_category = optional_text(obj, "merchant_category", 64)?;
+        if let Some(c) = optional_text(obj, "currency", 3)?
+            && !(c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase()))
+        {
+            return Err(Rejection::field("invalid_value", "currency", "`currency` must be three capital letters"));
+        }
+        Ok(ValidTransaction {
+            txn: Transaction {
+                txn_id: txn_id.to_owned(),
+                timestamp,
+                card: key.token(card),
+                amount,
+                country,
+                merchant: merchant.to_owned(),
+                merchant_category: merchant_category.map(str::to_owned),
+            },
+            card_masked: mask_pan(card),
+        })
+    }
+}
+
+fn present<'a>(obj: &'a Map<String, Value>, field: &'static str) -> Result<&'a Value, Rejection> {
+    match obj.get(field) {
+        None | Some(Value::Null) => Err(Rejection::field("missing_field", field, format!("`{field}` is required"))),
+        Some(v) => Ok(v),
+    }
+}
+
+fn wrong_type(field: &'static str, expected: &str) -> Rejection {
+    Rejection::field("invalid_type", field, format!("`{field}` must be {expected}"))
+}
+
+/// A non-empty string of at most `max` characters with no control characters.
+fn text<'a>(obj: &'a Map<String, Value>, field: &'static str, max: usize) -> Result<&'a str, Rejection> {
+    let s = present(obj, field)?.as_str().ok_or_else(|| wrong_type(field, "a string"))?;
+    check_text(s, field, max)
+}
+
+fn optional_text<'a>(obj: &'a Map<String, Value>, field: &'static str, max: usize) -> Result<Option<&'a str>, Rejection> {
+    match obj.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v.as_str().ok_or_else(|| wrong_type(field, "a string")).and_then(|s| check_text(s, field, max)).map(Some),
+    }
+}
+
+fn check_text<'a>(s: &'a str, field: &'static str, max: usize) -> Result<&'a str, Rejection> {
+    if s.trim().is_empty() {
+        return Err(Rejection::field("invalid_value", field, format!("`{field}` must not be empty")));
+    }
+    if s.chars().count() > max {
+        return Err(Rejection::field("invalid_value", field, format!("`{field}` must be at most {max} characters")));
+    }
+    if s.chars().any(char::is_control) {
+        return Err(Rejection::field("invalid_value", field, format!("`{field}` must not contain control characters")));
+    }
+    Ok(s)
+}
+
+fn timestamp(obj: &Map<String, Value>, now: i64) -> Result<i64, Rejection> {
+    const FIELD: &str = "timestamp";
+    let ts = match present(obj, FIELD)? {
+        Value::String(s) => parse_timestamp(s).ok_or_else(|| {
+            Rejection::field("invalid_value", FIELD, "`timestamp` must be RFC 3339, e.g. 2025-01-01T12:30:45Z")
+        })?,
+        Value::Number(n) => n.as_i64().ok_or_else(|| wrong_type(FIELD, "whole Unix seconds"))?,
+        _ => return Err(wrong_type(FIELD, "an RFC 3339 string or Unix seconds")),
+    };
+    if ts < MIN_TIMESTAMP || ts > now + MAX_FUTURE_SECS {
+        return Err(Rejection::field("invalid_value", FIELD, "`timestamp` must be after 2000 and not in the future"));
+    }
+    Ok(ts)
+}
+
+fn amount(obj: &Map<String, Value>) -> Result<f64, Rejection> {
+    const FIELD: &str = "amount";
+    let a = present(obj, FIELD)?.as_f64().ok_or_else(|| wrong_type(FIELD, "a number"))?;
+    if !a.is_finite() || a < 0.0 {
+        return Err(Rejection::field("invalid_value", FIELD, "`amount` must not be negative"));
+    }
+    if a > MAX_AMOUNT {
+        return Err(Rejection::field("invalid_value", FIELD, format!("`amount` must be at most {MAX_AMOUNT}")));
+    }
+    Ok(a)
+}
+
+fn card_num(obj: &Map<String, Value>) -> Result<&str, Rejection> {
+    const FIELD: &str = "card_num";
+    // A number would lose digits past 2^53, so only a string is accepted.
+    let s = present(obj, FIELD)?.as_str().ok_or_else(|| wrong_type(FIELD, "a string of digits"))?;
+    if !(12..=19).contains(&s.len()) || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Rejection::field("invalid_value", FIELD, "`card_num` must be 12 to 19 digits"));
+    }
+    if !luhn_valid(s) {
+        return Err(Rejection::field("invalid_value", FIELD, "`card_num` fails the Luhn check"));
+    }
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const NOW: i64 = 1_800_000_000;
+
+    fn valid() -> Value {
+        json!({"txn_id": "t1", "timestamp": "2025-01-01T12:30:45Z", "amount": 12.5, "country": "fr",
+               "merchant": "M1", "card_num": "4111111111111111", "merchant_category": "grocery"})
+    }
+
+    fn rejection(change: impl FnOnce(&mut Map<String, Value>)) -> Rejection {
+        let mut v = valid();
+        change(v.as_object_mut().unwrap());
+        TransactionIn::validate(&v, &CardKey::new(b"k"), NOW).unwrap_err()
+    }
+
+    #[test]
+    fn a_valid_transaction_is_tokenized_and_masked() {
+        let key = CardKey::new(b"k");
+        let t = TransactionIn::validate(&valid(), &key, NOW).unwrap();
+        assert_eq!(t.txn.timestamp, 1_735_734_645);
+        assert_eq!(t.txn.country.as_str(), "FR");
+        assert_eq!(t.txn.card, key.token("4111111111111111"));
+        assert_eq!(t.card_masked, "411111******1111");
+        assert_eq!(t.txn.merchant_category.as_deref(), Some("grocery"));
+    }
+
+    #[test]
+    fn each_rejection_names_its_field() {
+        let cases: Vec<(&str, &str, Box<dyn FnOnce(&mut Map<String, Value>)>)> = vec![
+            ("missing_field", "amount", Box::new(|o| drop(o.remove("amount")))),
+            ("missing_field", "txn_id", Box::new(|o| drop(o.insert("txn_id".into(), Value::Null)))),
+            ("invalid_type", "amount", Box::new(|o| drop(o.insert("amount".into(), json!("12"))))),
+            ("invalid_value", "amount", Box::new(|o| drop(o.insert("amount".into(), json!(-1))))),
+            ("invalid_value", "amount", Box::new(|o| drop(o.insert("amount".into(), json!(1e12))))),
+            ("invalid_value", "timestamp", Box::new(|o| drop(o.insert("timestamp".into(), json!("soon"))))),
+            ("invalid_value", "timestamp", Box::new(|o| drop(o.insert("timestamp".into(), json!(NOW + 90_000))))),
+            ("invalid_type", "timestamp", Box::new(|o| drop(o.insert("timestamp".into(), json!(true))))),
+            ("invalid_value", "country", Box::new(|o| drop(o.insert("country".into(), json!("F1"))))),
+            ("invalid_value", "merchant", Box::new(|o| drop(o.insert("merchant".into(), json!(" "))))),
+            ("invalid_value", "card_num", Box::new(|o| drop(o.insert("card_num".into(), json!("4111111111111112"))))),
+            ("invalid_value", "card_num", Box::new(|o| drop(o.insert("card_num".into(), json!("41111"))))),
+            ("invalid_type", "card_num", Box::new(|o| drop(o.insert("card_num".into(), json!(4111111111111111u64))))),
+            ("invalid_value", "currency", Box::new(|o| drop(o.insert("currency".into(), json!("euro"))))),
+        ];
+        for (code, field, change) in cases {
+            let r = rejection(change);
+            assert_eq!((r.code, r.field), (code, Some(field)), "{r:?}");
+            assert!(r.message.contains(field), "{r:?}");
+        }
+    }
+
+    #[test]
+    fn a_rejection_never_echoes_the_card_number() {
+        let r = rejection(|o| drop(o.insert("card_num".into(), json!("4111111111111112"))));
+        assert!(!r.message.contains("4111111111111112"));
+    }
+}

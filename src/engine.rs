@@ -1,0 +1,306 @@
+//! The scoring engine behind every live source (`/predict`, the demo, Kafka): one transaction
+//! goes claim → look up → features and models → decision → store → alert.
+//!
+//! - **Idempotent**: a `txn_id` already stored gets its stored decision back and does not touch
+//!   card state again. A `txn_id` being processed right now is *claimed* (an in-memory set),
+//!   so a concurrent duplicate is refused with [`EngineError::InProgress`] instead of being
+//!   scored twice. The claim is released in the writer's acknowledgement, after the commit, so
+//!   a later duplicate always finds the stored row.
+//! - **Persist before acknowledge**: [`Pending::wait`] resolves only after the store commit.
+//! - **No lock across `.await`**: the scorer's mutex is held for one scoring call (microseconds);
+//!   everything before the wait for the commit is synchronous.
+
+use crate::alerts::{Alert, AlertQueue};
+use crate::domain::{CardKey, Transaction, ValidTransaction};
+use crate::metrics::Metrics;
+use crate::scoring::{Action, Bundle, Scorer};
+use crate::store::{Outcome, ReadPool, Store, StoredResult, Writer};
+use anyhow::Context;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
+use tokio::sync::oneshot;
+
+/// Card history is rebuilt from this much stored history on start (the longest feature window).
+const REPLAY_SECS: i64 = 30 * 86_400;
+/// Results waiting for the writer before `submit` pushes back.
+const WRITER_QUEUE: usize = 65_536;
+/// Most results per commit.
+const MAX_BATCH: usize = 4_096;
+
+/// The decision for one transaction, as returned to clients.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scored {
+    pub txn_id: String,
+    pub score: f32,
+    pub if_score: f32,
+    pub ae_mse: f32,
+    pub action: Action,
+    pub reasons: Vec<String>,
+    pub model_version: String,
+    /// True if this `txn_id` was already stored and this is that earlier decision.
+    pub duplicate: bool,
+}
+
+impl Scored {
+    fn from_stored(r: StoredResult) -> Self {
+        Self {
+            txn_id: r.txn_id,
+            score: r.score,
+            if_score: r.if_score,
+            ae_mse: r.ae_mse,
+            action: r.action,
+            reasons: r.reasons,
+            model_version: r.model_version,
+            duplicate: true,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("transaction {0} is being processed by another request; retry")]
+    InProgress(String),
+    /// The store failed or stopped; nothing was acknowledged.
+    #[error("the result could not be stored: {0}")]
+    Store(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+/// Where the engine loads from and writes to.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub models: PathBuf,
+    pub db: PathBuf,
+    pub card_key: CardKey,
+    /// Past transactions to build card history from before the stored results (oldest first).
+    pub warm_up: Vec<Transaction>,
+}
+
+#[derive(Debug)]
+pub struct Engine {
+    scorer: Mutex<Scorer>,
+    models: PathBuf,
+    claims: Arc<Mutex<HashSet<String>>>,
+    readers: ReadPool,
+    writer: Writer,
+    key: CardKey,
+    alerts: Option<AlertQueue>,
+    metrics: Arc<Metrics>,
+}
+
+/// A transaction scored and handed to the store; [`Pending::wait`] for the commit.
+#[derive(Debug)]
+pub enum Pending {
+    Ready(Scored),
+    Committing { scored: Scored, commit: oneshot::Receiver<Result<Outcome, String>>, started: Instant },
+}
+
+impl Engine {
+    /// Loads the bundle, opens (and migrates) the store, and builds card history from the
+    /// warm-up transactions and then the last 30 days of stored results newer than them.
+    pub fn open(config: EngineConfig, metrics: Arc<Metrics>) -> anyhow::Result<Self> {
+        let bundle = Bundle::load(&config.models)?;
+        let mut scorer = Scorer::new(bundle)?;
+        let store = Store::open(&config.db)?;
+        let mut since = i64::MIN;
+        for txn in &config.warm_up {
+            scorer.observe(txn);
+            since = since.max(txn.timestamp + 1);
+        }
+        if let Some(latest) = store.latest_timestamp()? {
+            let n = store.replay(since.max(latest - REPLAY_SECS), |txn| scorer.observe(&txn))?;
+            tracing::info!(transactions = n, cards = scorer.n_cards(), "card history rebuilt from the store");
+        }
+        metrics.set_model_version(scorer.model_version());
+        let readers = ReadPool::open(&config.db, 4)?;
+        Ok(Self {
+            scorer: Mutex::new(scorer),
+            models: config.models,
+            claims: Arc::default(),
+            readers,
+            writer: Writer::spawn(store, WRITER_QUEUE, MAX_BATCH),
+            key: config.card_key,
+            alerts: None,
+            metrics,
+        })
+    }
+
+    /// Sends an alert for every newly stored review/block decision to `alerts`.
+    pub fn with_alerts(self, alerts: Option<AlertQueue>) -> Self {
+        Self { alerts, ..self }
+    }
+
+    pub fn card_key(&self) -> &CardKey {
+        &self.key
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    pub fn readers(&self) -> &ReadPool {
+        &self.readers
+    }
+
+    pub fn model_version(&self) -> String {
+        self.scorer().model_version().to_owned()
+    }
+
+    /// Loads the bundle at the configured path again and swaps it in, keeping card history.
+    /// A bundle that fails to load or cannot score transactions is refused; the old one stays.
+    pub fn reload(&self) -> anyhow::Result<String> {
+        let bundle = Bundle::load(&self.models)?;
+        let mut scorer = self.scorer();
+        scorer.replace_bundle(bundle)?;
+        let version = scorer.model_version().to_owned();
+        drop(scorer);
+        self.metrics.set_model_version(&version);
+        tracing::info!(version = %version, "model bundle reloaded");
+        Ok(version)
+    }
+
+    /// The synchronous half: claim, look up, score and queue the result for the store.
+    pub fn submit(&self, valid: ValidTransaction, received_at_ms: i64) -> Result<Pending, EngineError> {
+        let ValidTransaction { txn, card_masked } = valid;
+        if !lock(&self.claims).insert(txn.txn_id.clone()) {
+            return Err(EngineError::InProgress(txn.txn_id));
+        }
+        let release = |claims: &Mutex<HashSet<String>>, id: &str| lock(claims).remove(id);
+        match self.readers.get(&txn.txn_id) {
+            Ok(Some(stored)) => {
+                release(&self.claims, &txn.txn_id);
+                return Ok(Pending::Ready(Scored::from_stored(stored)));
+            }
+            Ok(None) => {}
+            Err(e) => {
+                release(&self.claims, &txn.txn_id);
+                return Err(EngineError::Store(format!("{e:#}")));
+            }
+        }
+        let (decision, model_version) = {
+            let mut scorer = self.scorer();
+            let decision = scorer.score(&txn);
+            (decision, scorer.model_version().to_owned())
+        };
+        let decision = match decision {
+            Ok(d) => d,
+            Err(e) => {
+                release(&self.claims, &txn.txn_id);
+                return Err(e.into());
+            }
+        };
+        let scored = Scored {
+            txn_id: txn.txn_id.clone(),
+            score: decision.score.combined,
+            if_score: decision.score.if_score,
+            ae_mse: decision.score.ae_mse,
+            action: decision.action,
+            reasons: decision.reasons,
+            model_version,
+            duplicate: false,
+        };
+        let row = StoredResult {
+            txn_id: txn.txn_id,
+            timestamp: txn.timestamp,
+            amount: txn.amount,
+            country: txn.country.as_str().to_owned(),
+            merchant: txn.merchant,
+            merchant_category: txn.merchant_category,
+            card_masked,
+            card_token: txn.card.to_string(),
+            score: scored.score,
+            if_score: scored.if_score,
+            ae_mse: scored.ae_mse,
+            action: scored.action,
+            reasons: scored.reasons.clone(),
+            model_version: scored.model_version.clone(),
+            received_at: received_at_ms,
+        };
+        // Built before the row moves to the writer; sent only once the row is committed.
+        let alert = self.alerts.as_ref().filter(|_| scored.action != Action::Allow).map(|q| (q.clone(), Alert::of(&row)));
+        let (tx, rx) = oneshot::channel();
+        let claims = Arc::clone(&self.claims);
+        let id = row.txn_id.clone();
+        let ack = Box::new(move |outcome: Result<Outcome, String>| {
+            lock(&claims).remove(&id);
+            if let (Ok(Outcome::Inserted), Some((queue, alert))) = (&outcome, alert) {
+                queue.send(alert);
+            }
+            // The receiver is gone if the client went away; the result is stored all the same.
+            let _ = tx.send(outcome);
+        });
+        let started = Instant::now();
+        if let Err(e) = self.writer.submit(row, ack) {
+            // The ack was dropped with the job; release the claim here.
+            release(&self.claims, &scored.txn_id);
+            return Err(EngineError::Store(e.to_string()));
+        }
+        Ok(Pending::Committing { scored, commit: rx, started })
+    }
+
+    /// [`Engine::submit`], then wait for the commit.
+    pub async fn process(&self, valid: ValidTransaction, received_at_ms: i64) -> Result<Scored, EngineError> {
+        self.submit(valid, received_at_ms)?.wait(&self.metrics).await
+    }
+
+    /// `Ok` if the writer runs and the database answers.
+    pub fn store_status(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(self.writer.is_running(), "the results writer has stopped");
+        self.readers.with(|c| Ok(c.query_row("SELECT 1 FROM results LIMIT 1", [], |_| Ok(())).map(|_| ()).or_else(
+            |e| if e == rusqlite::Error::QueryReturnedNoRows { Ok(()) } else { Err(e) },
+        )?))
+    }
+
+    /// The metrics text, with the store and card gauges sampled now.
+    pub fn render_metrics(&self) -> String {
+        use std::sync::atomic::Ordering::Relaxed;
+        let stats = self.writer.stats();
+        let cards = self.scorer().n_cards();
+        self.metrics.render(stats.queued.load(Relaxed), stats.batches.load(Relaxed), cards)
+    }
+
+    /// Stops the writer after it commits what is queued.
+    pub fn shutdown(self) {
+        self.writer.shutdown();
+    }
+
+    fn scorer(&self) -> MutexGuard<'_, Scorer> {
+        lock(&self.scorer)
+    }
+}
+
+impl Pending {
+    /// Resolves once the result is committed (or known to be a duplicate).
+    pub async fn wait(self, metrics: &Metrics) -> Result<Scored, EngineError> {
+        match self {
+            Pending::Ready(scored) => Ok(scored),
+            Pending::Committing { scored, commit, started } => {
+                let outcome = commit.await.map_err(|_| EngineError::Store("the results writer stopped".into()))?;
+                metrics.observe_store_write(started.elapsed());
+                match outcome.map_err(EngineError::Store)? {
+                    Outcome::Inserted => {
+                        metrics.count_decision(scored.action);
+                        Ok(scored)
+                    }
+                    // Another process (a Kafka worker sharing the store) stored it first.
+                    Outcome::Duplicate(stored) => Ok(Scored::from_stored(*stored)),
+                }
+            }
+        }
+    }
+}
+
+/// Locks a mutex whose data stays consistent even if a holder panicked (each critical section
+/// is a single insert, remove or scoring call).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Loads the card key for `db`: `AEGIS_CARD_KEY`, or the key file beside the database.
+pub fn card_key_for(db: &Path, key_file: Option<&Path>) -> anyhow::Result<CardKey> {
+    let path = key_file.map_or_else(|| db.with_extension("key"), Path::to_path_buf);
+    CardKey::load_or_create(&path).with_context(|| format!("card key {}", path.display()))
+}

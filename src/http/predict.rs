@@ -1,0 +1,166 @@
+//! `POST /predict` and `POST /predict/batch`.
+
+use super::AppState;
+use super::error::{ApiError, ErrorBody};
+use crate::domain::TransactionIn;
+use crate::engine::{EngineError, Pending, Scored};
+use crate::scoring::Action;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, StatusCode, header};
+use serde::Serialize;
+use serde_json::Value;
+use std::time::Instant;
+
+/// Most transactions in one batch request.
+pub const MAX_BATCH: usize = 10_000;
+
+/// The decision for one transaction.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct PredictResponse {
+    pub txn_id: String,
+    /// Combined anomaly score in [0, 1]: the mean of both models' training percentiles.
+    pub score: f32,
+    pub action: Action,
+    /// Why, most important first (empty when allowed).
+    pub reasons: Vec<String>,
+    /// Isolation Forest anomaly score in (0, 1].
+    pub if_score: f32,
+    /// Autoencoder reconstruction error (mean squared, standardised features).
+    pub ae_mse: f32,
+    /// 1 if the action is not `allow` (kept for clients of the first prototype).
+    pub label: u8,
+    pub model_version: String,
+    /// Time spent in the server, microseconds, including the store commit.
+    pub latency_us: u64,
+    /// True if this `txn_id` was already scored: this is the stored decision.
+    pub duplicate: bool,
+}
+
+impl PredictResponse {
+    fn new(s: Scored, started: Instant) -> Self {
+        Self {
+            label: u8::from(s.action != Action::Allow),
+            txn_id: s.txn_id,
+            score: s.score,
+            action: s.action,
+            reasons: s.reasons,
+            if_score: s.if_score,
+            ae_mse: s.ae_mse,
+            model_version: s.model_version,
+            latency_us: started.elapsed().as_micros() as u64,
+            duplicate: s.duplicate,
+        }
+    }
+}
+
+/// One entry of a batch answer: a decision, or the error for that transaction.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum BatchItem {
+    Ok(PredictResponse),
+    Err(ErrorBody),
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct BatchResponse {
+    /// One entry per transaction sent, in the same order.
+    pub results: Vec<BatchItem>,
+}
+
+/// Score one transaction. A 200 answer means the decision is committed to the store.
+#[utoipa::path(post, path = "/predict", tag = "scoring", request_body = TransactionIn,
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Scored and stored (or the stored decision for a repeated txn_id)", body = PredictResponse),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
+        (status = 409, description = "The same txn_id is being processed right now", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Not application/json", body = ErrorBody),
+        (status = 422, description = "A field is missing or invalid", body = ErrorBody),
+        (status = 503, description = "The store could not commit the result", body = ErrorBody),
+    ))]
+pub async fn one(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<PredictResponse>, ApiError> {
+    let started = Instant::now();
+    let value = json_body(&headers, body)?;
+    let valid = TransactionIn::validate(&value, state.engine.card_key(), chrono::Utc::now().timestamp())?;
+    let scored = state.engine.process(valid, chrono::Utc::now().timestamp_millis()).await?;
+    Ok(Json(PredictResponse::new(scored, started)))
+}
+
+/// Score up to 10,000 transactions (a JSON array). Results come back in order; an invalid
+/// transaction gets its own error entry and does not fail the others.
+#[utoipa::path(post, path = "/predict/batch", tag = "scoring", request_body = Vec<TransactionIn>,
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "One result or error per transaction, in order", body = BatchResponse),
+        (status = 400, description = "Malformed JSON or not an array", body = ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
+        (status = 413, description = "Body too large or more than 10,000 transactions", body = ErrorBody),
+        (status = 415, description = "Not application/json", body = ErrorBody),
+    ))]
+pub async fn batch(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<BatchResponse>, ApiError> {
+    let started = Instant::now();
+    let Value::Array(items) = json_body(&headers, body)? else {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", "expected a JSON array of transactions"));
+    };
+    if items.len() > MAX_BATCH {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "batch_too_large",
+            format!("a batch holds at most {MAX_BATCH} transactions; this one has {}", items.len()),
+        ));
+    }
+    // Validating and scoring thousands of rows is CPU work: keep it off the async workers.
+    let engine = std::sync::Arc::clone(&state.engine);
+    let pending = tokio::task::spawn_blocking(move || {
+        let now = chrono::Utc::now();
+        items
+            .iter()
+            .map(|item| {
+                let valid = TransactionIn::validate(item, engine.card_key(), now.timestamp())?;
+                engine.submit(valid, now.timestamp_millis()).map_err(ApiError::from)
+            })
+            .collect::<Vec<Result<Pending, ApiError>>>()
+    })
+    .await
+    .map_err(|e| ApiError::from(EngineError::Internal(e.into())))?;
+    let mut results = Vec::with_capacity(pending.len());
+    for p in pending {
+        let item = match p {
+            Ok(p) => p.wait(state.engine.metrics()).await.map_err(ApiError::from),
+            Err(e) => Err(e),
+        };
+        results.push(match item {
+            Ok(scored) => BatchItem::Ok(PredictResponse::new(scored, started)),
+            Err(e) => BatchItem::Err(e.body()),
+        });
+    }
+    Ok(Json(BatchResponse { results }))
+}
+
+/// The body as JSON, after checking its content type.
+fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Value, ApiError> {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if essence != "application/json" && !essence.ends_with("+json") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the transaction as JSON with `Content-Type: application/json`",
+        ));
+    }
+    let body = body?;
+    serde_json::from_slice(&body).map_err(|e| crate::domain::Rejection::invalid_json(&e).into())
+}

@@ -1,0 +1,244 @@
+//! Streaming transactions to the scoring API, paced: what `produce` and `demo` do.
+//!
+//! A source gives [`Outgoing`] requests (generated, or read from a CSV); [`send_all`] sends
+//! them at a rate or as fast as a concurrency limit allows, and returns a [`Summary`] with the
+//! decisions and the client-side latency.
+
+mod http_target;
+
+pub use http_target::{HttpTarget, Reply};
+
+use crate::cli::PaceArgs;
+use crate::domain::TransactionIn;
+use crate::generator::{CATEGORIES, COUNTRIES, GeneratorConfig, generate, txn_id};
+use crate::scoring::Action;
+use anyhow::ensure;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::task::JoinSet;
+
+/// One request to send, with its label when the source has one.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub request: TransactionIn,
+    pub label: Option<bool>,
+    /// Stamp the request with the current time when it is sent.
+    pub live: bool,
+}
+
+/// `count` generated transactions (the generator's cards, merchants and fraud scenarios over
+/// one day), to be stamped with the time they are sent.
+pub fn generated(count: usize, seed: u64) -> anyhow::Result<Vec<Outgoing>> {
+    let config = GeneratorConfig {
+        rows: count,
+        cards: (count / 4).clamp(50, 10_000),
+        merchants: 500,
+        days: 1,
+        start: 1_735_689_600,
+        seed,
+        fraud_rate: 0.04,
+        label_noise: 0.0,
+    };
+    let data = generate(&config)?;
+    Ok(data
+        .rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let merchant = &data.world.merchants[r.merchant as usize];
+            Outgoing {
+                request: TransactionIn {
+                    txn_id: format!("{:016x}", txn_id(seed, i as u64)),
+                    timestamp: r.ts.into(),
+                    amount: f64::from(r.amount_cents) / 100.0,
+                    country: COUNTRIES[usize::from(r.country)].0.to_owned(),
+                    merchant: merchant.id.clone(),
+                    card_num: data.world.cards[r.card as usize].pan.clone(),
+                    merchant_category: Some(CATEGORIES[usize::from(merchant.category)].0.to_owned()),
+                    currency: None,
+                },
+                label: Some(r.label),
+                live: true,
+            }
+        })
+        .collect())
+}
+
+/// When to send.
+#[derive(Debug, Clone, Copy)]
+pub struct Pace {
+    /// Time between sends; `None` sends as fast as `concurrency` allows.
+    pub interval: Option<Duration>,
+    pub concurrency: usize,
+}
+
+impl Pace {
+    pub fn from_args(args: &PaceArgs) -> anyhow::Result<Self> {
+        ensure!(args.concurrency >= 1, "--concurrency must be at least 1");
+        let interval = match args.interval {
+            Some(s) => {
+                ensure!(s.is_finite() && s >= 0.0, "--interval must be 0 or more seconds");
+                (s > 0.0).then(|| Duration::from_secs_f64(s))
+            }
+            None => {
+                ensure!(args.rate.is_finite() && args.rate >= 0.0, "--rate must be 0 (as fast as possible) or more");
+                (args.rate > 0.0).then(|| Duration::from_secs_f64(1.0 / args.rate))
+            }
+        };
+        Ok(Self { interval, concurrency: args.concurrency })
+    }
+
+    pub fn describe(&self) -> String {
+        match self.interval {
+            Some(i) => format!("{:.1}/s", 1.0 / i.as_secs_f64()),
+            None => format!("full speed, {} in flight", self.concurrency),
+        }
+    }
+}
+
+/// What came back.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub sent: usize,
+    /// Decisions by action (allow, review, block).
+    pub actions: [usize; 3],
+    pub duplicates: usize,
+    pub errors: usize,
+    pub first_error: Option<String>,
+    /// Labelled frauds sent, and how many of them were flagged.
+    pub frauds: usize,
+    pub frauds_flagged: usize,
+    latencies_us: Vec<u64>,
+    pub elapsed: Duration,
+}
+
+impl Summary {
+    pub fn flagged(&self) -> usize {
+        self.actions[Action::Review as usize] + self.actions[Action::Block as usize]
+    }
+
+    /// Client-side latency at quantile `q` (nearest rank), if anything was answered.
+    pub fn latency(&self, q: f64) -> Option<Duration> {
+        let n = self.latencies_us.len();
+        let rank = ((q * n as f64).ceil() as usize).clamp(1, n.max(1)) - 1;
+        self.latencies_us.get(rank).map(|&us| Duration::from_micros(us))
+    }
+
+    fn record(&mut self, item: &Outgoing, result: &Result<Reply, String>, latency: Duration) {
+        self.sent += 1;
+        let fraud = item.label == Some(true);
+        self.frauds += usize::from(fraud);
+        match result {
+            Ok(reply) => {
+                self.actions[reply.action as usize] += 1;
+                self.duplicates += usize::from(reply.duplicate);
+                self.frauds_flagged += usize::from(fraud && reply.action != Action::Allow);
+                self.latencies_us.push(latency.as_micros() as u64);
+            }
+            Err(e) => {
+                self.errors += 1;
+                self.first_error.get_or_insert_with(|| e.clone());
+            }
+        }
+    }
+
+    /// The closing lines: decisions, errors, throughput and latency.
+    pub fn report(&self) -> String {
+        let ms = |d: Option<Duration>| d.map_or_else(|| "-".into(), |d| format!("{:.2} ms", d.as_secs_f64() * 1e3));
+        let [allow, review, block] = self.actions;
+        let mut text = format!(
+            "{} transactions processed, {} flagged ({review} review, {block} block, {allow} allowed), {} errors",
+            self.sent,
+            self.flagged(),
+            self.errors
+        );
+        if self.duplicates > 0 {
+            text += &format!("; {} were already stored (their stored decisions were returned)", self.duplicates);
+        }
+        if self.frauds > 0 {
+            text += &format!("\n{} of {} labelled frauds flagged", self.frauds_flagged, self.frauds);
+        }
+        let rate = self.sent as f64 / self.elapsed.as_secs_f64().max(1e-9);
+        text += &format!(
+            "\nin {:.1} s ({rate:.0}/s); latency p50 {}, p99 {}",
+            self.elapsed.as_secs_f64(),
+            ms(self.latency(0.5)),
+            ms(self.latency(0.99))
+        );
+        if let Some(e) = &self.first_error {
+            text += &format!("\nfirst error: {e}");
+        }
+        text
+    }
+}
+
+/// Sends every item to `target` at `pace`, calling `on_reply` as answers arrive.
+pub async fn send_all(
+    items: Vec<Outgoing>,
+    target: Arc<HttpTarget>,
+    pace: Pace,
+    mut on_reply: impl FnMut(&Outgoing, &Result<Reply, String>),
+) -> Summary {
+    let mut summary = Summary::default();
+    let slots = Arc::new(tokio::sync::Semaphore::new(pace.concurrency));
+    let mut in_flight = JoinSet::new();
+    let started = tokio::time::Instant::now();
+    let mut done = |summary: &mut Summary, (item, result, latency): (Outgoing, Result<Reply, String>, Duration)| {
+        on_reply(&item, &result);
+        summary.record(&item, &result, latency);
+    };
+    for (k, mut item) in items.into_iter().enumerate() {
+        if let Some(every) = pace.interval {
+            tokio::time::sleep_until(started + every * k as u32).await;
+        }
+        // Waits while `concurrency` requests are in flight.
+        let Ok(slot) = Arc::clone(&slots).acquire_owned().await else { break };
+        while let Some(Ok(finished)) = in_flight.try_join_next() {
+            done(&mut summary, finished);
+        }
+        if item.live {
+            item.request.timestamp = chrono::Utc::now().timestamp().into();
+        }
+        let target = Arc::clone(&target);
+        in_flight.spawn(async move {
+            let sent = Instant::now();
+            let result = target.send(&item.request).await;
+            drop(slot);
+            (item, result, sent.elapsed())
+        });
+    }
+    while let Some(joined) = in_flight.join_next().await {
+        if let Ok(finished) = joined {
+            done(&mut summary, finished);
+        }
+    }
+    summary.latencies_us.sort_unstable();
+    summary.elapsed = started.elapsed();
+    summary
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_requests_are_valid_and_deterministic() {
+        let a = generated(300, 9).unwrap();
+        let b = generated(300, 9).unwrap();
+        assert_eq!(a.len(), 300);
+        assert!(a.iter().zip(&b).all(|(x, y)| x.request == y.request));
+        let key = crate::domain::CardKey::new(b"k");
+        for o in &a {
+            TransactionIn::validate(&serde_json::to_value(&o.request).unwrap(), &key, 2_000_000_000).unwrap();
+        }
+    }
+
+    #[test]
+    fn latency_quantiles_use_nearest_rank() {
+        let mut s = Summary { latencies_us: (1..=100).map(|v| v * 1000).collect(), ..Summary::default() };
+        s.latencies_us.sort_unstable();
+        assert_eq!(s.latency(0.5), Some(Duration::from_millis(50)));
+        assert_eq!(s.latency(0.99), Some(Duration::from_millis(99)));
+        assert_eq!(Summary::default().latency(0.5), None);
+    }
+}
