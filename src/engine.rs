@@ -220,7 +220,8 @@ impl Engine {
             received_at: received_at_ms,
         };
         // Built before the row moves to the writer; sent only once the row is committed.
-        let alert = self.alerts.as_ref().filter(|_| scored.action != Action::Allow).map(|q| (q.clone(), Alert::of(&row)));
+        let alert =
+            self.alerts.as_ref().filter(|_| scored.action != Action::Allow).map(|q| (q.clone(), Alert::of(&row)));
         let (tx, rx) = oneshot::channel();
         let claims = Arc::clone(&self.claims);
         let id = row.txn_id.clone();
@@ -249,9 +250,11 @@ impl Engine {
     /// `Ok` if the writer runs and the database answers.
     pub fn store_status(&self) -> anyhow::Result<()> {
         anyhow::ensure!(self.writer.is_running(), "the results writer has stopped");
-        self.readers.with(|c| Ok(c.query_row("SELECT 1 FROM results LIMIT 1", [], |_| Ok(())).map(|_| ()).or_else(
-            |e| if e == rusqlite::Error::QueryReturnedNoRows { Ok(()) } else { Err(e) },
-        )?))
+        self.readers.with(|c| {
+            Ok(c.query_row("SELECT 1 FROM results LIMIT 1", [], |_| Ok(()))
+                .map(|_| ())
+                .or_else(|e| if e == rusqlite::Error::QueryReturnedNoRows { Ok(()) } else { Err(e) })?)
+        })
     }
 
     /// The metrics text, with the store and card gauges sampled now.

@@ -18,5 +18,5 @@ pub mod ingest;
 pub mod metrics;
 pub mod progress;
 pub mod scoring;
-pub mod stream;
 pub mod store;
+pub mod stream;

@@ -131,7 +131,9 @@ async fn reload_on_sighup(engine: Arc<Engine>) {
             let engine = Arc::clone(&engine);
             match tokio::task::spawn_blocking(move || engine.reload()).await {
                 Ok(Ok(_)) => {}
-                Ok(Err(e)) => tracing::warn!(error = %format!("{e:#}"), "SIGHUP reload refused; the current bundle keeps serving"),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %format!("{e:#}"), "SIGHUP reload refused; the current bundle keeps serving")
+                }
                 Err(e) => tracing::error!(error = %e, "reload task failed"),
             }
         }

@@ -207,9 +207,16 @@ fn prepare_numeric(args: &TrainArgs) -> anyhow::Result<Prepared> {
     })
 }
 
-/// `YYYYMMDD-HHMMSS-<first 6 hex of the data hash>`, made unique within `root`.
+/// `YYYYMMDD-HHMMSS-<first 6 hex of the data hash>-<4 random hex>`: two bundles trained in
+/// the same second on the same data (say, with other settings) still get different versions,
+/// which is what the store and `/metrics` tell them apart by.
 fn new_version(root: &Path, sha256: &str) -> String {
-    let base = format!("{}-{}", chrono::Utc::now().format("%Y%m%d-%H%M%S"), &sha256[..6.min(sha256.len())]);
+    let base = format!(
+        "{}-{}-{:04x}",
+        chrono::Utc::now().format("%Y%m%d-%H%M%S"),
+        &sha256[..6.min(sha256.len())],
+        rand::random::<u16>()
+    );
     let mut version = base.clone();
     let mut k = 2;
     while root.join(&version).exists() {

@@ -77,7 +77,11 @@ impl From<axum::extract::rejection::BytesRejection> for ApiError {
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
             Self::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "the request body is too large")
         } else {
-            Self::new(StatusCode::BAD_REQUEST, "invalid_body", format!("cannot read the request body: {}", r.body_text()))
+            Self::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_body",
+                format!("cannot read the request body: {}", r.body_text()),
+            )
         }
     }
 }

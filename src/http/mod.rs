@@ -10,12 +10,12 @@ pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use predict::{BatchItem, BatchResponse, MAX_BATCH, PredictResponse};
 
 use crate::engine::Engine;
+use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Router;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Instant;
@@ -26,7 +26,8 @@ const PREDICT_BODY_LIMIT: usize = 64 * 1024;
 const BATCH_BODY_LIMIT: usize = 16 * 1024 * 1024;
 
 /// Every route, as metrics label them (a fixed set keeps the label cardinality bounded).
-const ROUTES: [&str; 7] = ["/predict", "/predict/batch", "/admin/reload", "/health", "/ready", "/metrics", "/openapi.json"];
+const ROUTES: [&str; 7] =
+    ["/predict", "/predict/batch", "/admin/reload", "/health", "/ready", "/metrics", "/openapi.json"];
 
 #[derive(Debug, Clone)]
 pub struct AppState {

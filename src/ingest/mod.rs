@@ -55,7 +55,8 @@ pub fn read_transactions(
 /// time order: what `aegis produce --data` sends. Every row is validated as `train` would.
 pub fn read_requests(path: &Path, map: &ColumnMap) -> anyhow::Result<Vec<(TransactionIn, Option<bool>)>> {
     let key = CardKey::new(b"validation only");
-    let (mut rows, _, _) = read_records(path, map, false, |_| {}, |cols, record, line| cols.request(record, line, &key))?;
+    let (mut rows, _, _) =
+        read_records(path, map, false, |_| {}, |cols, record, line| cols.request(record, line, &key))?;
     rows.sort_by_key(|(_, _, ts)| *ts);
     Ok(rows.into_iter().map(|(request, label, _)| (request, label)).collect())
 }

@@ -23,7 +23,8 @@ use std::path::Path;
 /// The schema version this build writes; older databases are migrated on open.
 pub const SCHEMA_VERSION: i64 = 2;
 
-const MIGRATIONS: [&str; 2] = ["
+const MIGRATIONS: [&str; 2] = [
+    "
     CREATE TABLE results (
         txn_id            TEXT PRIMARY KEY,
         timestamp         INTEGER NOT NULL,
@@ -43,7 +44,8 @@ const MIGRATIONS: [&str; 2] = ["
     ) WITHOUT ROWID;
     CREATE INDEX results_received_at ON results (received_at);
     CREATE INDEX results_action_received_at ON results (action, received_at);
-", "
+",
+    "
     CREATE TABLE alerts (
         txn_id      TEXT NOT NULL,
         webhook     TEXT NOT NULL,
@@ -55,7 +57,8 @@ const MIGRATIONS: [&str; 2] = ["
         PRIMARY KEY (txn_id, webhook)
     ) WITHOUT ROWID;
     CREATE INDEX alerts_status ON alerts (status, updated_at);
-"];
+",
+];
 
 /// One stored decision.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,7 +1,13 @@
 //! Integration tests: the real `aegis` binary, run as a user would, in temporary directories.
 
+// Test helpers outside `#[test]` functions unwrap too: a failure there is a test failure.
+#![allow(clippy::unwrap_used)]
+
+mod api;
 mod cli_errors;
+mod lifecycle;
 mod pipeline;
+mod server;
 
 use std::path::Path;
 use std::process::{Command, Output};

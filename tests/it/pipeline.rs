@@ -135,18 +135,28 @@ fn trains_and_evaluates_a_numeric_csv() {
 }
 
 #[test]
-fn demo_generates_trains_and_streams_on_defaults() {
+fn demo_generates_trains_and_streams_through_the_api() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let out = aegis_ok(d, &["demo", "--rate", "0", "--count", "300"]);
+    let args = ["demo", "--rate", "0", "--count", "300", "--exit-when-done", "--addr", "127.0.0.1:0"];
+    let out = aegis_ok(d, &args);
     assert!(out.contains("generating it") && out.contains("training one"), "{out}");
-    let summary = out.lines().last().unwrap();
-    assert!(summary.starts_with("300 transactions processed"), "{out}");
+    assert!(out.contains("through POST http://127.0.0.1:"), "{out}");
+    let summary = |out: &str| {
+        let line = out.lines().find(|l| l.starts_with("300 transactions processed")).unwrap_or_else(|| panic!("{out}"));
+        line.split(" errors").next().unwrap().to_owned()
+    };
+    let first = summary(&out);
+    assert!(first.ends_with(", 0"), "no request failed: {first}");
     assert!(d.join("data/transactions.csv").is_file() && d.join("models/current/manifest.json").is_file());
-    // A second run reuses the data and the bundle.
-    let again = aegis_ok(d, &["demo", "--rate", "0", "--count", "300"]);
+    let store = aegis::store::Store::open(&d.join("results.db")).unwrap();
+    assert_eq!(store.count().unwrap(), 300, "every decision is stored");
+    drop(store);
+    // A second run reuses the data and the bundle; the store answers with the same decisions.
+    let again = aegis_ok(d, &args);
     assert!(!again.contains("generating it") && !again.contains("training one"), "{again}");
-    assert_eq!(again.lines().last(), Some(summary), "same data, same bundle, same decisions");
+    assert_eq!(summary(&again), first, "same data, same bundle, same decisions");
+    assert!(again.contains("300 were already stored"), "{again}");
     // Flagged lines show masked cards, never a full card number.
     for line in out.lines().filter(|l| l.starts_with("  review") || l.starts_with("  block")) {
         assert!(line.contains("******"), "{line}");
