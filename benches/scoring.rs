@@ -4,9 +4,9 @@
 //! `cargo bench --bench scoring`
 
 use aegis::cli::Cli;
-use aegis::domain::CardKey;
+use aegis::domain::{CardKey, TransactionIn};
 use aegis::features::N_FEATURES;
-use aegis::ingest::{ColumnMap, read_transactions};
+use aegis::ingest::{ColumnMap, read_requests, read_transactions};
 use aegis::scoring::{Bundle, Scorer};
 use clap::Parser;
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -42,6 +42,25 @@ fn scoring(c: &mut Criterion) {
             let d = scorer.score(black_box(&stream[i % stream.len()].txn)).expect("scores");
             i += 1;
             d
+        })
+    });
+
+    // What `/predict` does between parsing the body and queueing the result: validate the JSON,
+    // tokenize the card, then score.
+    let requests: Vec<serde_json::Value> = read_requests(&data, &ColumnMap::default())
+        .expect("requests")
+        .split_off(split)
+        .into_iter()
+        .map(|(request, _)| serde_json::to_value(request).expect("serialises"))
+        .collect();
+    let key = CardKey::new(b"bench");
+    let now = chrono::Utc::now().timestamp();
+    let mut j = 0;
+    c.bench_function("validate_and_score (JSON value -> validated -> scored)", |b| {
+        b.iter(|| {
+            let valid = TransactionIn::validate(black_box(&requests[j % requests.len()]), &key, now).expect("valid");
+            j += 1;
+            scorer.score(&valid.txn).expect("scores")
         })
     });
 

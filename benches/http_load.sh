@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# HTTP load benchmark (BENCHMARKS.md, "Scoring service"): /health vs /predict with wrk at the same
+# connections, then the latency of /predict at a fixed 1,000 requests/s with `aegis produce`.
+#
+#   cargo build --release && bash benches/http_load.sh [connections...]
+#
+# Needs `wrk` (Debian: apt-get install wrk). Traffic stays on 127.0.0.1.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+aegis="$root/target/release/aegis"
+[ -x "$aegis" ] || { echo "build first: cargo build --release" >&2; exit 1; }
+command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)" >&2; exit 1; }
+conns=("${@:-16 64}")
+duration=${DURATION:-15s}
+port=${PORT:-18080}
+work=$(mktemp -d)
+trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -rf "$work"' EXIT
+
+cd "$work"
+"$aegis" generate --rows 20000 --out tx.csv >/dev/null
+"$aegis" train --data tx.csv --out models >/dev/null
+"$aegis" serve --models models/current --db results.db --addr "127.0.0.1:$port" --log warn &
+server=$!
+for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.2; done
+
+wrk -t2 -c16 -d3s "http://127.0.0.1:$port/health" >/dev/null # warm-up
+for c in ${conns[@]}; do
+  echo "== $c connections, $duration each"
+  echo "-- GET /health"
+  wrk -t2 -c"$c" -d"$duration" --latency "http://127.0.0.1:$port/health" | grep -E "Requests/sec|Latency|99%|50%"
+  echo "-- POST /predict (new txn_id each)"
+  wrk -t2 -c"$c" -d"$duration" --latency -s "$root/benches/http/predict.lua" "http://127.0.0.1:$port" -- "c$c-$RANDOM" \
+    | grep -E "Requests/sec|Latency|99%|50%|non-2xx"
+done
+
+echo "== POST /predict at a fixed 1,000 requests/s (aegis produce, client-side latency)"
+"$aegis" produce --target "http://127.0.0.1:$port" --count 30000 --rate 1000 --concurrency 64 --quiet | tail -3
+echo "== server-side /predict latency histogram (aegis_http_request_duration_seconds, status 200)"
+curl -s "http://127.0.0.1:$port/metrics" | grep -E 'request_duration_seconds_(count|sum)\{route="/predict",method="POST",status="200"\}'
+echo "stored: $(curl -s "http://127.0.0.1:$port/metrics" | grep -E '^aegis_decisions_total' | awk '{s+=$2} END {print s}') results"
