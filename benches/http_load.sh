@@ -23,18 +23,22 @@ cd "$work"
 server=$!
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.2; done
 
+# Fixed rate first, on a fresh store.
+echo "== POST /predict at a fixed 1,000 requests/s for 30 s (aegis produce: client-side latency)"
+"$aegis" produce --target "http://127.0.0.1:$port" --count 30000 --rate 1000 --concurrency 64 --quiet | tail -1
+echo "-- server-side: share of /predict answered within each histogram bucket"
+curl -s "http://127.0.0.1:$port/metrics" \
+  | grep -E '^aegis_http_request_duration_seconds_(bucket|count)\{.*route="/predict",method="POST",status="200"' \
+  | awk -F'[ "]' '/_count/ {n=$NF} /_bucket/ {le[++k]=$2; c[k]=$NF}
+      END {for (i=1;i<=k;i++) if (c[i]>0) printf "   <= %s s: %.2f%%\n", le[i], 100*c[i]/n}' | head -8
+
 wrk -t2 -c16 -d3s "http://127.0.0.1:$port/health" >/dev/null # warm-up
 for c in ${conns[@]}; do
   echo "== $c connections, $duration each"
   echo "-- GET /health"
-  wrk -t2 -c"$c" -d"$duration" --latency "http://127.0.0.1:$port/health" | grep -E "Requests/sec|Latency|99%|50%"
+  wrk -t2 -c"$c" -d"$duration" --latency "http://127.0.0.1:$port/health" | grep -E "Requests/sec|99%|50%"
   echo "-- POST /predict (new txn_id each)"
   wrk -t2 -c"$c" -d"$duration" --latency -s "$root/benches/http/predict.lua" "http://127.0.0.1:$port" -- "c$c-$RANDOM" \
-    | grep -E "Requests/sec|Latency|99%|50%|non-2xx"
+    | grep -E "Requests/sec|99%|50%|non-2xx"
 done
-
-echo "== POST /predict at a fixed 1,000 requests/s (aegis produce, client-side latency)"
-"$aegis" produce --target "http://127.0.0.1:$port" --count 30000 --rate 1000 --concurrency 64 --quiet | tail -3
-echo "== server-side /predict latency histogram (aegis_http_request_duration_seconds, status 200)"
-curl -s "http://127.0.0.1:$port/metrics" | grep -E 'request_duration_seconds_(count|sum)\{route="/predict",method="POST",status="200"\}'
 echo "stored: $(curl -s "http://127.0.0.1:$port/metrics" | grep -E '^aegis_decisions_total' | awk '{s+=$2} END {print s}') results"

@@ -5,6 +5,11 @@ use aegis::cli::Cli;
 use clap::Parser;
 use std::process::ExitCode;
 
+/// mimalloc instead of glibc's allocator: under `/predict` load glibc's malloc/free took about
+/// 14% of the server's CPU (perf, BENCHMARKS.md), and mimalloc's thread-local free lists cut it.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter =
