@@ -29,6 +29,20 @@ const WRITER_QUEUE: usize = 65_536;
 /// Most results per commit.
 const MAX_BATCH: usize = 4_096;
 
+/// When a transaction reached Aegis: wall-clock time for the store, a monotonic instant for
+/// its latency.
+#[derive(Debug, Clone, Copy)]
+pub struct Arrival {
+    pub unix_ms: i64,
+    pub instant: Instant,
+}
+
+impl Arrival {
+    pub fn now() -> Self {
+        Self { unix_ms: chrono::Utc::now().timestamp_millis(), instant: Instant::now() }
+    }
+}
+
 /// The decision for one transaction, as returned to clients.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scored {
@@ -163,7 +177,7 @@ impl Engine {
     }
 
     /// The synchronous half: claim, look up, score and queue the result for the store.
-    pub fn submit(&self, valid: ValidTransaction, received_at_ms: i64) -> Result<Pending, EngineError> {
+    pub fn submit(&self, valid: ValidTransaction, arrival: Arrival) -> Result<Pending, EngineError> {
         let ValidTransaction { txn, card_masked } = valid;
         if !lock(&self.claims).insert(txn.txn_id.clone()) {
             return Err(EngineError::InProgress(txn.txn_id));
@@ -217,7 +231,8 @@ impl Engine {
             action: scored.action,
             reasons: scored.reasons.clone(),
             model_version: scored.model_version.clone(),
-            received_at: received_at_ms,
+            received_at: arrival.unix_ms,
+            latency_us: u32::try_from(arrival.instant.elapsed().as_micros()).unwrap_or(u32::MAX),
         };
         // Built before the row moves to the writer; sent only once the row is committed.
         let alert =
@@ -243,8 +258,8 @@ impl Engine {
     }
 
     /// [`Engine::submit`], then wait for the commit.
-    pub async fn process(&self, valid: ValidTransaction, received_at_ms: i64) -> Result<Scored, EngineError> {
-        self.submit(valid, received_at_ms)?.wait(&self.metrics).await
+    pub async fn process(&self, valid: ValidTransaction, arrival: Arrival) -> Result<Scored, EngineError> {
+        self.submit(valid, arrival)?.wait(&self.metrics).await
     }
 
     /// `Ok` if the writer runs and the database answers.

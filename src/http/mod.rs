@@ -1,7 +1,9 @@
-//! The HTTP API (axum): scoring routes, health and readiness, metrics, the OpenAPI document
-//! and admin routes. Handlers are thin: they parse, call the [`Engine`], and shape the answer.
+//! The HTTP API (axum): scoring routes, health and readiness, metrics, the OpenAPI document,
+//! admin routes, and the dashboard (page + JSON API + event stream; open like `/metrics`, as
+//! it shows no card number). Handlers are thin: they parse, call the [`Engine`], and shape the answer.
 
 mod admin;
+mod dashboard;
 mod error;
 mod openapi;
 mod predict;
@@ -26,8 +28,23 @@ const PREDICT_BODY_LIMIT: usize = 64 * 1024;
 const BATCH_BODY_LIMIT: usize = 16 * 1024 * 1024;
 
 /// Every route, as metrics label them (a fixed set keeps the label cardinality bounded).
-const ROUTES: [&str; 7] =
-    ["/predict", "/predict/batch", "/admin/reload", "/health", "/ready", "/metrics", "/openapi.json"];
+const ROUTES: [&str; 15] = [
+    "/predict",
+    "/predict/batch",
+    "/admin/reload",
+    "/health",
+    "/ready",
+    "/metrics",
+    "/openapi.json",
+    "/",
+    "/assets/app.js",
+    "/assets/app.css",
+    "/api/stats",
+    "/api/transactions",
+    "/api/flagged",
+    "/api/countries",
+    "/api/events",
+];
 
 #[derive(Debug, Clone)]
 pub struct AppState {
@@ -53,6 +70,14 @@ pub fn router(state: AppState) -> Router {
         .route("/ready", get(admin::ready))
         .route("/metrics", get(admin::metrics))
         .route("/openapi.json", get(openapi::spec))
+        .route("/", get(dashboard::index))
+        .route("/assets/app.js", get(dashboard::script))
+        .route("/assets/app.css", get(dashboard::style))
+        .route("/api/stats", get(dashboard::stats))
+        .route("/api/transactions", get(dashboard::transactions))
+        .route("/api/flagged", get(dashboard::flagged))
+        .route("/api/countries", get(dashboard::countries))
+        .route("/api/events", get(dashboard::events))
         .merge(protected)
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .method_not_allowed_fallback(|| async {

@@ -1,6 +1,6 @@
 //! `GET /openapi.json`: the API description, generated from the handler and type annotations.
 
-use super::{admin, error, predict};
+use super::{admin, dashboard, error, predict};
 use axum::Json;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
@@ -8,7 +8,19 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Aegis", description = "Real-time card fraud scoring: score, action and reasons for every transaction."),
-    paths(predict::one, predict::batch, admin::health, admin::ready, admin::metrics, admin::reload),
+    paths(
+        predict::one,
+        predict::batch,
+        admin::health,
+        admin::ready,
+        admin::metrics,
+        admin::reload,
+        dashboard::stats,
+        dashboard::transactions,
+        dashboard::flagged,
+        dashboard::countries,
+        dashboard::events
+    ),
     components(schemas(crate::domain::TransactionIn, error::ErrorBody, error::ErrorDetail)),
     modifiers(&BearerAuth)
 )]

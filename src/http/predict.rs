@@ -3,7 +3,7 @@
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use crate::domain::TransactionIn;
-use crate::engine::{EngineError, Pending, Scored};
+use crate::engine::{Arrival, EngineError, Pending, Scored};
 use crate::scoring::Action;
 use axum::Json;
 use axum::body::Bytes;
@@ -88,11 +88,11 @@ pub async fn one(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<PredictResponse>, ApiError> {
-    let started = Instant::now();
+    let arrival = Arrival::now();
     let value = json_body(&headers, body)?;
-    let valid = TransactionIn::validate(&value, state.engine.card_key(), chrono::Utc::now().timestamp())?;
-    let scored = state.engine.process(valid, chrono::Utc::now().timestamp_millis()).await?;
-    Ok(Json(PredictResponse::new(scored, started)))
+    let valid = TransactionIn::validate(&value, state.engine.card_key(), arrival.unix_ms / 1000)?;
+    let scored = state.engine.process(valid, arrival).await?;
+    Ok(Json(PredictResponse::new(scored, arrival.instant)))
 }
 
 /// Score up to 10,000 transactions (a JSON array). Results come back in order; an invalid
@@ -111,7 +111,7 @@ pub async fn batch(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<BatchResponse>, ApiError> {
-    let started = Instant::now();
+    let arrival = Arrival::now();
     let Value::Array(items) = json_body(&headers, body)? else {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", "expected a JSON array of transactions"));
     };
@@ -125,12 +125,11 @@ pub async fn batch(
     // Validating and scoring thousands of rows is CPU work: keep it off the async workers.
     let engine = std::sync::Arc::clone(&state.engine);
     let pending = tokio::task::spawn_blocking(move || {
-        let now = chrono::Utc::now();
         items
             .iter()
             .map(|item| {
-                let valid = TransactionIn::validate(item, engine.card_key(), now.timestamp())?;
-                engine.submit(valid, now.timestamp_millis()).map_err(ApiError::from)
+                let valid = TransactionIn::validate(item, engine.card_key(), arrival.unix_ms / 1000)?;
+                engine.submit(valid, arrival).map_err(ApiError::from)
             })
             .collect::<Vec<Result<Pending, ApiError>>>()
     })
@@ -143,7 +142,7 @@ pub async fn batch(
             Err(e) => Err(e),
         };
         results.push(match item {
-            Ok(scored) => BatchItem::Ok(PredictResponse::new(scored, started)),
+            Ok(scored) => BatchItem::Ok(PredictResponse::new(scored, arrival.instant)),
             Err(e) => BatchItem::Err(e.body()),
         });
     }

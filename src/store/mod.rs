@@ -7,23 +7,27 @@
 //! Card numbers never reach this module: it stores the card token and the masked number.
 
 mod alerts;
+mod counters;
+mod dashboard;
 mod reader;
 mod writer;
 
 pub use alerts::{AlertStatus, StoredAlert};
+pub use dashboard::{CountryCount, Cursor, Filter, MAX_PAGE, MinuteCount, Stats, TransactionRow};
 pub use reader::ReadPool;
 pub use writer::{Ack, Writer, WriterStats};
 
 use crate::domain::{CardToken, Country, Transaction};
 use crate::scoring::Action;
 use anyhow::Context;
+use counters::Counters;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
 
 /// The schema version this build writes; older databases are migrated on open.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     "
     CREATE TABLE results (
         txn_id            TEXT PRIMARY KEY,
@@ -58,6 +62,25 @@ const MIGRATIONS: [&str; 2] = [
     ) WITHOUT ROWID;
     CREATE INDEX alerts_status ON alerts (status, updated_at);
 ",
+    "
+    ALTER TABLE results ADD COLUMN latency_us INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX results_flagged ON results (received_at) WHERE action != 'allow';
+    -- Counters kept up to date by every insert, so the dashboard never scans the results.
+    CREATE TABLE stats_minute (
+        minute       INTEGER PRIMARY KEY,  -- received_at / 60000
+        transactions INTEGER NOT NULL,
+        reviewed     INTEGER NOT NULL,
+        blocked      INTEGER NOT NULL
+    );
+    CREATE TABLE stats_country (
+        country      TEXT PRIMARY KEY,
+        transactions INTEGER NOT NULL,
+        flagged      INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    INSERT INTO stats_minute
+        SELECT received_at / 60000, COUNT(*), SUM(action = 'review'), SUM(action = 'block') FROM results GROUP BY 1;
+    INSERT INTO stats_country SELECT country, COUNT(*), SUM(action != 'allow') FROM results GROUP BY 1;
+",
 ];
 
 /// One stored decision.
@@ -82,6 +105,9 @@ pub struct StoredResult {
     pub model_version: String,
     /// When Aegis received it, Unix milliseconds.
     pub received_at: i64,
+    /// From receipt to decision (validation, features, models), microseconds; the commit that
+    /// follows is not included.
+    pub latency_us: u32,
 }
 
 /// What happened to one result handed to the store.
@@ -132,11 +158,12 @@ impl Store {
     pub fn insert_batch(&mut self, rows: &[StoredResult]) -> anyhow::Result<Vec<Outcome>> {
         let tx = self.conn.transaction()?;
         let mut outcomes = Vec::with_capacity(rows.len());
+        let mut counters = Counters::default();
         {
             let mut insert = tx.prepare_cached(
                 "INSERT INTO results (txn_id, timestamp, amount, country, merchant, merchant_category, card_masked,
-                    card_token, score, if_score, ae_mse, action, reasons, model_version, received_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+                    card_token, score, if_score, ae_mse, action, reasons, model_version, received_at, latency_us)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
                  ON CONFLICT (txn_id) DO NOTHING",
             )?;
             for r in rows {
@@ -157,8 +184,10 @@ impl Store {
                     reasons,
                     r.model_version,
                     r.received_at,
+                    r.latency_us,
                 ])?;
                 outcomes.push(if changed == 1 {
+                    counters.add(r);
                     Outcome::Inserted
                 } else {
                     let stored = get(&tx, &r.txn_id)?.context("a conflicting row vanished")?;
@@ -166,6 +195,7 @@ impl Store {
                 });
             }
         }
+        counters.write(&tx)?;
         tx.commit()?;
         Ok(outcomes)
     }
@@ -219,7 +249,7 @@ impl Store {
 pub(crate) fn get(conn: &Connection, txn_id: &str) -> anyhow::Result<Option<StoredResult>> {
     let mut stmt = conn.prepare_cached(
         "SELECT txn_id, timestamp, amount, country, merchant, merchant_category, card_masked, card_token, score,
-                if_score, ae_mse, action, reasons, model_version, received_at
+                if_score, ae_mse, action, reasons, model_version, received_at, latency_us
          FROM results WHERE txn_id = ?1",
     )?;
     let row = stmt
@@ -241,6 +271,7 @@ pub(crate) fn get(conn: &Connection, txn_id: &str) -> anyhow::Result<Option<Stor
                     reasons: Vec::new(),
                     model_version: r.get(13)?,
                     received_at: r.get(14)?,
+                    latency_us: r.get(15)?,
                 },
                 r.get::<_, String>(11)?,
                 r.get::<_, String>(12)?,

@@ -19,6 +19,7 @@ fn result(id: &str, action: Action) -> StoredResult {
         reasons: vec!["amount 6.2× this card's 30-day average".into(), "first transaction in FR for this card".into()],
         model_version: "v1".into(),
         received_at: 1_735_689_600_123,
+        latency_us: 210,
     }
 }
 

@@ -1,0 +1,178 @@
+//! The dashboard: the page and its assets (embedded in the binary, no build step, no CDN) and
+//! the JSON API behind it, plus a Server-Sent Events stream that says when there is news.
+
+use super::AppState;
+use super::error::{ApiError, ErrorBody};
+use crate::scoring::Action;
+use crate::store::{CountryCount, Cursor, Filter, MAX_PAGE, Stats, TransactionRow};
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{Html, IntoResponse};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+const INDEX: &str = include_str!("../dashboard/index.html");
+const SCRIPT: &str = include_str!("../dashboard/app.js");
+const STYLE: &str = include_str!("../dashboard/app.css");
+
+/// Only our own script and style run: a value that slipped through as markup could not execute.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'";
+
+/// How often the event stream checks the store for new results.
+const EVENT_POLL: Duration = Duration::from_secs(1);
+
+pub async fn index() -> impl IntoResponse {
+    ([(header::CONTENT_SECURITY_POLICY, CSP), (header::CACHE_CONTROL, "no-cache")], Html(INDEX))
+}
+
+pub async fn script() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")], SCRIPT)
+}
+
+pub async fn style() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")], STYLE)
+}
+
+/// Runs a store read on a blocking thread (SQLite calls block).
+async fn read<T: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce(&crate::store::ReadPool) -> anyhow::Result<T> + Send + 'static,
+) -> Result<T, ApiError> {
+    let engine = std::sync::Arc::clone(&state.engine);
+    tokio::task::spawn_blocking(move || f(engine.readers()))
+        .await
+        .map_err(anyhow::Error::from)
+        .and_then(|r| r)
+        .map_err(|e| {
+            tracing::error!(error = %format!("{e:#}"), "dashboard query failed");
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the results store cannot be read")
+        })
+}
+
+/// Totals, rates, p99 latency and the last hour per minute.
+#[utoipa::path(get, path = "/api/stats", tag = "dashboard", responses((status = 200, body = Stats)))]
+pub async fn stats(State(state): State<AppState>) -> Result<Json<Stats>, ApiError> {
+    let now = chrono::Utc::now().timestamp_millis();
+    read(&state, move |r| r.stats(now)).await.map(Json)
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct PageQuery {
+    /// Only this action: `allow`, `review` or `block`.
+    action: Option<String>,
+    /// Rows (1–500, default 50).
+    limit: Option<usize>,
+    /// The `next` cursor of the previous page.
+    before: Option<String>,
+}
+
+/// A page of results, newest first, with the cursor of the next page.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Page {
+    pub transactions: Vec<TransactionRow>,
+    /// Pass as `before` for the next page; absent on the last page.
+    pub next: Option<String>,
+}
+
+/// Recent results, newest first, optionally of one action.
+#[utoipa::path(get, path = "/api/transactions", tag = "dashboard", params(PageQuery),
+    responses((status = 200, body = Page), (status = 400, body = ErrorBody)))]
+pub async fn transactions(
+    State(state): State<AppState>,
+    q: Result<Query<PageQuery>, QueryRejection>,
+) -> Result<Json<Page>, ApiError> {
+    let Query(q) = q.map_err(query_error)?;
+    let filter = match q.action.as_deref().filter(|a| !a.is_empty()) {
+        None => Filter::All,
+        Some(a) => Filter::Action(a.parse::<Action>().map_err(|m| bad_query("action", m))?),
+    };
+    page(&state, filter, q.limit, q.before.as_deref()).await
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct LimitQuery {
+    /// Rows (1–500, default 50).
+    limit: Option<usize>,
+    /// The `next` cursor of the previous page.
+    before: Option<String>,
+}
+
+/// Flagged (review or block) results, newest first.
+#[utoipa::path(get, path = "/api/flagged", tag = "dashboard", params(LimitQuery),
+    responses((status = 200, body = Page), (status = 400, body = ErrorBody)))]
+pub async fn flagged(
+    State(state): State<AppState>,
+    q: Result<Query<LimitQuery>, QueryRejection>,
+) -> Result<Json<Page>, ApiError> {
+    let Query(q) = q.map_err(query_error)?;
+    page(&state, Filter::Flagged, q.limit, q.before.as_deref()).await
+}
+
+async fn page(state: &AppState, filter: Filter, limit: Option<usize>, before: Option<&str>) -> Result<Json<Page>, ApiError> {
+    let limit = checked_limit(limit)?;
+    let before = before.map(|b| b.parse::<Cursor>().map_err(|m| bad_query("before", m))).transpose()?;
+    let transactions = read(state, move |r| r.page(filter, limit, before.as_ref())).await?;
+    let next = (transactions.len() == limit)
+        .then(|| transactions.last().map(|t| Cursor { received_at: t.received_at, txn_id: t.txn_id.clone() }.to_string()))
+        .flatten();
+    Ok(Json(Page { transactions, next }))
+}
+
+/// Countries by number of flagged transactions.
+#[utoipa::path(get, path = "/api/countries", tag = "dashboard", params(("limit" = Option<usize>, Query, description = "Rows (1–500, default 10)")),
+    responses((status = 200, body = Vec<CountryCount>), (status = 400, body = ErrorBody)))]
+pub async fn countries(
+    State(state): State<AppState>,
+    q: Result<Query<LimitQuery>, QueryRejection>,
+) -> Result<Json<Vec<CountryCount>>, ApiError> {
+    let Query(q) = q.map_err(query_error)?;
+    let limit = checked_limit(q.limit.or(Some(10)))?;
+    read(&state, move |r| r.countries(limit)).await.map(Json)
+}
+
+/// Server-Sent Events: a `stats` event (the `/api/stats` body) at connection and whenever new
+/// results are stored, checked every second; comments keep the connection alive.
+#[utoipa::path(get, path = "/api/events", tag = "dashboard",
+    responses((status = 200, description = "text/event-stream of `stats` events", content_type = "text/event-stream")))]
+pub async fn events(
+    State(state): State<AppState>,
+) -> Sse<impl futures_util::Stream<Item = Result<Event, std::convert::Infallible>>> {
+    let stream = futures_util::stream::unfold((state, None), |(state, seen)| async move {
+        loop {
+            if seen.is_some() {
+                tokio::time::sleep(EVENT_POLL).await;
+            }
+            let now = chrono::Utc::now().timestamp_millis();
+            match read(&state, move |r| r.stats(now)).await {
+                Ok(stats) if seen != Some((stats.processed, stats.last_received_at)) => {
+                    let mark = Some((stats.processed, stats.last_received_at));
+                    let event = Event::default().event("stats").json_data(&stats).unwrap_or_default();
+                    return Some((Ok(event), (state, mark)));
+                }
+                Ok(_) => {}
+                Err(_) => tokio::time::sleep(EVENT_POLL).await,
+            }
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+fn checked_limit(limit: Option<usize>) -> Result<usize, ApiError> {
+    match limit.unwrap_or(50) {
+        n @ 1..=MAX_PAGE => Ok(n),
+        _ => Err(bad_query("limit", format!("`limit` must be 1 to {MAX_PAGE}"))),
+    }
+}
+
+fn query_error(e: QueryRejection) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text())
+}
+
+fn bad_query(field: &'static str, message: impl Into<String>) -> ApiError {
+    let mut e = ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", message);
+    e.detail.field = Some(field);
+    e
+}

@@ -1,0 +1,219 @@
+//! The dashboard's reads: totals and per-minute counts from the maintained counters, and pages
+//! of results newest first through the `received_at` indexes. Each query reads a bounded number
+//! of rows whatever the size of the store (BENCHMARKS.md: 1,000,000 stored results).
+
+use super::ReadPool;
+use crate::scoring::Action;
+use rusqlite::{Connection, Row, params};
+use serde::Serialize;
+
+/// Most rows one page may ask for.
+pub const MAX_PAGE: usize = 500;
+/// Latency percentiles are taken over this many of the newest results.
+const LATENCY_WINDOW: usize = 1_000;
+/// Minutes in the time series.
+const SERIES_MINUTES: i64 = 60;
+
+/// One stored result as the dashboard shows it (no card token).
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct TransactionRow {
+    pub txn_id: String,
+    /// Transaction time (RFC 3339).
+    pub timestamp: String,
+    /// When Aegis received it (Unix milliseconds); with `txn_id`, the paging cursor.
+    pub received_at: i64,
+    pub amount: f64,
+    pub country: String,
+    pub merchant: String,
+    pub merchant_category: Option<String>,
+    pub card_masked: String,
+    pub score: f32,
+    pub action: Action,
+    pub reasons: Vec<String>,
+    pub model_version: String,
+    /// Receipt to decision, microseconds.
+    pub latency_us: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct MinuteCount {
+    /// Start of the minute, Unix milliseconds.
+    pub minute: i64,
+    pub transactions: i64,
+    pub flagged: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct CountryCount {
+    pub country: String,
+    pub transactions: i64,
+    pub flagged: i64,
+}
+
+/// Headline numbers.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Stats {
+    pub processed: i64,
+    pub reviewed: i64,
+    pub blocked: i64,
+    /// Reviewed + blocked.
+    pub flagged: i64,
+    /// Flagged / processed (0 when nothing was processed).
+    pub flag_rate: f64,
+    /// Transactions per second over the last one to two minutes.
+    pub throughput_per_sec: f64,
+    /// 99th percentile of receipt-to-decision latency over the newest 1,000 results.
+    pub p99_latency_us: Option<u32>,
+    /// Newest `received_at` (Unix ms), if any: changes whenever a result is stored.
+    pub last_received_at: Option<i64>,
+    /// The last 60 minutes, oldest first, minutes without traffic included.
+    pub per_minute: Vec<MinuteCount>,
+}
+
+/// Where a page ends: the next page has rows strictly older than this.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    pub received_at: i64,
+    pub txn_id: String,
+}
+
+impl std::str::FromStr for Cursor {
+    type Err = String;
+
+    /// `<received_at ms>:<txn_id>`, as the `next` field of a page gives it.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (ms, id) = s.split_once(':').ok_or("expected <received_at>:<txn_id>")?;
+        let received_at = ms.parse().map_err(|_| "the cursor must start with Unix milliseconds".to_owned())?;
+        Ok(Self { received_at, txn_id: id.to_owned() })
+    }
+}
+
+impl std::fmt::Display for Cursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.received_at, self.txn_id)
+    }
+}
+
+/// Which results a page lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Filter {
+    All,
+    Action(Action),
+    /// Review or block.
+    Flagged,
+}
+
+impl ReadPool {
+    pub fn stats(&self, now_ms: i64) -> anyhow::Result<Stats> {
+        self.with(|c| stats(c, now_ms))
+    }
+
+    /// Up to `limit` results (at most 500), newest first, older than `before` if given.
+    pub fn page(&self, filter: Filter, limit: usize, before: Option<&Cursor>) -> anyhow::Result<Vec<TransactionRow>> {
+        self.with(|c| page(c, filter, limit.min(MAX_PAGE), before))
+    }
+
+    /// Countries by flagged count, then by transactions.
+    pub fn countries(&self, limit: usize) -> anyhow::Result<Vec<CountryCount>> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT country, transactions, flagged FROM stats_country
+                 ORDER BY flagged DESC, transactions DESC, country LIMIT ?1",
+            )?;
+            let rows = stmt.query_map([limit.min(MAX_PAGE) as i64], |r| {
+                Ok(CountryCount { country: r.get(0)?, transactions: r.get(1)?, flagged: r.get(2)? })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+}
+
+fn stats(c: &Connection, now_ms: i64) -> anyhow::Result<Stats> {
+    let (processed, reviewed, blocked): (i64, i64, i64) = c
+        .prepare_cached("SELECT TOTAL(transactions), TOTAL(reviewed), TOTAL(blocked) FROM stats_minute")?
+        .query_row([], |r| Ok((r.get::<_, f64>(0)? as i64, r.get::<_, f64>(1)? as i64, r.get::<_, f64>(2)? as i64)))?;
+    let now_minute = now_ms.div_euclid(60_000);
+    let first = now_minute - SERIES_MINUTES + 1;
+    let mut per_minute: Vec<MinuteCount> = (first..=now_minute)
+        .map(|m| MinuteCount { minute: m * 60_000, transactions: 0, flagged: 0 })
+        .collect();
+    let mut stmt = c.prepare_cached(
+        "SELECT minute, transactions, reviewed + blocked FROM stats_minute WHERE minute BETWEEN ?1 AND ?2",
+    )?;
+    let mut rows = stmt.query(params![first, now_minute])?;
+    while let Some(r) = rows.next()? {
+        let minute: i64 = r.get(0)?;
+        let slot = &mut per_minute[(minute - first) as usize];
+        (slot.transactions, slot.flagged) = (r.get(1)?, r.get(2)?);
+    }
+    // The current minute so far plus the whole previous one.
+    let recent = per_minute.iter().rev().take(2).map(|m| m.transactions).sum::<i64>();
+    let seconds = 60.0 + now_ms.rem_euclid(60_000) as f64 / 1000.0;
+    let mut latencies: Vec<u32> = c
+        .prepare_cached("SELECT latency_us FROM results ORDER BY received_at DESC LIMIT ?1")?
+        .query_map([LATENCY_WINDOW as i64], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    latencies.sort_unstable();
+    let p99 = (!latencies.is_empty()).then(|| latencies[(latencies.len() * 99).div_ceil(100) - 1]);
+    let last_received_at = c.prepare_cached("SELECT MAX(received_at) FROM results")?.query_row([], |r| r.get(0))?;
+    Ok(Stats {
+        processed,
+        reviewed,
+        blocked,
+        flagged: reviewed + blocked,
+        flag_rate: if processed > 0 { (reviewed + blocked) as f64 / processed as f64 } else { 0.0 },
+        throughput_per_sec: recent as f64 / seconds,
+        p99_latency_us: p99,
+        last_received_at,
+        per_minute,
+    })
+}
+
+const COLUMNS: &str = "txn_id, timestamp, received_at, amount, country, merchant, merchant_category, card_masked,
+    score, action, reasons, model_version, latency_us";
+
+fn page(c: &Connection, filter: Filter, limit: usize, before: Option<&Cursor>) -> anyhow::Result<Vec<TransactionRow>> {
+    // Each filter has an index ordered by (received_at, txn_id): the page is an index range.
+    let condition = match filter {
+        Filter::All => "1",
+        Filter::Action(_) => "action = ?3",
+        Filter::Flagged => "action != 'allow'",
+    };
+    // A row-value comparison, so that a later page is an index seek too.
+    let after = if before.is_some() { "AND (received_at, txn_id) < (?1, ?2)" } else { "" };
+    let sql = format!(
+        "SELECT {COLUMNS} FROM results WHERE {condition} {after}
+         ORDER BY received_at DESC, txn_id DESC LIMIT ?4"
+    );
+    let mut stmt = c.prepare_cached(&sql)?;
+    let action = match filter {
+        Filter::Action(a) => a.as_str(),
+        _ => "",
+    };
+    let rows = stmt.query_map(
+        params![before.map(|b| b.received_at), before.map(|b| b.txn_id.as_str()), action, limit as i64],
+        row,
+    )?;
+    rows.map(|r| Ok(r?)).collect()
+}
+
+fn row(r: &Row<'_>) -> rusqlite::Result<TransactionRow> {
+    let action: String = r.get(9)?;
+    let reasons: String = r.get(10)?;
+    let bad = |i: usize, e: String| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e.into());
+    Ok(TransactionRow {
+        txn_id: r.get(0)?,
+        timestamp: crate::commands::rfc3339(r.get(1)?),
+        received_at: r.get(2)?,
+        amount: r.get(3)?,
+        country: r.get(4)?,
+        merchant: r.get(5)?,
+        merchant_category: r.get(6)?,
+        card_masked: r.get(7)?,
+        score: r.get(8)?,
+        action: action.parse().map_err(|e| bad(9, e))?,
+        reasons: serde_json::from_str(&reasons).map_err(|e| bad(10, e.to_string()))?,
+        model_version: r.get(11)?,
+        latency_us: r.get(12)?,
+    })
+}
