@@ -28,7 +28,7 @@ const PREDICT_BODY_LIMIT: usize = 64 * 1024;
 const BATCH_BODY_LIMIT: usize = 16 * 1024 * 1024;
 
 /// Every route, as metrics label them (a fixed set keeps the label cardinality bounded).
-const ROUTES: [&str; 15] = [
+const ROUTES: [&str; 16] = [
     "/predict",
     "/predict/batch",
     "/admin/reload",
@@ -39,6 +39,7 @@ const ROUTES: [&str; 15] = [
     "/",
     "/assets/app.js",
     "/assets/app.css",
+    "/assets/favicon.svg",
     "/api/stats",
     "/api/transactions",
     "/api/flagged",
@@ -73,6 +74,7 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(dashboard::index))
         .route("/assets/app.js", get(dashboard::script))
         .route("/assets/app.css", get(dashboard::style))
+        .route("/assets/favicon.svg", get(dashboard::icon))
         .route("/api/stats", get(dashboard::stats))
         .route("/api/transactions", get(dashboard::transactions))
         .route("/api/flagged", get(dashboard::flagged))

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod api;
+mod browser;
 mod cli_errors;
 mod lifecycle;
 mod pipeline;
