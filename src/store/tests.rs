@@ -102,3 +102,76 @@ fn shutdown_commits_what_is_queued() {
     writer.shutdown();
     assert_eq!(Store::open(&path).unwrap().count().unwrap(), 300);
 }
+
+#[test]
+fn counters_follow_inserts_and_ignore_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("results.db");
+    let mut store = Store::open(&path).unwrap();
+    let mut rows = vec![result("a", Action::Allow), result("b", Action::Review), result("c", Action::Block)];
+    rows[2].country = "BR".into();
+    rows[2].received_at += 60_000; // the next minute
+    store.insert_batch(&rows).unwrap();
+    store.insert_batch(&rows[..2]).unwrap(); // duplicates: not counted again
+    let pool = ReadPool::open(&path, 1).unwrap();
+    let now = rows[2].received_at + 1_000;
+    let stats = pool.stats(now).unwrap();
+    assert_eq!((stats.processed, stats.reviewed, stats.blocked, stats.flagged), (3, 1, 1, 2));
+    let minutes: Vec<(i64, i64)> =
+        stats.per_minute.iter().rev().take(2).map(|m| (m.transactions, m.flagged)).collect();
+    assert_eq!(minutes, [(1, 1), (2, 1)], "newest minute first");
+    assert_eq!(stats.p99_latency_us, Some(210));
+    let countries = pool.countries(10).unwrap();
+    assert_eq!(
+        countries,
+        [
+            CountryCount { country: "FR".into(), transactions: 2, flagged: 1 },
+            CountryCount { country: "BR".into(), transactions: 1, flagged: 1 },
+        ],
+        "by flagged, then by transactions"
+    );
+    let flagged = pool.page(Filter::Flagged, 10, None).unwrap();
+    assert_eq!(flagged.iter().map(|t| t.txn_id.as_str()).collect::<Vec<_>>(), ["c", "b"]);
+}
+
+#[test]
+fn a_version_2_database_is_migrated_and_its_counters_backfilled() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("results.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        for sql in &MIGRATIONS[..2] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 2).unwrap();
+        conn.execute(
+            "INSERT INTO results VALUES ('old', 1, 9.5, 'DE', 'M1', NULL, '411111******1111', 'ff', 0.99, 0.7, 2.0,
+                 'block', '[\"x\"]', 'v0', 120000)",
+            [],
+        )
+        .unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.get("old").unwrap().unwrap().latency_us, 0);
+    let pool = ReadPool::open(&path, 1).unwrap();
+    let stats = pool.stats(180_000).unwrap();
+    assert_eq!((stats.processed, stats.blocked), (1, 1));
+    assert_eq!(pool.countries(5).unwrap()[0].flagged, 1);
+}
+
+#[test]
+fn pages_continue_from_the_cursor_even_within_one_millisecond() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("results.db");
+    let mut store = Store::open(&path).unwrap();
+    // Five results received in the same millisecond: only the txn_id orders them.
+    let rows: Vec<StoredResult> = (0..5).map(|i| result(&format!("t{i}"), Action::Allow)).collect();
+    store.insert_batch(&rows).unwrap();
+    let pool = ReadPool::open(&path, 1).unwrap();
+    let first = pool.page(Filter::All, 2, None).unwrap();
+    let cursor = Cursor { received_at: first[1].received_at, txn_id: first[1].txn_id.clone() };
+    let second = pool.page(Filter::Action(Action::Allow), 10, Some(&cursor)).unwrap();
+    let ids: Vec<&str> = first.iter().chain(&second).map(|t| t.txn_id.as_str()).collect();
+    assert_eq!(ids, ["t4", "t3", "t2", "t1", "t0"]);
+    assert_eq!(cursor.to_string().parse::<Cursor>().unwrap(), cursor);
+}

@@ -6,6 +6,7 @@
 mod api;
 mod browser;
 mod cli_errors;
+mod dashboard_api;
 mod lifecycle;
 mod pipeline;
 mod server;
