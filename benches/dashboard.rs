@@ -61,7 +61,11 @@ fn result(i: usize, start_ms: i64) -> StoredResult {
         if_score: 0.4,
         ae_mse: 0.1,
         action,
-        reasons: if action == Action::Allow { Vec::new() } else { vec!["amount 6.2× this card's 30-day average".into()] },
+        reasons: if action == Action::Allow {
+            Vec::new()
+        } else {
+            vec!["amount 6.2× this card's 30-day average".into()]
+        },
         model_version: "bench".into(),
         received_at: start_ms + i as i64 * 7,
         latency_us: 300 + (i % 700) as u32,

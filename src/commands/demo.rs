@@ -44,9 +44,9 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         let target = Arc::new(HttpTarget::new(&base, args.service.api_token.clone())?);
         let summary = super::produce::send(items, target, pace, false).await;
         println!("{}", summary.report());
-        println!("Results are in {}.", args.service.db.display());
+        println!("Results are in {}; the dashboard is at {}/", args.service.db.display(), service.url);
         if !args.exit_when_done {
-            println!("Still serving at {} (try GET {}/metrics); press Ctrl-C to stop.", service.url, service.url);
+            println!("Still serving the API and the dashboard at {}/ ; press Ctrl-C to stop.", service.url);
             super::serve::shutdown_signal().await;
         }
         service.stop().await?;

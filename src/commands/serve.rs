@@ -22,6 +22,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
     runtime()?.block_on(async {
         let service = Service::start(&args.models, &args.service, Vec::new()).await?;
         println!("Aegis is serving model {} at {}", service.engine.model_version(), service.url);
+        println!("Dashboard: {}/  (API: {}/openapi.json)", service.url, service.url);
         shutdown_signal().await;
         println!("Shutting down: finishing requests in flight and flushing the store.");
         service.stop().await

@@ -47,14 +47,12 @@ async fn read<T: Send + 'static>(
     f: impl FnOnce(&crate::store::ReadPool) -> anyhow::Result<T> + Send + 'static,
 ) -> Result<T, ApiError> {
     let engine = std::sync::Arc::clone(&state.engine);
-    tokio::task::spawn_blocking(move || f(engine.readers()))
-        .await
-        .map_err(anyhow::Error::from)
-        .and_then(|r| r)
-        .map_err(|e| {
+    tokio::task::spawn_blocking(move || f(engine.readers())).await.map_err(anyhow::Error::from).and_then(|r| r).map_err(
+        |e| {
             tracing::error!(error = %format!("{e:#}"), "dashboard query failed");
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the results store cannot be read")
-        })
+        },
+    )
 }
 
 /// Totals, rates, p99 latency and the last hour per minute.
@@ -116,12 +114,19 @@ pub async fn flagged(
     page(&state, Filter::Flagged, q.limit, q.before.as_deref()).await
 }
 
-async fn page(state: &AppState, filter: Filter, limit: Option<usize>, before: Option<&str>) -> Result<Json<Page>, ApiError> {
+async fn page(
+    state: &AppState,
+    filter: Filter,
+    limit: Option<usize>,
+    before: Option<&str>,
+) -> Result<Json<Page>, ApiError> {
     let limit = checked_limit(limit)?;
     let before = before.map(|b| b.parse::<Cursor>().map_err(|m| bad_query("before", m))).transpose()?;
     let transactions = read(state, move |r| r.page(filter, limit, before.as_ref())).await?;
     let next = (transactions.len() == limit)
-        .then(|| transactions.last().map(|t| Cursor { received_at: t.received_at, txn_id: t.txn_id.clone() }.to_string()))
+        .then(|| {
+            transactions.last().map(|t| Cursor { received_at: t.received_at, txn_id: t.txn_id.clone() }.to_string())
+        })
         .flatten();
     Ok(Json(Page { transactions, next }))
 }

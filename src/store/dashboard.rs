@@ -134,9 +134,8 @@ fn stats(c: &Connection, now_ms: i64) -> anyhow::Result<Stats> {
         .query_row([], |r| Ok((r.get::<_, f64>(0)? as i64, r.get::<_, f64>(1)? as i64, r.get::<_, f64>(2)? as i64)))?;
     let now_minute = now_ms.div_euclid(60_000);
     let first = now_minute - SERIES_MINUTES + 1;
-    let mut per_minute: Vec<MinuteCount> = (first..=now_minute)
-        .map(|m| MinuteCount { minute: m * 60_000, transactions: 0, flagged: 0 })
-        .collect();
+    let mut per_minute: Vec<MinuteCount> =
+        (first..=now_minute).map(|m| MinuteCount { minute: m * 60_000, transactions: 0, flagged: 0 }).collect();
     let mut stmt = c.prepare_cached(
         "SELECT minute, transactions, reviewed + blocked FROM stats_minute WHERE minute BETWEEN ?1 AND ?2",
     )?;

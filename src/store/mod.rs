@@ -132,6 +132,9 @@ impl Store {
             Connection::open(path).with_context(|| format!("cannot open the results database {}", path.display()))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
+        // 64 MiB of page cache (default 2 MiB): inserts of random txn_ids touch pages all over the
+        // primary-key B-tree, and past a few hundred thousand results most of them missed the cache.
+        conn.pragma_update(None, "cache_size", -65_536)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         let mut store = Self { conn };
         store.migrate().with_context(|| format!("cannot migrate {}", path.display()))?;

@@ -117,8 +117,7 @@ fn counters_follow_inserts_and_ignore_duplicates() {
     let now = rows[2].received_at + 1_000;
     let stats = pool.stats(now).unwrap();
     assert_eq!((stats.processed, stats.reviewed, stats.blocked, stats.flagged), (3, 1, 1, 2));
-    let minutes: Vec<(i64, i64)> =
-        stats.per_minute.iter().rev().take(2).map(|m| (m.transactions, m.flagged)).collect();
+    let minutes: Vec<(i64, i64)> = stats.per_minute.iter().rev().take(2).map(|m| (m.transactions, m.flagged)).collect();
     assert_eq!(minutes, [(1, 1), (2, 1)], "newest minute first");
     assert_eq!(stats.p99_latency_us, Some(210));
     let countries = pool.countries(10).unwrap();

@@ -150,16 +150,13 @@ fn dashboard_counts_up_and_shows_values_as_text_in_a_real_browser() {
         std::fs::write(artifacts.join("dashboard.png"), client.screenshot().await.unwrap()).unwrap();
         // A narrow screen: no sideways scrolling of the page (wide tables scroll in their panel).
         client.set_window_size(420, 900).await.unwrap();
-        let overflow = client
-            .execute("return document.documentElement.scrollWidth - window.innerWidth;", vec![])
-            .await
-            .unwrap();
+        let overflow =
+            client.execute("return document.documentElement.scrollWidth - window.innerWidth;", vec![]).await.unwrap();
         assert!(overflow.as_i64().unwrap() <= 0, "the page overflows a narrow window by {overflow}px");
         std::fs::write(artifacts.join("dashboard-narrow.png"), client.screenshot().await.unwrap()).unwrap();
 
         let log = client.issue_cmd(BrowserLog).await.expect("the browser log");
-        let errors: Vec<&Value> =
-            log.as_array().into_iter().flatten().filter(|e| e["level"] == "SEVERE").collect();
+        let errors: Vec<&Value> = log.as_array().into_iter().flatten().filter(|e| e["level"] == "SEVERE").collect();
         assert!(errors.is_empty(), "console errors: {errors:?}");
         client.close().await.unwrap();
     });
