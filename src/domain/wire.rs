@@ -4,7 +4,7 @@
 //! every rejection names its field and says what was wrong ("`amount` must be at most
 //! 1000000"), which is what an API client needs to fix its request.
 
-use super::{CardKey, Country, Transaction, luhn_valid, mask_pan};
+use super::{CardKey, CardToken, Country, Transaction, luhn_valid, mask_pan};
 use crate::ingest::parse_timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -35,9 +35,19 @@ pub struct TransactionIn {
     /// Merchant (or terminal) id.
     #[schema(example = "M00042")]
     pub merchant: String,
-    /// Card number: 12–19 digits passing the Luhn check. Never stored or logged.
+    /// Card number: 12–19 digits passing the Luhn check. Never stored or logged. Required
+    /// unless `card_token` and `card_masked` are sent instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(example = "4111111111111111")]
-    pub card_num: String,
+    pub card_num: Option<String>,
+    /// Instead of `card_num`: the card's token (32 hex digits, HMAC-SHA256 under the deployment's
+    /// card key), as `aegis produce --target kafka://…` sends it unless told `--send-pan`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub card_token: Option<String>,
+    /// With `card_token`: the masked number (first 6 / last 4), for display.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "411111******1111")]
+    pub card_masked: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(example = "grocery")]
     pub merchant_category: Option<String>,
@@ -87,7 +97,7 @@ impl TransactionIn {
         let country = Country::parse(country_text)
             .ok_or_else(|| Rejection::field("invalid_value", "country", "`country` must be two letters (ISO 3166)"))?;
         let merchant = text(obj, "merchant", MAX_ID_LEN)?;
-        let card = card_num(obj)?;
+        let (card, card_masked) = card(obj, key)?;
         let merchant_category = optional_text(obj, "merchant_category", 64)?;
         if let Some(c) = optional_text(obj, "currency", 3)?
             && !(c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase()))
@@ -98,14 +108,38 @@ impl TransactionIn {
             txn: Transaction {
                 txn_id: txn_id.to_owned(),
                 timestamp,
-                card: key.token(card),
+                card,
                 amount,
                 country,
                 merchant: merchant.to_owned(),
                 merchant_category: merchant_category.map(str::to_owned),
             },
-            card_masked: mask_pan(card),
+            card_masked,
         })
+    }
+
+    /// The same request with the card number replaced by its token and masked form (what a
+    /// Kafka message carries unless the deployment asks for PANs on the wire).
+    pub fn tokenized(mut self, key: &CardKey) -> Self {
+        if let Some(pan) = self.card_num.take() {
+            self.card_token = Some(key.token(&pan).to_string());
+            self.card_masked = Some(mask_pan(&pan));
+        }
+        self
+    }
+
+    /// The card's token under `key` (from the number, or as sent).
+    pub fn token(&self, key: &CardKey) -> Option<CardToken> {
+        match (&self.card_num, &self.card_token) {
+            (Some(pan), _) => Some(key.token(pan)),
+            (None, Some(token)) => CardToken::from_hex(token),
+            (None, None) => None,
+        }
+    }
+
+    /// The masked card number, whichever way the card was sent.
+    pub fn masked_card(&self) -> String {
+        self.card_num.as_deref().map_or_else(|| self.card_masked.clone().unwrap_or_default(), mask_pan)
     }
 }
 
@@ -179,6 +213,22 @@ fn amount(obj: &Map<String, Value>) -> Result<f64, Rejection> {
     Ok(a)
 }
 
+/// The card's token and masked number, from `card_num` or from `card_token` + `card_masked`.
+fn card(obj: &Map<String, Value>, key: &CardKey) -> Result<(CardToken, String), Rejection> {
+    if obj.get("card_num").is_none_or(Value::is_null) && obj.get("card_token").is_some_and(|v| !v.is_null()) {
+        let token = text(obj, "card_token", 32)?;
+        let token = CardToken::from_hex(token)
+            .ok_or_else(|| Rejection::field("invalid_value", "card_token", "`card_token` must be 32 hex digits"))?;
+        let masked = text(obj, "card_masked", 19)?;
+        if !masked.bytes().all(|b| b.is_ascii_digit() || b == b'*') || !masked.contains('*') {
+            return Err(Rejection::field("invalid_value", "card_masked", "`card_masked` must be digits and `*`"));
+        }
+        return Ok((token, masked.to_owned()));
+    }
+    let pan = card_num(obj)?;
+    Ok((key.token(pan), mask_pan(pan)))
+}
+
 fn card_num(obj: &Map<String, Value>) -> Result<&str, Rejection> {
     const FIELD: &str = "card_num";
     // A number would lose digits past 2^53, so only a string is accepted.
@@ -249,6 +299,23 @@ mod tests {
             assert_eq!((r.code, r.field), (code, Some(field)), "{r:?}");
             assert!(r.message.contains(field), "{r:?}");
         }
+    }
+
+    #[test]
+    fn a_token_and_masked_number_stand_in_for_the_card_number() {
+        let key = CardKey::new(b"k");
+        let request: TransactionIn = serde_json::from_value(valid()).unwrap();
+        let tokenized = request.clone().tokenized(&key);
+        assert_eq!(tokenized.card_num, None);
+        assert_eq!(tokenized.token(&key), request.token(&key));
+        let value = serde_json::to_value(&tokenized).unwrap();
+        assert!(!value.to_string().contains("4111111111111111"), "{value}");
+        let t = TransactionIn::validate(&value, &key, NOW).unwrap();
+        assert_eq!((t.txn.card, t.card_masked.as_str()), (key.token("4111111111111111"), "411111******1111"));
+        let mut bad = value.clone();
+        bad["card_token"] = json!("xyz");
+        let r = TransactionIn::validate(&bad, &key, NOW).unwrap_err();
+        assert_eq!(r.field, Some("card_token"));
     }
 
     #[test]

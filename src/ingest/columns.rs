@@ -111,7 +111,9 @@ impl ResolvedColumns {
             amount: t.amount,
             country: t.country.as_str().to_owned(),
             merchant: t.merchant,
-            card_num: self.field(record, 2).unwrap_or("").to_owned(),
+            card_num: self.field(record, 2).map(str::to_owned),
+            card_token: None,
+            card_masked: None,
             merchant_category: t.merchant_category,
             currency: None,
         };

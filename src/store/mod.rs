@@ -159,7 +159,9 @@ impl Store {
     /// Stores `rows` in one transaction. A row whose `txn_id` is already stored (earlier, or
     /// earlier in the same batch) is not written again; its outcome carries the stored row.
     pub fn insert_batch(&mut self, rows: &[StoredResult]) -> anyhow::Result<Vec<Outcome>> {
-        let tx = self.conn.transaction()?;
+        // IMMEDIATE takes the write lock up front (waiting up to the busy timeout), so several
+        // processes can share one database (Kafka workers and `serve`).
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let mut outcomes = Vec::with_capacity(rows.len());
         let mut counters = Counters::default();
         {

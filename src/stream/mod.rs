@@ -4,7 +4,11 @@
 //! them at a rate or as fast as a concurrency limit allows, and returns a [`Summary`] with the
 //! decisions and the client-side latency.
 
+#[cfg(feature = "kafka")]
+pub mod consumer;
 mod http_target;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 
 pub use http_target::{HttpTarget, Reply};
 
@@ -16,6 +20,27 @@ use anyhow::ensure;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
+
+/// Where `produce` sends.
+#[derive(Debug)]
+pub enum Target {
+    /// The scoring API: each answer carries the decision.
+    Http(HttpTarget),
+    /// A Kafka topic: the answer is the delivery report.
+    #[cfg(feature = "kafka")]
+    Kafka(kafka::KafkaTarget),
+}
+
+impl Target {
+    /// The decision (HTTP) or `None` once delivered (Kafka).
+    pub async fn send(&self, request: &TransactionIn) -> Result<Option<Reply>, String> {
+        match self {
+            Target::Http(t) => t.send(request).await.map(Some),
+            #[cfg(feature = "kafka")]
+            Target::Kafka(t) => t.send(request).await.map(|()| None),
+        }
+    }
+}
 
 /// One request to send, with its label when the source has one.
 #[derive(Debug, Clone)]
@@ -53,7 +78,9 @@ pub fn generated(count: usize, seed: u64) -> anyhow::Result<Vec<Outgoing>> {
                     amount: f64::from(r.amount_cents) / 100.0,
                     country: COUNTRIES[usize::from(r.country)].0.to_owned(),
                     merchant: merchant.id.clone(),
-                    card_num: data.world.cards[r.card as usize].pan.clone(),
+                    card_num: Some(data.world.cards[r.card as usize].pan.clone()),
+                    card_token: None,
+                    card_masked: None,
                     merchant_category: Some(CATEGORIES[usize::from(merchant.category)].0.to_owned()),
                     currency: None,
                 },
@@ -103,6 +130,8 @@ pub struct Summary {
     /// Decisions by action (allow, review, block).
     pub actions: [usize; 3],
     pub duplicates: usize,
+    /// Delivered without a decision (Kafka).
+    pub delivered: usize,
     pub errors: usize,
     pub first_error: Option<String>,
     /// Labelled frauds sent, and how many of them were flagged.
@@ -124,12 +153,16 @@ impl Summary {
         self.latencies_us.get(rank).map(|&us| Duration::from_micros(us))
     }
 
-    fn record(&mut self, item: &Outgoing, result: &Result<Reply, String>, latency: Duration) {
+    fn record(&mut self, item: &Outgoing, result: &Result<Option<Reply>, String>, latency: Duration) {
         self.sent += 1;
         let fraud = item.label == Some(true);
         self.frauds += usize::from(fraud);
         match result {
-            Ok(reply) => {
+            Ok(None) => {
+                self.delivered += 1;
+                self.latencies_us.push(latency.as_micros() as u64);
+            }
+            Ok(Some(reply)) => {
                 self.actions[reply.action as usize] += 1;
                 self.duplicates += usize::from(reply.duplicate);
                 self.frauds_flagged += usize::from(fraud && reply.action != Action::Allow);
@@ -146,16 +179,23 @@ impl Summary {
     pub fn report(&self) -> String {
         let ms = |d: Option<Duration>| d.map_or_else(|| "-".into(), |d| format!("{:.2} ms", d.as_secs_f64() * 1e3));
         let [allow, review, block] = self.actions;
-        let mut text = format!(
-            "{} transactions processed, {} flagged ({review} review, {block} block, {allow} allowed), {} errors",
-            self.sent,
-            self.flagged(),
-            self.errors
-        );
+        let mut text = if self.delivered > 0 {
+            format!("{} transactions sent, {} delivered, {} errors", self.sent, self.delivered, self.errors)
+        } else {
+            String::new()
+        };
+        if self.delivered == 0 {
+            text = format!(
+                "{} transactions processed, {} flagged ({review} review, {block} block, {allow} allowed), {} errors",
+                self.sent,
+                self.flagged(),
+                self.errors
+            );
+        }
         if self.duplicates > 0 {
             text += &format!("; {} were already stored (their stored decisions were returned)", self.duplicates);
         }
-        if self.frauds > 0 {
+        if self.frauds > 0 && self.delivered == 0 {
             text += &format!("\n{} of {} labelled frauds flagged", self.frauds_flagged, self.frauds);
         }
         let rate = self.sent as f64 / self.elapsed.as_secs_f64().max(1e-9);
@@ -175,15 +215,16 @@ impl Summary {
 /// Sends every item to `target` at `pace`, calling `on_reply` as answers arrive.
 pub async fn send_all(
     items: Vec<Outgoing>,
-    target: Arc<HttpTarget>,
+    target: Arc<Target>,
     pace: Pace,
-    mut on_reply: impl FnMut(&Outgoing, &Result<Reply, String>),
+    mut on_reply: impl FnMut(&Outgoing, &Result<Option<Reply>, String>),
 ) -> Summary {
     let mut summary = Summary::default();
     let slots = Arc::new(tokio::sync::Semaphore::new(pace.concurrency));
     let mut in_flight = JoinSet::new();
     let started = tokio::time::Instant::now();
-    let mut done = |summary: &mut Summary, (item, result, latency): (Outgoing, Result<Reply, String>, Duration)| {
+    let mut done = |summary: &mut Summary,
+                    (item, result, latency): (Outgoing, Result<Option<Reply>, String>, Duration)| {
         on_reply(&item, &result);
         summary.record(&item, &result, latency);
     };

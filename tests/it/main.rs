@@ -7,6 +7,8 @@ mod api;
 mod browser;
 mod cli_errors;
 mod dashboard_api;
+#[cfg(feature = "kafka")]
+mod kafka;
 mod lifecycle;
 mod pipeline;
 mod server;

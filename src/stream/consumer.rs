@@ -1,0 +1,313 @@
+//! The Kafka consumer-group worker behind `aegis consume`: the same validate → engine → store
+//! path as `/predict`, with offsets committed only once results are durable.
+//!
+//! - Auto-commit and automatic offset storing are off. A message's offset is stored when its
+//!   result has been committed to the store (or it has been written to the dead-letter topic),
+//!   and only in order: per partition, an offset waits until every earlier one is done. Stored
+//!   offsets are committed every 500 ms, synchronously on partition revoke and at shutdown.
+//!   A crash therefore redelivers at most what was not yet committed, and the store's
+//!   idempotent insert by `txn_id` absorbs the redelivery.
+//! - Poison messages (not JSON, or failing validation) go to `<topic>.dlq` with the reason in
+//!   an `aegis-error` header and never block their partition.
+//! - Card history is not handed over between workers: each worker keeps what it has seen and,
+//!   when it starts, rebuilds history from the shared store. Messages are keyed by card, so a
+//!   card moves only when its partition does, and its new owner learns the card's past from
+//!   what the store has (which after a restart is everything).
+
+use crate::domain::TransactionIn;
+use crate::engine::{Arrival, Engine, EngineError};
+use crate::stream::kafka::client_config;
+use anyhow::{Context, bail};
+use rdkafka::ClientContext;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// How the worker connects and what it reads.
+#[derive(Debug, Clone)]
+pub struct ConsumerConfig {
+    pub brokers: String,
+    pub topic: String,
+    pub group: String,
+    pub dlq_topic: String,
+    /// librdkafka properties passed through (they override the defaults here).
+    pub options: Vec<(String, String)>,
+    /// Exit with an error once no broker has answered for this long.
+    pub broker_timeout: Duration,
+}
+
+/// What a worker did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ConsumeSummary {
+    pub scored: u64,
+    pub duplicates: u64,
+    pub dead_lettered: u64,
+}
+
+/// Commits what is durable before partitions are taken away, and logs client errors.
+struct WorkerContext;
+
+impl ClientContext for WorkerContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::warn!(error = %error, reason, "kafka client error");
+    }
+}
+
+impl ConsumerContext for WorkerContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(partitions) = rebalance {
+            tracing::info!(partitions = partitions.count(), "partitions revoked; committing stored offsets");
+            if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
+                tracing::debug!(error = %e, "nothing to commit on revoke");
+            }
+        }
+    }
+
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(partitions) = rebalance {
+            tracing::info!(partitions = partitions.count(), "partitions assigned");
+        }
+    }
+}
+
+/// One message finished: its result stored (or dead-lettered), or the store failed.
+struct Done {
+    partition: i32,
+    offset: i64,
+    outcome: Result<Outcome, String>,
+}
+
+enum Outcome {
+    Scored { duplicate: bool },
+    DeadLettered,
+}
+
+/// Per partition, the offsets in flight in arrival order, each marked when done.
+#[derive(Default)]
+struct Offsets {
+    partitions: HashMap<i32, VecDeque<(i64, bool)>>,
+}
+
+impl Offsets {
+    fn start(&mut self, partition: i32, offset: i64) {
+        self.partitions.entry(partition).or_default().push_back((offset, false));
+    }
+
+    /// Marks `offset` done; returns the highest offset whose predecessors are all done, if
+    /// that moved.
+    fn finish(&mut self, partition: i32, offset: i64) -> Option<i64> {
+        let queue = self.partitions.get_mut(&partition)?;
+        if let Some(entry) = queue.iter_mut().find(|(o, _)| *o == offset) {
+            entry.1 = true;
+        }
+        let mut ready = None;
+        while let Some(&(o, true)) = queue.front() {
+            ready = Some(o);
+            queue.pop_front();
+        }
+        ready
+    }
+
+    fn in_flight(&self) -> usize {
+        self.partitions.values().map(VecDeque::len).sum()
+    }
+}
+
+/// Consumes until `shutdown` resolves (or the brokers stay unreachable, or the store fails).
+pub async fn run(
+    engine: Arc<Engine>,
+    config: &ConsumerConfig,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<ConsumeSummary> {
+    let defaults = [
+        ("group.id", config.group.as_str()),
+        ("enable.auto.commit", "false"),
+        ("enable.auto.offset.store", "false"),
+        ("auto.offset.reset", "earliest"),
+    ];
+    let consumer: Arc<StreamConsumer<WorkerContext>> = Arc::new(
+        client_config(&config.brokers, &defaults, &config.options)
+            .create_with_context(WorkerContext)
+            .context("cannot create the Kafka consumer")?,
+    );
+    let dead_letters: FutureProducer = client_config(&config.brokers, &[], &config.options)
+        .create()
+        .context("cannot create the dead-letter producer")?;
+    consumer.subscribe(&[&config.topic]).with_context(|| format!("cannot subscribe to {}", config.topic))?;
+
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
+    let mut offsets = Offsets::default();
+    let mut summary = ConsumeSummary::default();
+    let mut commit_tick = tokio::time::interval(Duration::from_millis(500));
+    let mut health_tick = tokio::time::interval(Duration::from_secs(2));
+    let mut last_contact = Instant::now();
+    let mut dirty = false;
+    tokio::pin!(shutdown);
+
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            received = consumer.recv() => match received {
+                Ok(message) => {
+                    last_contact = Instant::now();
+                    let (partition, offset) = (message.partition(), message.offset());
+                    offsets.start(partition, offset);
+                    let payload = message.payload().unwrap_or_default().to_vec();
+                    let key = message.key().map(<[u8]>::to_vec);
+                    drop(message);
+                    handle(&engine, &dead_letters, config, partition, offset, payload, key, done_tx.clone());
+                }
+                Err(e) => tracing::warn!(error = %e, "kafka receive error"),
+            },
+            Some(done) = done_rx.recv() => {
+                dirty |= record(&consumer, config, &mut offsets, &mut summary, done)?;
+            }
+            _ = commit_tick.tick() => {
+                if std::mem::take(&mut dirty) {
+                    let _ = consumer.commit_consumer_state(CommitMode::Async);
+                }
+            }
+            _ = health_tick.tick() => {
+                let (probe, topic) = (Arc::clone(&consumer), config.topic.clone());
+                let reachable = tokio::task::spawn_blocking(move || probe.fetch_metadata(Some(&topic), Duration::from_secs(2)).is_ok())
+                    .await
+                    .unwrap_or(false);
+                if reachable {
+                    last_contact = Instant::now();
+                } else if last_contact.elapsed() > config.broker_timeout {
+                    bail!("the Kafka brokers at {} have been unreachable for {:?}", config.brokers, config.broker_timeout);
+                } else {
+                    tracing::warn!(brokers = %config.brokers, "Kafka brokers unreachable; retrying");
+                }
+            }
+        }
+    }
+
+    // Shutdown: let what is in flight finish, then commit it.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while offsets.in_flight() > 0 {
+        match tokio::time::timeout_at(deadline, done_rx.recv()).await {
+            Ok(Some(done)) => {
+                record(&consumer, config, &mut offsets, &mut summary, done)?;
+            }
+            _ => break,
+        }
+    }
+    if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
+        tracing::debug!(error = %e, "nothing to commit at shutdown");
+    }
+    Ok(summary)
+}
+
+/// Stores the offset once everything before it is done. True if an offset was stored.
+fn record(
+    consumer: &StreamConsumer<WorkerContext>,
+    config: &ConsumerConfig,
+    offsets: &mut Offsets,
+    summary: &mut ConsumeSummary,
+    done: Done,
+) -> anyhow::Result<bool> {
+    match done.outcome {
+        Ok(Outcome::Scored { duplicate }) => {
+            summary.scored += 1;
+            summary.duplicates += u64::from(duplicate);
+        }
+        Ok(Outcome::DeadLettered) => summary.dead_lettered += 1,
+        // Without the store nothing can be acknowledged: stop, and let a restart redeliver.
+        Err(e) => bail!("cannot store results: {e}"),
+    }
+    let Some(ready) = offsets.finish(done.partition, done.offset) else { return Ok(false) };
+    match consumer.store_offset(&config.topic, done.partition, ready) {
+        Ok(()) => Ok(true),
+        // The partition was revoked meanwhile: its new owner continues from the last commit.
+        Err(e) => {
+            tracing::debug!(error = %e, partition = done.partition, "offset not stored");
+            Ok(false)
+        }
+    }
+}
+
+/// Validates and submits one message, or sends it to the dead-letter topic; reports on `done`.
+#[allow(clippy::too_many_arguments)]
+fn handle(
+    engine: &Arc<Engine>,
+    dead_letters: &FutureProducer,
+    config: &ConsumerConfig,
+    partition: i32,
+    offset: i64,
+    payload: Vec<u8>,
+    key: Option<Vec<u8>>,
+    done: mpsc::UnboundedSender<Done>,
+) {
+    let arrival = Arrival::now();
+    let valid = serde_json::from_slice(&payload)
+        .map_err(|e| format!("not JSON: {e}"))
+        .and_then(|v| TransactionIn::validate(&v, engine.card_key(), arrival.unix_ms / 1000).map_err(|r| r.message));
+    match valid {
+        Ok(valid) => {
+            let engine = Arc::clone(engine);
+            tokio::spawn(async move {
+                let outcome = loop {
+                    let pending = match engine.submit(valid.clone(), arrival) {
+                        // The same txn_id is in flight here (a repeated message): wait for it.
+                        Err(EngineError::InProgress(_)) => {
+                            tokio::time::sleep(Duration::from_millis(5)).await;
+                            continue;
+                        }
+                        other => other,
+                    };
+                    break match pending {
+                        Ok(p) => p.wait(engine.metrics()).await.map_err(|e| e.to_string()),
+                        Err(e) => Err(e.to_string()),
+                    };
+                };
+                let outcome = outcome.map(|s| Outcome::Scored { duplicate: s.duplicate });
+                let _ = done.send(Done { partition, offset, outcome });
+            });
+        }
+        Err(reason) => {
+            tracing::warn!(partition, offset, reason = %reason, "poison message sent to the dead-letter topic");
+            let (producer, topic) = (dead_letters.clone(), config.dlq_topic.clone());
+            tokio::spawn(async move {
+                let headers = OwnedHeaders::new()
+                    .insert(Header { key: "aegis-error", value: Some(reason.as_str()) })
+                    .insert(Header { key: "aegis-source", value: Some(&format!("{partition}:{offset}")) });
+                let mut record = FutureRecord::to(&topic).payload(&payload).headers(headers);
+                if let Some(k) = &key {
+                    record = record.key(k);
+                }
+                let outcome = producer
+                    .send(record, Duration::from_secs(30))
+                    .await
+                    .map(|_| Outcome::DeadLettered)
+                    .map_err(|(e, _)| format!("dead-letter topic {topic}: {e}"));
+                let _ = done.send(Done { partition, offset, outcome });
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_are_released_in_order_only() {
+        let mut o = Offsets::default();
+        for off in [10, 11, 12] {
+            o.start(0, off);
+        }
+        o.start(1, 5);
+        assert_eq!(o.finish(0, 11), None, "10 is still in flight");
+        assert_eq!(o.finish(1, 5), Some(5));
+        assert_eq!(o.finish(0, 10), Some(11), "10 and 11 are done");
+        assert_eq!(o.in_flight(), 1);
+        assert_eq!(o.finish(0, 12), Some(12));
+        assert_eq!(o.in_flight(), 0);
+    }
+}

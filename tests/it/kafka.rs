@@ -1,0 +1,308 @@
+//! `aegis produce --target kafka://…` and `aegis consume` against a real Kafka-protocol broker
+//! (Tansu, started by `scripts/test.sh`; ../shared/kafka-broker.md). Each test uses its own
+//! topics and consumer group.
+
+use super::server::bundles;
+use super::{aegis, aegis_ok};
+use aegis::store::Store;
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Settings the test broker needs (kafka-broker.md), passed through as a user would.
+const TEST_OPTIONS: [&str; 2] = ["session.timeout.ms=6000", "heartbeat.interval.ms=1000"];
+
+fn broker() -> String {
+    std::env::var("AEGIS_TEST_KAFKA")
+        .expect("AEGIS_TEST_KAFKA: run the tests with ./scripts/test.sh, which starts a broker")
+}
+
+/// A name no other test (or earlier run) used.
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}-{}", std::process::id(), rand::random::<u32>())
+}
+
+fn create_topic(brokers: &str, topic: &str, partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", brokers).create().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let results = rt
+        .block_on(
+            admin.create_topics(&[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))], &AdminOptions::new()),
+        )
+        .unwrap();
+    for r in results {
+        r.unwrap();
+    }
+}
+
+/// `aegis consume` on `topic` as `group`, storing into `dir/results.db`; killed on drop.
+struct Worker(Child);
+
+impl Worker {
+    fn start(dir: &Path, brokers: &str, topic: &str, group: &str) -> Self {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_aegis"));
+        cmd.args(["consume", "--brokers", brokers, "--topic", topic, "--group", group, "--log", "warn"])
+            .arg("--models")
+            .arg(&bundles().a)
+            .arg("--db")
+            .arg(dir.join("results.db"))
+            .args(["--broker-timeout", "30"])
+            .env_remove("AEGIS_CARD_KEY")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for o in TEST_OPTIONS {
+            cmd.args(["--kafka-option", o]);
+        }
+        Self(cmd.spawn().unwrap())
+    }
+
+    fn signal(&self, signal: &str) {
+        Command::new("kill").args([signal, &self.0.id().to_string()]).status().unwrap();
+    }
+
+    /// SIGTERM, then the exit status and stdout.
+    fn stop(mut self) -> (bool, String) {
+        self.signal("-TERM");
+        let child = std::mem::replace(&mut self.0, Command::new("true").spawn().unwrap());
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+        )
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `aegis produce` of `count` generated transactions (seed `seed`) to `topic`.
+fn produce(dir: &Path, brokers: &str, topic: &str, count: usize, seed: u64) -> String {
+    let target = format!("kafka://{brokers}/{topic}");
+    let (count, seed) = (count.to_string(), seed.to_string());
+    let key = dir.join("results.key");
+    let mut args = vec!["produce", "--target", &target, "--count", &count, "--rate", "0", "--concurrency", "256"];
+    args.extend(["--seed", &seed, "--quiet", "--card-key-file", key.to_str().unwrap()]);
+    for o in TEST_OPTIONS {
+        args.extend(["--kafka-option", o]);
+    }
+    aegis_ok(dir, &args)
+}
+
+/// Waits until the store holds `n` results (and no more appear for a moment).
+fn wait_for_rows(db: &Path, n: u64, within: Duration) -> u64 {
+    let deadline = Instant::now() + within;
+    loop {
+        let count = if db.exists() { Store::open(db).and_then(|s| s.count()).unwrap_or(0) } else { 0 };
+        if count >= n || Instant::now() > deadline {
+            std::thread::sleep(Duration::from_millis(500));
+            return Store::open(db).unwrap().count().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn generated_ids(seed: u64, count: usize) -> Vec<String> {
+    (0..count as u64).map(|i| format!("{:016x}", aegis::generator::txn_id(seed, i))).collect()
+}
+
+/// Sum over the topic's partitions of the group's committed offsets.
+fn committed(brokers: &str, topic: &str, group: &str, partitions: i32) -> i64 {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", group)
+        .set("session.timeout.ms", "6000")
+        .create()
+        .unwrap();
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition(topic, p);
+    }
+    let offsets = consumer.committed_offsets(tpl, Duration::from_secs(10)).unwrap();
+    offsets.elements().iter().filter_map(|e| e.offset().to_raw()).filter(|o| *o > 0).sum()
+}
+
+#[test]
+fn ten_thousand_produced_are_stored_exactly_once_with_offsets_committed() {
+    let brokers = broker();
+    let dir = tempfile::tempdir().unwrap();
+    let (topic, group) = (unique("tx"), unique("g"));
+    create_topic(&brokers, &topic, 3);
+    let out = produce(dir.path(), &brokers, &topic, 10_000, 11);
+    assert!(out.contains("10000 transactions sent, 10000 delivered, 0 errors"), "{out}");
+    let worker = Worker::start(dir.path(), &brokers, &topic, &group);
+    let db = dir.path().join("results.db");
+    assert_eq!(wait_for_rows(&db, 10_000, Duration::from_secs(120)), 10_000);
+    let (ok, log) = worker.stop();
+    assert!(ok, "{log}");
+    assert!(log.contains("Stopped: 10000 scored (0 already stored), 0 sent to"), "{log}");
+    let store = Store::open(&db).unwrap();
+    assert!(generated_ids(11, 10_000).iter().all(|id| store.get(id).unwrap().is_some()));
+    assert_eq!(committed(&brokers, &topic, &group, 3), 10_000, "every offset committed");
+}
+
+#[test]
+fn a_worker_killed_mid_stream_and_restarted_loses_and_doubles_nothing() {
+    let brokers = broker();
+    let dir = tempfile::tempdir().unwrap();
+    let (topic, group) = (unique("tx"), unique("g"));
+    create_topic(&brokers, &topic, 2);
+    produce(dir.path(), &brokers, &topic, 10_000, 12);
+    let db = dir.path().join("results.db");
+    let first = Worker::start(dir.path(), &brokers, &topic, &group);
+    let partial = wait_for_rows(&db, 2_000, Duration::from_secs(120));
+    first.signal("-KILL");
+    drop(first);
+    assert!(partial < 10_000, "killed before the end ({partial} stored)");
+    let second = Worker::start(dir.path(), &brokers, &topic, &group);
+    assert_eq!(wait_for_rows(&db, 10_000, Duration::from_secs(120)), 10_000);
+    let (ok, log) = second.stop();
+    assert!(ok, "{log}");
+    let store = Store::open(&db).unwrap();
+    let missing = generated_ids(12, 10_000).iter().filter(|id| store.get(id).unwrap().is_none()).count();
+    assert_eq!(missing, 0);
+    assert_eq!(committed(&brokers, &topic, &group, 2), 10_000);
+}
+
+#[test]
+fn two_workers_in_one_group_split_the_partitions() {
+    let brokers = broker();
+    let dir = tempfile::tempdir().unwrap();
+    let (topic, group) = (unique("tx"), unique("g"));
+    create_topic(&brokers, &topic, 4);
+    let db = dir.path().join("results.db");
+    produce(dir.path(), &brokers, &topic, 4_000, 13);
+    let a = Worker::start(dir.path(), &brokers, &topic, &group);
+    let b = Worker::start(dir.path(), &brokers, &topic, &group);
+    assert_eq!(wait_for_rows(&db, 4_000, Duration::from_secs(120)), 4_000);
+    let scored = |log: &str| -> u64 {
+        let line = log.lines().find(|l| l.starts_with("Stopped: ")).unwrap_or_else(|| panic!("{log}"));
+        line["Stopped: ".len()..].split(' ').next().unwrap().parse().unwrap()
+    };
+    let ((ok_a, log_a), (ok_b, log_b)) = (a.stop(), b.stop());
+    assert!(ok_a && ok_b, "{log_a}\n{log_b}");
+    let (sa, sb) = (scored(&log_a), scored(&log_b));
+    assert!(sa > 0 && sb > 0, "both workers got partitions: {sa} + {sb}");
+    assert!(sa + sb >= 4_000);
+    assert_eq!(committed(&brokers, &topic, &group, 4), 4_000);
+}
+
+#[test]
+fn poison_messages_go_to_the_dead_letter_topic_and_the_rest_are_stored() {
+    let brokers = broker();
+    let dir = tempfile::tempdir().unwrap();
+    let (topic, group) = (unique("tx"), unique("g"));
+    create_topic(&brokers, &topic, 1);
+    create_topic(&brokers, &format!("{topic}.dlq"), 1);
+    let producer: FutureProducer = ClientConfig::new().set("bootstrap.servers", &brokers).create().unwrap();
+    let good = |i: u32| {
+        let pan = super::server::pan(u64::from(i));
+        serde_json::json!({"txn_id": format!("p-{i}"), "timestamp": "2025-01-09T10:00:00Z", "amount": 20.0,
+            "country": "FR", "merchant": "M1", "card_num": pan})
+        .to_string()
+    };
+    let messages = [good(1), "{not json".to_owned(), good(2), good(3).replace("20.0", "-5"), good(4)];
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    for m in &messages {
+        rt.block_on(producer.send(FutureRecord::to(&topic).key("k").payload(m), Duration::from_secs(10))).unwrap();
+    }
+    let worker = Worker::start(dir.path(), &brokers, &topic, &group);
+    let db = dir.path().join("results.db");
+    assert_eq!(wait_for_rows(&db, 3, Duration::from_secs(60)), 3);
+    let (ok, log) = worker.stop();
+    assert!(ok && log.contains("3 scored (0 already stored), 2 sent to"), "{log}");
+    assert_eq!(committed(&brokers, &topic, &group, 1), 5, "poison messages do not block the partition");
+
+    let dlq: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .set("group.id", unique("dlq-reader"))
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "6000")
+        .create()
+        .unwrap();
+    dlq.subscribe(&[&format!("{topic}.dlq")]).unwrap();
+    let mut reasons = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while reasons.len() < 2 && Instant::now() < deadline {
+        if let Some(Ok(m)) = dlq.poll(Duration::from_millis(500)) {
+            let headers = m.headers().unwrap();
+            let reason = headers.iter().find(|h| h.key == "aegis-error").and_then(|h| h.value).unwrap();
+            reasons.push(String::from_utf8_lossy(reason).into_owned());
+        }
+    }
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    reasons.sort();
+    assert!(reasons[0].contains("`amount` must not be negative") && reasons[1].starts_with("not JSON"), "{reasons:?}");
+}
+
+#[test]
+fn consume_gives_up_clearly_when_no_broker_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let models = bundles().a.to_str().unwrap().to_owned();
+    let brokers = format!("127.0.0.1:{port}");
+    let out = aegis(
+        dir.path(),
+        &["consume", "--brokers", &brokers, "--models", &models, "--broker-timeout", "3", "--log", "error"],
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("unreachable for"), "{stderr}");
+}
+
+/// A private in-memory broker on `port` (the shared one must not be restarted under other tests).
+fn private_broker(port: u16) -> Child {
+    let tansu = std::env::var("AEGIS_TEST_TANSU").expect("AEGIS_TEST_TANSU: run the tests with ./scripts/test.sh");
+    let listener = format!("tcp://127.0.0.1:{port}");
+    let child = Command::new(tansu)
+        .args(["broker", "--listener-url", &listener, "--advertised-listener-url", &listener])
+        .args(["--storage-engine", "memory://tansu/"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the private broker did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child
+}
+
+#[test]
+fn a_broker_restart_is_reported_and_survived() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let brokers = format!("127.0.0.1:{port}");
+    let mut broker = private_broker(port);
+    let dir = tempfile::tempdir().unwrap();
+    let (topic, group) = (unique("tx"), unique("g"));
+    create_topic(&brokers, &topic, 1);
+    produce(dir.path(), &brokers, &topic, 200, 21);
+    let worker = Worker::start(dir.path(), &brokers, &topic, &group);
+    let db = dir.path().join("results.db");
+    assert_eq!(wait_for_rows(&db, 200, Duration::from_secs(60)), 200);
+
+    // The test broker keeps nothing across a restart: topic, messages and offsets are gone.
+    broker.kill().unwrap();
+    broker.wait().unwrap();
+    std::thread::sleep(Duration::from_secs(5));
+    let mut broker = private_broker(port);
+    create_topic(&brokers, &topic, 1);
+    produce(dir.path(), &brokers, &topic, 150, 22);
+    assert_eq!(wait_for_rows(&db, 350, Duration::from_secs(90)), 350, "the worker picked up after the restart");
+    let (ok, log) = worker.stop();
+    assert!(ok, "the worker survived the outage: {log}");
+    assert!(log.contains("unreachable"), "the outage was reported: {log}");
+    let _ = broker.kill();
+    let _ = broker.wait();
+}
