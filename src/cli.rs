@@ -147,6 +147,12 @@ pub struct ConsumeArgs {
     /// Dead-letter topic for messages that are not valid transactions (default: <topic>.dlq).
     #[arg(long)]
     pub dlq_topic: Option<String>,
+    /// Also publish every stored decision to this topic (keyed by card token).
+    #[arg(long)]
+    pub scored_topic: Option<String>,
+    /// Also publish review/block decisions to this topic.
+    #[arg(long)]
+    pub alerts_topic: Option<String>,
     /// Model bundle directory (or a models directory holding `current`).
     #[arg(long, default_value = "models/current")]
     pub models: PathBuf,

@@ -16,6 +16,8 @@ pub fn run(args: &ConsumeArgs) -> anyhow::Result<()> {
         dlq_topic: args.dlq_topic.clone().unwrap_or_else(|| format!("{}.dlq", args.topic)),
         options: args.kafka_options.clone(),
         broker_timeout: Duration::from_secs(args.broker_timeout),
+        scored_topic: args.scored_topic.clone(),
+        alerts_topic: args.alerts_topic.clone(),
     };
     super::serve::runtime()?.block_on(async {
         let metrics = Arc::new(Metrics::default());

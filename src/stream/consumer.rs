@@ -15,7 +15,8 @@
 //!   what the store has (which after a restart is everything).
 
 use crate::domain::TransactionIn;
-use crate::engine::{Arrival, Engine, EngineError};
+use crate::engine::{Arrival, Engine, EngineError, Scored};
+use crate::scoring::Action;
 use crate::stream::kafka::client_config;
 use anyhow::{Context, bail};
 use rdkafka::ClientContext;
@@ -39,6 +40,10 @@ pub struct ConsumerConfig {
     pub options: Vec<(String, String)>,
     /// Exit with an error once no broker has answered for this long.
     pub broker_timeout: Duration,
+    /// Publish every decision here (after it is stored), keyed by card token.
+    pub scored_topic: Option<String>,
+    /// Publish review/block decisions here too.
+    pub alerts_topic: Option<String>,
 }
 
 /// What a worker did.
@@ -135,9 +140,9 @@ pub async fn run(
             .create_with_context(WorkerContext)
             .context("cannot create the Kafka consumer")?,
     );
-    let dead_letters: FutureProducer = client_config(&config.brokers, &[], &config.options)
-        .create()
-        .context("cannot create the dead-letter producer")?;
+    // Dead letters and published decisions share one producer.
+    let producer: FutureProducer =
+        client_config(&config.brokers, &[], &config.options).create().context("cannot create the Kafka producer")?;
     consumer.subscribe(&[&config.topic]).with_context(|| format!("cannot subscribe to {}", config.topic))?;
 
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
@@ -160,7 +165,7 @@ pub async fn run(
                     let payload = message.payload().unwrap_or_default().to_vec();
                     let key = message.key().map(<[u8]>::to_vec);
                     drop(message);
-                    handle(&engine, &dead_letters, config, partition, offset, payload, key, done_tx.clone());
+                    handle(&engine, &producer, config, partition, offset, payload, key, done_tx.clone());
                 }
                 Err(e) => tracing::warn!(error = %e, "kafka receive error"),
             },
@@ -236,7 +241,7 @@ fn record(
 #[allow(clippy::too_many_arguments)]
 fn handle(
     engine: &Arc<Engine>,
-    dead_letters: &FutureProducer,
+    producer: &FutureProducer,
     config: &ConsumerConfig,
     partition: i32,
     offset: i64,
@@ -251,6 +256,12 @@ fn handle(
     match valid {
         Ok(valid) => {
             let engine = Arc::clone(engine);
+            let card = valid.txn.card.to_string();
+            let publish = Publish {
+                producer: producer.clone(),
+                scored: config.scored_topic.clone(),
+                alerts: config.alerts_topic.clone(),
+            };
             tokio::spawn(async move {
                 let outcome = loop {
                     let pending = match engine.submit(valid.clone(), arrival) {
@@ -266,13 +277,20 @@ fn handle(
                         Err(e) => Err(e.to_string()),
                     };
                 };
-                let outcome = outcome.map(|s| Outcome::Scored { duplicate: s.duplicate });
+                let outcome = match outcome {
+                    // Published after the store commit: a crash in between republishes on
+                    // redelivery (at least once), never the other way round.
+                    Ok(scored) => {
+                        publish.send(&card, &scored).await.map(|()| Outcome::Scored { duplicate: scored.duplicate })
+                    }
+                    Err(e) => Err(e),
+                };
                 let _ = done.send(Done { partition, offset, outcome });
             });
         }
         Err(reason) => {
             tracing::warn!(partition, offset, reason = %reason, "poison message sent to the dead-letter topic");
-            let (producer, topic) = (dead_letters.clone(), config.dlq_topic.clone());
+            let (producer, topic) = (producer.clone(), config.dlq_topic.clone());
             tokio::spawn(async move {
                 let headers = OwnedHeaders::new()
                     .insert(Header { key: "aegis-error", value: Some(reason.as_str()) })
@@ -289,6 +307,34 @@ fn handle(
                 let _ = done.send(Done { partition, offset, outcome });
             });
         }
+    }
+}
+
+/// Where stored decisions are published, if anywhere.
+struct Publish {
+    producer: FutureProducer,
+    scored: Option<String>,
+    alerts: Option<String>,
+}
+
+impl Publish {
+    async fn send(&self, card: &str, s: &Scored) -> Result<(), String> {
+        let flagged = s.action != Action::Allow;
+        let topics = [self.scored.as_deref(), self.alerts.as_deref().filter(|_| flagged)];
+        if topics.iter().all(Option::is_none) {
+            return Ok(());
+        }
+        let body = serde_json::json!({
+            "txn_id": s.txn_id, "score": s.score, "action": s.action, "reasons": s.reasons,
+            "if_score": s.if_score, "ae_mse": s.ae_mse, "label": u8::from(flagged),
+            "model_version": s.model_version, "duplicate": s.duplicate,
+        })
+        .to_string();
+        for topic in topics.into_iter().flatten() {
+            let record = FutureRecord::to(topic).key(card).payload(&body);
+            self.producer.send(record, Duration::from_secs(30)).await.map_err(|(e, _)| format!("{topic}: {e}"))?;
+        }
+        Ok(())
     }
 }
 

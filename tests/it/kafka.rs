@@ -47,6 +47,10 @@ struct Worker(Child);
 
 impl Worker {
     fn start(dir: &Path, brokers: &str, topic: &str, group: &str) -> Self {
+        Self::start_with(dir, brokers, topic, group, &[])
+    }
+
+    fn start_with(dir: &Path, brokers: &str, topic: &str, group: &str, extra: &[&str]) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_aegis"));
         cmd.args(["consume", "--brokers", brokers, "--topic", topic, "--group", group, "--log", "warn"])
             .arg("--models")
@@ -54,6 +58,7 @@ impl Worker {
             .arg("--db")
             .arg(dir.join("results.db"))
             .args(["--broker-timeout", "30"])
+            .args(extra)
             .env_remove("AEGIS_CARD_KEY")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -216,32 +221,30 @@ fn poison_messages_go_to_the_dead_letter_topic_and_the_rest_are_stored() {
     for m in &messages {
         rt.block_on(producer.send(FutureRecord::to(&topic).key("k").payload(m), Duration::from_secs(10))).unwrap();
     }
-    let worker = Worker::start(dir.path(), &brokers, &topic, &group);
+    let scored_topic = format!("{topic}.scored");
+    create_topic(&brokers, &scored_topic, 1);
+    let worker = Worker::start_with(dir.path(), &brokers, &topic, &group, &["--scored-topic", &scored_topic]);
     let db = dir.path().join("results.db");
     assert_eq!(wait_for_rows(&db, 3, Duration::from_secs(60)), 3);
     let (ok, log) = worker.stop();
     assert!(ok && log.contains("3 scored (0 already stored), 2 sent to"), "{log}");
     assert_eq!(committed(&brokers, &topic, &group, 1), 5, "poison messages do not block the partition");
 
-    let dlq: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &brokers)
-        .set("group.id", unique("dlq-reader"))
-        .set("auto.offset.reset", "earliest")
-        .set("session.timeout.ms", "6000")
-        .create()
-        .unwrap();
-    dlq.subscribe(&[&format!("{topic}.dlq")]).unwrap();
-    let mut reasons = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while reasons.len() < 2 && Instant::now() < deadline {
-        if let Some(Ok(m)) = dlq.poll(Duration::from_millis(500)) {
-            let headers = m.headers().unwrap();
-            let reason = headers.iter().find(|h| h.key == "aegis-error").and_then(|h| h.value).unwrap();
-            reasons.push(String::from_utf8_lossy(reason).into_owned());
-        }
-    }
+    let mut reasons: Vec<String> = read_topic(&brokers, &format!("{topic}.dlq"), 2)
+        .iter()
+        .map(|(_, error)| error.clone().expect("an aegis-error header"))
+        .collect();
     assert_eq!(reasons.len(), 2, "{reasons:?}");
     reasons.sort();
+    // Decisions are published once stored, for the good messages only.
+    let mut scored: Vec<String> = read_topic(&brokers, &scored_topic, 3)
+        .iter()
+        .map(|(body, _)| {
+            serde_json::from_str::<serde_json::Value>(body).unwrap()["txn_id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    scored.sort();
+    assert_eq!(scored, ["p-1", "p-2", "p-4"]);
     assert!(reasons[0].contains("`amount` must not be negative") && reasons[1].starts_with("not JSON"), "{reasons:?}");
 }
 
@@ -258,6 +261,28 @@ fn consume_gives_up_clearly_when_no_broker_answers() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("unreachable for"), "{stderr}");
+}
+
+/// The first `n` messages of `topic` (body, `aegis-error` header), read from the beginning.
+fn read_topic(brokers: &str, topic: &str, n: usize) -> Vec<(String, Option<String>)> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", unique("reader"))
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "6000")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[topic]).unwrap();
+    let mut messages = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while messages.len() < n && Instant::now() < deadline {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(500)) {
+            let error = m.headers().and_then(|h| h.iter().find(|h| h.key == "aegis-error").and_then(|h| h.value));
+            let body = String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned();
+            messages.push((body, error.map(|e| String::from_utf8_lossy(e).into_owned())));
+        }
+    }
+    messages
 }
 
 /// A private in-memory broker on `port` (the shared one must not be restarted under other tests).
