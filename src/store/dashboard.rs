@@ -172,10 +172,13 @@ const COLUMNS: &str = "txn_id, timestamp, received_at, amount, country, merchant
     score, action, reasons, model_version, latency_us";
 
 fn page(c: &Connection, filter: Filter, limit: usize, before: Option<&Cursor>) -> anyhow::Result<Vec<TransactionRow>> {
-    // Each filter has an index ordered by (received_at, txn_id): the page is an index range.
+    // Pages walk an index ordered by (received_at, txn_id) backwards: all results, or the
+    // partial index of flagged ones.
     let condition = match filter {
         Filter::All => "1",
-        Filter::Action(_) => "action = ?3",
+        Filter::Action(Action::Allow) => "action = ?3",
+        // Spelled out so that the partial index on flagged rows applies.
+        Filter::Action(_) => "action != 'allow' AND action = ?3",
         Filter::Flagged => "action != 'allow'",
     };
     // A row-value comparison, so that a later page is an index seek too.

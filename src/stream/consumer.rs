@@ -92,34 +92,42 @@ enum Outcome {
     DeadLettered,
 }
 
-/// Per partition, the offsets in flight in arrival order, each marked when done.
+/// Messages in flight (received, result not yet stored) before the worker stops fetching: the
+/// back-pressure that keeps memory bounded and the store's queue from filling.
+const MAX_IN_FLIGHT: usize = 16_384;
+
+/// Per partition, the offsets in flight in arrival (= offset) order, each marked when done.
 #[derive(Default)]
 struct Offsets {
     partitions: HashMap<i32, VecDeque<(i64, bool)>>,
+    in_flight: usize,
 }
 
 impl Offsets {
     fn start(&mut self, partition: i32, offset: i64) {
         self.partitions.entry(partition).or_default().push_back((offset, false));
+        self.in_flight += 1;
     }
 
     /// Marks `offset` done; returns the highest offset whose predecessors are all done, if
     /// that moved.
     fn finish(&mut self, partition: i32, offset: i64) -> Option<i64> {
         let queue = self.partitions.get_mut(&partition)?;
-        if let Some(entry) = queue.iter_mut().find(|(o, _)| *o == offset) {
-            entry.1 = true;
+        // A partition delivers increasing offsets, so the queue is sorted.
+        if let Ok(i) = queue.binary_search_by_key(&offset, |e| e.0) {
+            queue[i].1 = true;
         }
         let mut ready = None;
         while let Some(&(o, true)) = queue.front() {
             ready = Some(o);
             queue.pop_front();
+            self.in_flight -= 1;
         }
         ready
     }
 
     fn in_flight(&self) -> usize {
-        self.partitions.values().map(VecDeque::len).sum()
+        self.in_flight
     }
 }
 
@@ -157,7 +165,7 @@ pub async fn run(
     loop {
         tokio::select! {
             () = &mut shutdown => break,
-            received = consumer.recv() => match received {
+            received = consumer.recv(), if offsets.in_flight() < MAX_IN_FLIGHT => match received {
                 Ok(message) => {
                     last_contact = Instant::now();
                     let (partition, offset) = (message.partition(), message.offset());
