@@ -101,7 +101,7 @@ pub struct ProduceArgs {
     /// Where to send: the API's base URL, or `kafka://HOST:PORT/TOPIC` (topic default
     /// `transactions`; messages keyed by card token).
     #[arg(long, default_value = "http://127.0.0.1:8000")]
-    pub target: reqwest::Url,
+    pub target: String,
     /// Kafka: put the raw card number in each message (default: its token and masked form).
     #[arg(long)]
     pub send_pan: bool,

@@ -33,7 +33,7 @@ pub fn run(args: &ProduceArgs) -> anyhow::Result<()> {
 
 /// The target named by `--target`: `http://…` (the API) or `kafka://…` (a topic).
 fn target(args: &ProduceArgs) -> anyhow::Result<Target> {
-    match args.target.scheme() {
+    match args.target.split_once("://").map_or("", |(scheme, _)| scheme) {
         #[cfg(feature = "kafka")]
         "kafka" => {
             let (brokers, topic) = stream::kafka::parse_target(&args.target)?;
@@ -43,7 +43,10 @@ fn target(args: &ProduceArgs) -> anyhow::Result<Target> {
         }
         #[cfg(not(feature = "kafka"))]
         "kafka" => anyhow::bail!("this aegis was built without the `kafka` feature"),
-        _ => Ok(Target::Http(HttpTarget::new(&args.target, args.api_token.clone())?)),
+        _ => {
+            let url = args.target.parse().map_err(|e| anyhow::anyhow!("--target {}: {e}", args.target))?;
+            Ok(Target::Http(HttpTarget::new(&url, args.api_token.clone())?))
+        }
     }
 }
 

@@ -165,29 +165,35 @@ impl Store {
     pub fn open(path: &Path) -> anyhow::Result<Self> {
         let conn =
             Connection::open(path).with_context(|| format!("cannot open the results database {}", path.display()))?;
+        // First, so that processes opening the database together wait for each other.
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         // 64 MiB of page cache (default 2 MiB): inserts of random txn_ids touch pages all over the
-        // primary-key B-tree, and past a few hundred thousand results most of them missed the cache.
+        // txn_id index, and past a few hundred thousand results most of them missed the cache.
         conn.pragma_update(None, "cache_size", -65_536)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
         let mut store = Self { conn };
         store.migrate().with_context(|| format!("cannot migrate {}", path.display()))?;
         Ok(store)
     }
 
+    /// Brings the schema to [`SCHEMA_VERSION`] in one write transaction: a second process
+    /// opening the same new database waits, then finds it migrated.
     fn migrate(&mut self) -> anyhow::Result<()> {
-        let version: i64 = self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
         anyhow::ensure!(
             version <= SCHEMA_VERSION,
             "the database has schema version {version}, newer than this aegis understands ({SCHEMA_VERSION})"
         );
-        for (v, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-            let tx = self.conn.transaction()?;
-            tx.execute_batch(sql)?;
-            tx.pragma_update(None, "user_version", v as i64 + 1)?;
-            tx.commit()?;
+        if version == SCHEMA_VERSION {
+            return Ok(());
         }
+        for sql in MIGRATIONS.iter().skip(version as usize) {
+            tx.execute_batch(sql)?;
+        }
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        tx.commit()?;
         Ok(())
     }
 
