@@ -1,6 +1,6 @@
 //! The results store: every scored transaction, in SQLite (`results.db`).
 //!
-//! One row per `txn_id` (the primary key): writes are idempotent, and a repeated `txn_id` gets
+//! One row per `txn_id` (unique): writes are idempotent, and a repeated `txn_id` gets
 //! the decision stored the first time. The database runs in WAL mode with `synchronous=FULL`,
 //! so a committed batch survives a crash of the process or of the machine; [`Writer`] groups
 //! many results into one commit and acknowledges each only after that commit.
