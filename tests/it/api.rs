@@ -207,3 +207,28 @@ fn health_ready_metrics_openapi_and_unknown_routes() {
     let (status, _) = server.get("/predict");
     assert_eq!(status, 405);
 }
+
+#[test]
+fn a_restarted_server_rebuilds_card_history_from_the_store() {
+    let card = pan(7);
+    let history =
+        [txn("h-1", &card, 30.0, "FR", "2025-01-09T10:00:00Z"), txn("h-2", &card, 45.0, "FR", "2025-01-09T12:00:00Z")];
+    let next = txn("h-3", &card, 900.0, "BR", "2025-01-09T12:05:00Z");
+
+    // One server that sees all three transactions.
+    let continuous = tempfile::tempdir().unwrap();
+    let server = Server::start(continuous.path(), &bundles().a, &[], &[]);
+    history.iter().for_each(|t| assert_eq!(server.predict(t).0, 200));
+    let (_, expected) = server.predict(&next);
+    drop(server);
+
+    // The same, with a restart (same database and card key) before the third.
+    let restarted = tempfile::tempdir().unwrap();
+    let first = Server::start(restarted.path(), &bundles().a, &[], &[]);
+    history.iter().for_each(|t| assert_eq!(first.predict(t).0, 200));
+    drop(first);
+    let second = Server::start(restarted.path(), &bundles().a, &[], &[]);
+    let (_, got) = second.predict(&next);
+    assert_eq!(got["score"], expected["score"], "the card's history survived the restart");
+    assert_eq!(got["reasons"], expected["reasons"]);
+}
