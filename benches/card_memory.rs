@@ -1,10 +1,11 @@
-//! Memory per card of the streaming feature state: feeds one transaction for each of 1,000,000
-//! cards through the feature pipeline and reports the resident-memory growth per card.
+//! Memory per card and per merchant of the streaming feature state: feeds one transaction for
+//! each of 1,000,000 cards (at one merchant), then one for each of 200,000 merchants (from one
+//! card), through the feature pipeline and reports the resident-memory growth of each.
 //!
 //! `cargo bench --bench card_memory` (Linux: reads /proc/self/statm)
 
 use aegis::domain::{CardKey, Country, Transaction};
-use aegis::features::{CardState, CategoryEncoder, Encoders, FeaturePipeline, N_FEATURES};
+use aegis::features::{CardState, CategoryEncoder, Encoders, FeatureConfig, FeaturePipeline, N_FEATURES};
 
 fn resident_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
@@ -28,7 +29,7 @@ fn main() {
     let tokens: Vec<_> = (0..CARDS).map(|i| key.token(&i.to_string())).collect();
     let mut out = [0f32; N_FEATURES];
     let before = resident_bytes();
-    let mut pipeline = FeaturePipeline::new(encoders);
+    let mut pipeline = FeaturePipeline::new(encoders, FeatureConfig::default());
     let started = std::time::Instant::now();
     for (i, token) in tokens.iter().enumerate() {
         txn.card = *token;
@@ -41,4 +42,18 @@ fn main() {
     println!("size_of::<CardState>(): {} bytes", std::mem::size_of::<CardState>());
     println!("resident growth: {:.0} bytes/card (state + hash map + token)", (after - before) as f64 / CARDS as f64);
     println!("observe, first transaction of a card: {:.0} ns", secs * 1e9 / CARDS as f64);
+
+    const MERCHANTS: usize = 200_000;
+    let names: Vec<String> = (0..MERCHANTS).map(|i| format!("T{i:08}")).collect();
+    let before = resident_bytes();
+    for name in &names {
+        txn.merchant.clone_from(name);
+        pipeline.observe(&txn, &mut out);
+    }
+    let after = resident_bytes();
+    println!("merchants: {}", pipeline.n_merchants());
+    println!(
+        "resident growth: {:.0} bytes/merchant (daily counts + hash map + id)",
+        (after - before) as f64 / MERCHANTS as f64
+    );
 }

@@ -1,5 +1,5 @@
-//! In-process scoring benchmarks: one transaction through features + both models + decision,
-//! and the single-row model paths on their own.
+//! In-process scoring benchmarks: one transaction through features + the unsupervised models +
+//! the supervised model + decision + reasons, and the single-row model paths on their own.
 //!
 //! `cargo bench --bench scoring`
 
@@ -36,7 +36,7 @@ fn scoring(c: &mut Criterion) {
     }
     let stream = &rows[split..];
     let mut i = 0;
-    c.bench_function("score_transaction (features + IF + AE + decision)", |b| {
+    c.bench_function("score_transaction (features + IF + AE + GBDT + decision + reasons)", |b| {
         b.iter(|| {
             // Each iteration scores the next transaction, as live traffic would.
             let d = scorer.score(black_box(&stream[i % stream.len()].txn)).expect("scores");
@@ -72,6 +72,13 @@ fn scoring(c: &mut Criterion) {
     });
     c.bench_function("isolation_forest_single_row", |b| {
         b.iter(|| models_only.forest.score(black_box(&row)).expect("scores"))
+    });
+    let gbdt = models_only.supervised.as_ref().expect("generated data has labels: a supervised model");
+    let input = [0.3f32; N_FEATURES + 2];
+    c.bench_function("supervised_gbdt_single_row", |b| b.iter(|| gbdt.predict(black_box(&input)).expect("scores")));
+    let mut contributions = [0f32; N_FEATURES + 2];
+    c.bench_function("supervised_gbdt_contributions", |b| {
+        b.iter(|| gbdt.contributions(black_box(&input), &mut contributions).expect("explains"))
     });
 }
 

@@ -199,7 +199,7 @@ pub struct DemoArgs {
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
     /// Number of transactions to write.
-    #[arg(long, default_value_t = 20_000)]
+    #[arg(long, default_value_t = 60_000)]
     pub rows: usize,
     /// Output CSV file (its directory is created if needed).
     #[arg(long, default_value = "data/transactions.csv")]
@@ -214,12 +214,13 @@ pub struct GenerateArgs {
     #[arg(long, default_value_t = 500)]
     pub merchants: usize,
     /// Number of days covered, starting at --start.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 60)]
     pub days: u32,
     /// First day (YYYY-MM-DD, UTC).
     #[arg(long, default_value = "2025-01-01")]
     pub start: chrono::NaiveDate,
-    /// Target share of fraudulent transactions (scenarios 1–3 are scaled to it; label noise adds to it).
+    /// Target share of fraudulent transactions (scenarios 1–3, 5 and 6 are scaled to it; label
+    /// noise adds to it).
     #[arg(long, default_value_t = 0.04)]
     pub fraud_rate: f64,
     /// Share of legitimate transactions labelled fraud at random (scenario 4).
@@ -235,9 +236,10 @@ pub struct DataArgs {
     pub data: PathBuf,
     /// Column mapping for transaction CSVs with other column names, as field=COLUMN pairs:
     /// e.g. `card=CUSTOMER,timestamp=TX_TIME,amount=TX_AMOUNT,merchant=TERMINAL,label=TX_FRAUD`.
-    /// Fields: txn_id, timestamp, card, amount, country, merchant, merchant_category, label;
-    /// card, timestamp and amount are required, the others optional. Without it, the
-    /// generator's column names are expected (docs/csv-schema.md).
+    /// Fields: txn_id, timestamp, card, amount, country, merchant, merchant_category, label,
+    /// label_time (when the label became known), scenario (a fraud scenario id, for
+    /// per-scenario reports); card, timestamp and amount are required, the others optional.
+    /// Without it, the generator's column names are expected (docs/csv-schema.md).
     #[arg(long, default_value = "", hide_default_value = true)]
     pub columns: ColumnMap,
     /// Skip rows that cannot be parsed (they are counted and the first few reported) instead of
@@ -251,6 +253,12 @@ pub struct DataArgs {
     /// End of the time window (exclusive). Later rows are ignored.
     #[arg(long, value_parser = parse_time)]
     pub to: Option<i64>,
+    /// How long after its transaction a label becomes known, for rows without a label_time:
+    /// features only see labels known before each transaction, and training only learns from
+    /// labels known by the end of its window. Like `7d`, `36h`, `90m` or seconds. Default: 7d
+    /// for train, the bundle's for evaluate.
+    #[arg(long, value_parser = parse_duration)]
+    pub label_delay: Option<i64>,
 }
 
 #[derive(Debug, Args)]
@@ -273,9 +281,26 @@ pub struct TrainArgs {
     /// Share of the (time-ordered) labelled rows held out for evaluation: the last ones.
     #[arg(long, default_value_t = 0.2)]
     pub holdout: f64,
-    /// Seed for both models.
+    /// Seed for every model.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Do not train the supervised model even if the data has labels (the decision score is
+    /// then the Isolation Forest + autoencoder combination).
+    #[arg(long)]
+    pub unsupervised: bool,
+    /// Supervised model: most boosting rounds (early stopping on the newest labelled rows
+    /// usually keeps fewer).
+    #[arg(long, default_value_t = 400)]
+    pub supervised_trees: usize,
+    /// Supervised model: most rows to fit on; beyond it, legitimate rows are sampled (and
+    /// weighted up so probabilities stay calibrated) while every fraud is kept.
+    #[arg(long, default_value_t = 400_000)]
+    pub supervised_max_rows: usize,
+    /// Also write the supervised model's inputs (fit.csv with weights, valid.csv, holdout.csv)
+    /// to this directory, to compare other learners on exactly the same rows and features
+    /// (benches/external/reference.py).
+    #[arg(long, value_name = "DIR")]
+    pub export_supervised: Option<PathBuf>,
     /// Isolation Forest: number of trees.
     #[arg(long, default_value_t = 200)]
     pub trees: usize,
@@ -311,7 +336,7 @@ pub struct EvaluateArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Also write every row's scores and action to this CSV (txn_id or row number, label, score,
-    /// if_score, ae_mse, action), for your own analysis.
+    /// if_score, ae_mse, fraud_probability, action), for your own analysis.
     #[arg(long)]
     pub scores: Option<PathBuf>,
 }
@@ -319,6 +344,28 @@ pub struct EvaluateArgs {
 fn parse_kafka_option(s: &str) -> Result<(String, String), String> {
     let (k, v) = s.split_once('=').ok_or_else(|| format!("`{s}` is not key=value"))?;
     Ok((k.trim().to_owned(), v.trim().to_owned()))
+}
+
+/// A duration like `7d`, `36h`, `90m`, `600s` or plain seconds, in seconds (at most 30 days).
+pub fn parse_duration(s: &str) -> Result<i64, String> {
+    let s = s.trim();
+    let (number, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("`{s}` is not a duration (like 7d, 36h, 90m or seconds)")),
+    };
+    let n: i64 = number.parse().map_err(|_| format!("`{s}` is not a duration (like 7d, 36h, 90m or seconds)"))?;
+    let secs = n.saturating_mul(scale);
+    if secs > 30 * 86_400 {
+        return Err(format!("`{s}` is longer than the 30 days the label-aware features support"));
+    }
+    Ok(secs)
 }
 
 fn parse_time(s: &str) -> Result<i64, String> {

@@ -1,5 +1,6 @@
 //! `aegis evaluate`: score a labelled CSV with a bundle and report, as `train` does on its
-//! holdout. Rows before `--from` warm up the card state; rows from `--to` on are ignored.
+//! holdout. Rows before `--from` (and their labels, each once it became known) warm up the
+//! card and merchant state; rows from `--to` on are ignored.
 
 use super::{report_skipped, rfc3339};
 use crate::cli::EvaluateArgs;
@@ -14,6 +15,7 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
     let bundle = Bundle::load(&args.models)?;
     let manifest = &bundle.manifest;
     let mut ids: Vec<String> = Vec::new();
+    let mut scenarios = None;
     let (features, labels, context) = match (manifest.schema.kind, &bundle.encoders) {
         (SchemaKind::Transaction, Some(encoders)) => {
             let key = CardKey::from_env_or_random()?;
@@ -27,16 +29,27 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
             );
             let range = TimeWindow { from: args.data.from, to: args.data.to }.range(&data.rows);
             ensure!(!range.is_empty(), "no rows fall inside the --from/--to window");
+            let config = manifest.schema.feature_config();
+            let delay = args.data.label_delay.unwrap_or(config.label_delay_secs);
             let bar = progress::bar(range.end as u64, "features", "rows");
-            let features = replay(&data.rows, range.clone(), encoders, |n| bar.set_position(n));
+            let replayed = replay(&data.rows, range.clone(), encoders, config, delay, |n| bar.set_position(n));
             bar.finish_and_clear();
             let rows = &data.rows[range];
             ids = rows.iter().map(|r| r.txn.txn_id.clone()).collect();
             let labels = rows.iter().map(|r| r.label == Some(true)).collect::<Vec<_>>();
             let context = rows
                 .iter()
-                .map(|r| RowContext { card: r.txn.card.as_u128(), timestamp: r.txn.timestamp })
+                .zip(&replayed.known_compromised)
+                .map(|(r, &known_compromised)| RowContext {
+                    card: r.txn.card.as_u128(),
+                    timestamp: r.txn.timestamp,
+                    known_compromised,
+                })
                 .collect::<Vec<_>>();
+            if data.has_scenarios {
+                scenarios = Some(rows.iter().map(|r| r.scenario.clone()).collect::<Vec<_>>());
+            }
+            let features = replayed.features;
             (features, labels, Some(context))
         }
         (SchemaKind::Numeric, _) => {
@@ -57,8 +70,15 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
     };
     let scores = bundle.models.score_matrix(&features)?;
     let window = (args.data.from.map(rfc3339), args.data.to.map(rfc3339));
-    let report =
-        evaluation::evaluate(&scores, &labels, context.as_deref(), &bundle.models, &manifest.thresholds, window);
+    let report = evaluation::evaluate(
+        &scores,
+        &labels,
+        context.as_deref(),
+        scenarios.as_deref(),
+        &bundle.models,
+        &manifest.thresholds,
+        window,
+    );
     if let Some(path) = &args.scores {
         write_scores(path, &ids, &labels, &scores, &manifest.thresholds)
             .with_context(|| format!("cannot write {}", path.display()))?;
@@ -87,7 +107,7 @@ fn write_scores(
         std::fs::create_dir_all(dir)?;
     }
     let mut w = csv::Writer::from_path(path)?;
-    w.write_record(["txn_id", "label", "score", "if_score", "ae_mse", "action"])?;
+    w.write_record(["txn_id", "label", "score", "if_score", "ae_mse", "fraud_probability", "action"])?;
     for (i, (s, l)) in scores.iter().zip(labels).enumerate() {
         let id = ids.get(i).cloned().unwrap_or_else(|| (i + 1).to_string());
         w.write_record([
@@ -96,6 +116,7 @@ fn write_scores(
             s.combined.to_string(),
             s.if_score.to_string(),
             s.ae_mse.to_string(),
+            s.fraud_probability.map_or_else(String::new, |p| p.to_string()),
             thresholds.action(s.combined).as_str().to_owned(),
         ])?;
     }

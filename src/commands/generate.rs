@@ -43,13 +43,15 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<()> {
         data.rows.len() as f64 / secs.max(1e-9)
     );
     println!(
-        "fraud: {} ({:.2}%) — large amount abroad {}, compromised merchant {}, compromised card {}, label noise {}",
+        "fraud: {} ({:.2}%) — 1 large amount abroad {}, 2 bust-out merchant {}, 3 compromised-card burst {}, 4 label noise {}, 5 skimmed terminal {}, 6 card takeover {}",
         frauds,
         100.0 * frauds as f64 / data.rows.len() as f64,
         counts[1],
         counts[2],
         counts[3],
-        counts[4]
+        counts[4],
+        counts[5],
+        counts[6]
     );
     Ok(())
 }

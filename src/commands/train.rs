@@ -1,14 +1,15 @@
-//! `aegis train`: read a CSV, replay it through the feature pipeline, fit both models, calibrate
-//! the thresholds, evaluate on the held-out last part, and write a versioned bundle.
+//! `aegis train`: read a CSV, replay it (transactions and label events) through the feature
+//! pipeline, fit the unsupervised models and — with labels — the supervised one, calibrate the
+//! thresholds, evaluate on the held-out last part, and write a versioned bundle.
 
 use super::{report_skipped, rfc3339};
 use crate::cli::TrainArgs;
 use crate::evaluation::{self, Report, RowContext};
-use crate::features::{CategoryEncoder, Encoders, TimeWindow, replay};
+use crate::features::{CategoryEncoder, DEFAULT_LABEL_DELAY_SECS, Encoders, FeatureConfig, TimeWindow, replay};
 use crate::ingest::{NumericSpec, read_numeric, read_transactions};
 use crate::scoring::{Bundle, DataInfo, FORMAT_VERSION, FeatureSchema, FitConfig, Manifest, SchemaKind, fit};
 use crate::{domain::CardKey, progress};
-use aegis_model::{AutoencoderParams, IsolationForestParams, Matrix};
+use aegis_model::{AutoencoderParams, GbdtParams, IsolationForestParams, Matrix};
 use anyhow::{Context, bail, ensure};
 use sha2::{Digest, Sha256};
 use std::path::Path;
@@ -19,6 +20,8 @@ struct Prepared {
     schema: FeatureSchema,
     encoders: Option<Encoders>,
     train: Matrix,
+    /// Per training row, its label if it was known by the end of the training part.
+    train_labels: Option<Vec<Option<bool>>>,
     holdout: Option<Holdout>,
     rows: usize,
     label_column: Option<String>,
@@ -29,6 +32,7 @@ pub(crate) struct Holdout {
     pub features: Matrix,
     pub labels: Vec<bool>,
     pub context: Option<Vec<RowContext>>,
+    pub scenarios: Option<Vec<Option<Box<str>>>>,
 }
 
 pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
@@ -42,6 +46,9 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             seed: args.seed,
             ..AutoencoderParams::default()
         },
+        supervised: GbdtParams::default().max_trees(args.supervised_trees).seed(args.seed),
+        max_supervised_rows: args.supervised_max_rows,
+        export_supervised: args.export_supervised.clone(),
         review_rate: args.review_rate,
         block_rate: args.block_rate,
     };
@@ -59,13 +66,28 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             .map_or(String::new(), |h| format!(", holding out the last {} for evaluation", h.features.n_rows()))
     );
 
-    let (models, thresholds) = fit(&prepared.train, &fit_config)?;
+    let labels = if args.unsupervised { None } else { prepared.train_labels.as_deref() };
+    let fitted = fit(&prepared.train, labels, &fit_config)?;
+    let (models, thresholds) = (fitted.models, fitted.thresholds);
 
     let report = match &prepared.holdout {
         Some(h) => {
+            if let Some(dir) = args.export_supervised.as_ref().filter(|_| models.supervised.is_some()) {
+                let (if_scores, ae_scores) = models.unsupervised_scores(&h.features)?;
+                let input = crate::scoring::supervised_input(&h.features, &if_scores, &ae_scores);
+                crate::scoring::write_csv(&dir.join("holdout.csv"), &input, &h.labels, None)?;
+            }
             let scores = models.score_matrix(&h.features)?;
             let window = (args.data.from.map(rfc3339), args.data.to.map(rfc3339));
-            Some(evaluation::evaluate(&scores, &h.labels, h.context.as_deref(), &models, &thresholds, window))
+            Some(evaluation::evaluate(
+                &scores,
+                &h.labels,
+                h.context.as_deref(),
+                h.scenarios.as_deref(),
+                &models,
+                &thresholds,
+                window,
+            ))
         }
         None => None,
     };
@@ -90,6 +112,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         autoencoder: models.autoencoder.params().clone(),
         autoencoder_training: models.autoencoder.history().clone(),
         thresholds,
+        supervised: fitted.supervised.clone(),
         metrics: report.as_ref().map(Report::summary),
     };
     let bundle = Bundle { manifest, encoders: prepared.encoders, models };
@@ -113,6 +136,23 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         println!("no rows held out (--holdout 0): trained without evaluation");
     } else {
         println!("the data has no labels: trained without evaluation (map a label column with --columns label=COLUMN)");
+    }
+    match (&fitted.supervised, &fitted.fallback) {
+        (Some(s), _) => println!(
+            "supervised model: {} trees in {:.1}s on {} rows ({} known frauds; legitimate rows sampled at {:.3}), validated on the newest {} labelled rows ({} frauds)",
+            s.trees,
+            s.fit_secs,
+            s.fit_rows,
+            s.fit_frauds,
+            s.negative_sample_rate,
+            s.validation_rows,
+            s.validation_frauds
+        ),
+        (None, Some(why)) => {
+            println!("no supervised model: {why}; the decision score is the Isolation Forest + autoencoder combination")
+        }
+        (None, None) if args.unsupervised => println!("no supervised model (--unsupervised)"),
+        (None, None) => {}
     }
     let h = bundle.models.autoencoder.history();
     println!(
@@ -154,10 +194,28 @@ fn prepare_transactions(args: &TrainArgs) -> anyhow::Result<Prepared> {
             train_rows.iter().map(|r| (r.txn.merchant_category.as_deref().unwrap_or(""), r.label)),
         ),
     };
+    let delay = args.data.label_delay.unwrap_or(DEFAULT_LABEL_DELAY_SECS);
+    let config = FeatureConfig { label_delay_secs: delay };
     let bar = progress::bar(range.end as u64, "features", "rows");
-    let features = replay(rows, range.clone(), &encoders, |n| bar.set_position(n));
+    let replayed = replay(rows, range.clone(), &encoders, config, delay, |n| bar.set_position(n));
     bar.finish_and_clear();
+    let features = replayed.features;
 
+    // The supervised model learns only from labels known by the end of the training part:
+    // the newest rows' labels had not arrived yet, as in production.
+    let train_end = rows.get(range.start + n_train).map_or_else(
+        || args.data.to.unwrap_or_else(|| train_rows.last().map_or(0, |r| r.txn.timestamp + 1)),
+        |r| r.txn.timestamp,
+    );
+    let train_labels = data.has_labels.then(|| {
+        train_rows
+            .iter()
+            .map(|r| {
+                let known = r.label_time.unwrap_or(r.txn.timestamp.saturating_add(delay));
+                r.label.filter(|_| known < train_end)
+            })
+            .collect()
+    });
     let train_idx: Vec<usize> = (0..n_train).collect();
     let holdout = (n_train < n).then(|| {
         let idx: Vec<usize> = (n_train..n).collect();
@@ -166,14 +224,23 @@ fn prepare_transactions(args: &TrainArgs) -> anyhow::Result<Prepared> {
             features: features.select_rows(&idx),
             labels: held.iter().map(|r| r.label == Some(true)).collect(),
             context: Some(
-                held.iter().map(|r| RowContext { card: r.txn.card.as_u128(), timestamp: r.txn.timestamp }).collect(),
+                held.iter()
+                    .zip(&replayed.known_compromised[n_train..])
+                    .map(|(r, &known_compromised)| RowContext {
+                        card: r.txn.card.as_u128(),
+                        timestamp: r.txn.timestamp,
+                        known_compromised,
+                    })
+                    .collect(),
             ),
+            scenarios: data.has_scenarios.then(|| held.iter().map(|r| r.scenario.clone()).collect()),
         }
     });
     Ok(Prepared {
-        schema: FeatureSchema::transaction(),
+        schema: FeatureSchema::transaction(config),
         encoders: Some(encoders),
         train: features.select_rows(&train_idx),
+        train_labels,
         holdout,
         rows: rows.len(),
         label_column: data.has_labels.then(|| args.data.columns.label_name().to_owned()),
@@ -196,11 +263,15 @@ fn prepare_numeric(args: &TrainArgs) -> anyhow::Result<Prepared> {
         features: data.matrix.select_rows(&(n_train..n).collect::<Vec<_>>()),
         labels: labels[n_train..].to_vec(),
         context: None,
+        scenarios: None,
     });
+    // A preprocessed file's labels are all known: the supervised model learns from every one.
+    let train_labels = data.labels.as_ref().map(|l| l[..n_train].iter().map(|&l| Some(l)).collect());
     Ok(Prepared {
-        schema: FeatureSchema { kind: SchemaKind::Numeric, version: 1, names: data.names },
+        schema: FeatureSchema { kind: SchemaKind::Numeric, version: 1, names: data.names, label_delay_secs: None },
         encoders: None,
         train: data.matrix.select_rows(&train_idx),
+        train_labels,
         holdout,
         rows: n,
         label_column: args.target.clone(),

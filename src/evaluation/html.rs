@@ -5,7 +5,8 @@ use super::Report;
 use plotters::prelude::*;
 use std::fmt::Write as _;
 
-const COLOURS: [RGBColor; 3] = [RGBColor(31, 119, 180), RGBColor(255, 127, 14), RGBColor(44, 160, 44)];
+const COLOURS: [RGBColor; 4] =
+    [RGBColor(31, 119, 180), RGBColor(255, 127, 14), RGBColor(148, 103, 189), RGBColor(44, 160, 44)];
 
 /// Renders `report` as a self-contained HTML page titled with `title`.
 pub fn write_html(report: &Report, title: &str) -> anyhow::Result<String> {
@@ -19,6 +20,23 @@ pub fn write_html(report: &Report, title: &str) -> anyhow::Result<String> {
         }
         rows.push_str("</tr>");
     }
+    let mut scenarios = String::new();
+    if let Some(first) = report.scenarios.first() {
+        scenarios.push_str("<h2>Per fraud scenario</h2><p>ROC AUC against genuine transactions / recall at the block threshold.</p><table><thead><tr><th>scenario</th><th>frauds</th>");
+        for m in &first.models {
+            let _ = write!(scenarios, "<th>{}</th>", escape(&m.model));
+        }
+        scenarios.push_str("</tr></thead><tbody>");
+        for s in &report.scenarios {
+            let _ = write!(scenarios, "<tr><td>{}</td><td>{}</td>", escape(&s.scenario), s.frauds);
+            for m in &s.models {
+                let auc = m.roc_auc.map_or_else(|| "-".to_owned(), |v| format!("{v:.3}"));
+                let _ = write!(scenarios, "<td>{auc} / {:.3}</td>", m.recall_at_block);
+            }
+            scenarios.push_str("</tr>");
+        }
+        scenarios.push_str("</tbody></table>");
+    }
     Ok(format!(
         r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
@@ -31,9 +49,9 @@ th:first-child, td:first-child {{ text-align: left; }}
 </style></head><body>
 <h1>{title}</h1>
 <p>{rows_n} transactions evaluated, {frauds} fraud ({rate:.2}%). Window: {from} → {to}.</p>
-<table><thead><tr><th>model</th><th>ROC AUC</th><th>average precision</th><th>precision@block</th><th>recall@block</th><th>F1@block</th><th>card precision@100/day</th></tr></thead>
+<table><thead><tr><th>model</th><th>ROC AUC</th><th>average precision</th><th>precision@block</th><th>recall@block</th><th>F1@block</th><th>card precision@100/day</th><th>same, new cards only</th></tr></thead>
 <tbody>{rows}</tbody></table>
-<div class="charts">{roc}{pr}</div>
+{scenarios}<div class="charts">{roc}{pr}</div>
 </body></html>
 "#,
         title = escape(title),

@@ -53,6 +53,9 @@ pub struct CardState {
     /// Hashes of recently seen merchants (0 = empty slot), replaced oldest first.
     merchants: [u32; MERCHANT_SLOTS],
     next_merchant: u8,
+    /// When the newest fraud label for one of the card's transactions became known (Unix
+    /// seconds; 0 = never).
+    fraud_known_at: i64,
 }
 
 impl CardState {
@@ -90,6 +93,16 @@ impl CardState {
             new_country,
             distinct_countries_24h,
         }
+    }
+
+    /// A fraud label for one of this card's transactions became known at `known_at`.
+    pub fn fraud_label_known(&mut self, known_at: i64) {
+        self.fraud_known_at = self.fraud_known_at.max(known_at);
+    }
+
+    /// When the card's newest fraud label became known, if one has.
+    pub fn fraud_known_at(&self) -> Option<i64> {
+        (self.fraud_known_at != 0).then_some(self.fraud_known_at)
     }
 
     fn record(&mut self, ts: i64, amount: f32, country: Country, merchant_hash: u32, new_merchant: bool) {

@@ -9,20 +9,24 @@ mod card_state;
 mod encoders;
 mod replay;
 mod ring;
+pub mod risk;
 
 pub use card_state::{CardFeatures, CardState};
 pub use encoders::{CategoryEncoder, Encoders, Encoding};
-pub use replay::{TimeWindow, replay};
+pub use replay::{Replayed, TimeWindow, label_schedule, replay};
 
-use crate::domain::{CardToken, Transaction};
+use crate::domain::{CardToken, Country, Transaction};
+use risk::{DailyCounts, RiskTable, day_of};
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 
 /// Bumped whenever a feature is added, removed, reordered or redefined.
-pub const SCHEMA_VERSION: u32 = 1;
+/// v2: label-aware features (merchant counts and risk, known-compromised card) and streaming,
+/// label-delayed country and category risk.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The transaction feature schema, in vector order.
-pub const FEATURE_NAMES: [&str; 29] = [
+pub const FEATURE_NAMES: [&str; 37] = [
     "log_amount",
     "hour_sin",
     "hour_cos",
@@ -52,6 +56,14 @@ pub const FEATURE_NAMES: [&str; 29] = [
     "new_merchant",
     "new_country",
     "distinct_countries_24h",
+    "merchant_log_count_1d",
+    "merchant_log_count_7d",
+    "merchant_log_count_30d",
+    "merchant_risk_1d",
+    "merchant_risk_7d",
+    "merchant_risk_30d",
+    "merchant_log_recent_frauds",
+    "card_known_fraud",
 ];
 
 pub const N_FEATURES: usize = FEATURE_NAMES.len();
@@ -63,45 +75,140 @@ pub fn feature_index(name: &str) -> Option<usize> {
 
 /// Seconds-since-previous assumed for a card's first transaction (30 days).
 const NO_PREVIOUS_SECS: f32 = 30.0 * 86_400.0;
+/// How long a known fraud label marks its card as compromised.
+pub const KNOWN_FRAUD_SECS: i64 = 30 * 86_400;
+/// The label delay assumed when none is given: a week, like a first chargeback notice.
+pub const DEFAULT_LABEL_DELAY_SECS: i64 = 7 * 86_400;
 
-/// The encoders plus every card's streaming state.
+/// Settings of the label-aware features, recorded in the bundle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeatureConfig {
+    /// How long labels take to arrive: risk is read from transaction days at least this old.
+    pub label_delay_secs: i64,
+}
+
+impl Default for FeatureConfig {
+    fn default() -> Self {
+        Self { label_delay_secs: DEFAULT_LABEL_DELAY_SECS }
+    }
+}
+
+impl FeatureConfig {
+    fn delay_days(&self) -> u32 {
+        (self.label_delay_secs.max(0) as u64).div_ceil(86_400).min(u64::from(risk::MAX_DELAY_DAYS)) as u32
+    }
+}
+
+/// The encoders plus every card's, merchant's, country's and category's streaming state.
 ///
-/// States live in one dense `Vec`, found through a small token → index map: a hash table grows
-/// to about twice its entries, and with ~660-byte states stored inline that doubled the memory
-/// per card (measured at 1M cards; BENCHMARKS.md).
+/// Card states live in one dense `Vec`, found through a small token → index map: a hash table
+/// grows to about twice its entries, and with ~660-byte states stored inline that doubled the
+/// memory per card (measured at 1M cards; BENCHMARKS.md).
 #[derive(Debug, Clone)]
 pub struct FeaturePipeline {
     encoders: Encoders,
+    config: FeatureConfig,
     index: HashMap<CardToken, u32>,
     states: Vec<CardState>,
+    merchants: RiskTable<Box<str>>,
+    countries: RiskTable<Country>,
+    categories: RiskTable<Box<str>>,
+    global: DailyCounts,
 }
 
 impl FeaturePipeline {
-    pub fn new(encoders: Encoders) -> Self {
-        Self { encoders, index: HashMap::new(), states: Vec::new() }
+    pub fn new(encoders: Encoders, config: FeatureConfig) -> Self {
+        Self {
+            encoders,
+            config,
+            index: HashMap::new(),
+            states: Vec::new(),
+            merchants: RiskTable::default(),
+            countries: RiskTable::default(),
+            categories: RiskTable::default(),
+            global: DailyCounts::default(),
+        }
     }
 
-    /// Swaps in new encoders (a reloaded model bundle) and keeps every card's state, which does
-    /// not depend on them.
-    pub fn set_encoders(&mut self, encoders: Encoders) {
+    /// Swaps in new encoders and settings (a reloaded model bundle) and keeps every card's and
+    /// merchant's state, which does not depend on them.
+    pub fn set_encoders(&mut self, encoders: Encoders, config: FeatureConfig) {
         self.encoders = encoders;
+        self.config = config;
     }
 
     pub fn n_cards(&self) -> usize {
         self.states.len()
     }
 
-    /// Computes the features of `txn` into `out` and records it in its card's state.
-    pub fn observe(&mut self, txn: &Transaction, out: &mut [f32; N_FEATURES]) {
-        let amount = txn.amount as f32;
+    pub fn n_merchants(&self) -> usize {
+        self.merchants.len()
+    }
+
+    fn card_slot(&mut self, card: CardToken) -> usize {
         let states = &mut self.states;
-        let slot = *self.index.entry(txn.card).or_insert_with(|| {
+        *self.index.entry(card).or_insert_with(|| {
             states.push(CardState::default());
             (states.len() - 1) as u32
-        });
-        let card = self.states[slot as usize].observe(txn.timestamp, amount, txn.country, merchant_hash(&txn.merchant));
+        }) as usize
+    }
+
+    /// When the newest fraud label of `card` became known, if one has.
+    pub fn card_fraud_known_at(&self, card: &CardToken) -> Option<i64> {
+        self.index.get(card).and_then(|&i| self.states[i as usize].fraud_known_at())
+    }
+
+    /// Computes the features of `txn` into `out` and records it in its card's, merchant's,
+    /// country's and category's state.
+    pub fn observe(&mut self, txn: &Transaction, out: &mut [f32; N_FEATURES]) {
+        let amount = txn.amount as f32;
+        let slot = self.card_slot(txn.card);
+        let card = &mut self.states[slot];
+        let fraud_known_at = card.fraud_known_at();
+        let features = card.observe(txn.timestamp, amount, txn.country, merchant_hash(&txn.merchant));
         self.write_stateless(txn, out);
-        write_card_features(amount, txn, &card, out);
+        write_card_features(amount, txn, &features, out);
+        out[36] =
+            f32::from(fraud_known_at.is_some_and(|at| at <= txn.timestamp && txn.timestamp - at < KNOWN_FRAUD_SECS));
+        self.write_risk(txn, out);
+    }
+
+    /// A label for `txn` (observed earlier) became known at `known_at`. Only fraud labels move
+    /// state: risk is known frauds over transactions, so a legitimate verdict changes nothing.
+    /// Call it in time order with [`FeaturePipeline::observe`] (replay interleaves them), so
+    /// that a transaction only sees labels known before it.
+    pub fn observe_label(&mut self, txn: &Transaction, known_at: i64, fraud: bool) {
+        if !fraud {
+            return;
+        }
+        let known_at = known_at.max(txn.timestamp);
+        let slot = self.card_slot(txn.card);
+        self.states[slot].fraud_label_known(known_at);
+        let ts = txn.timestamp;
+        self.merchants.get_or_insert(txn.merchant.as_str(), |k: &str| Box::from(k)).add_fraud(ts, 1);
+        self.countries.get_or_insert(&txn.country, |c| *c).add_fraud(ts, 1);
+        self.categories.get_or_insert(category(txn), |k: &str| Box::from(k)).add_fraud(ts, 1);
+        self.global.add_fraud(ts, 1);
+    }
+
+    fn write_risk(&mut self, txn: &Transaction, out: &mut [f32; N_FEATURES]) {
+        let (today, delay) = (day_of(txn.timestamp), self.config.delay_days());
+        let prior = risk::prior(&self.global, today, delay);
+        let merchant = self.merchants.get_or_insert(txn.merchant.as_str(), |k: &str| Box::from(k));
+        let m = risk::read(merchant, today, delay, prior);
+        merchant.add_txn(txn.timestamp);
+        for k in 0..3 {
+            out[29 + k] = (m.counts[k] as f32).ln_1p();
+            out[32 + k] = m.risk[k];
+        }
+        out[35] = (m.recent_frauds as f32).ln_1p();
+        let country = self.countries.get_or_insert(&txn.country, |c| *c);
+        out[8] = risk::read(country, today, delay, prior).risk[2];
+        country.add_txn(txn.timestamp);
+        let category = self.categories.get_or_insert(category(txn), |k: &str| Box::from(k));
+        out[10] = risk::read(category, today, delay, prior).risk[2];
+        category.add_txn(txn.timestamp);
+        self.global.add_txn(txn.timestamp);
     }
 
     fn write_stateless(&self, txn: &Transaction, out: &mut [f32; N_FEATURES]) {
@@ -111,7 +218,7 @@ impl FeaturePipeline {
         // 1970-01-01 was a Thursday: shift so that Monday = 0.
         let dow = (txn.timestamp.div_euclid(86_400) + 3).rem_euclid(7) as f32;
         let country = self.encoders.country.encode(txn.country.as_str());
-        let category = self.encoders.category.encode(txn.merchant_category.as_deref().unwrap_or(""));
+        let category = self.encoders.category.encode(category(txn));
         out[0] = (txn.amount as f32).ln_1p();
         out[1] = (TAU * hour / 24.0).sin();
         out[2] = (TAU * hour / 24.0).cos();
@@ -120,10 +227,12 @@ impl FeaturePipeline {
         out[5] = f32::from(dow >= 5.0);
         out[6] = f32::from(hour < 6.0);
         out[7] = country.frequency;
-        out[8] = country.risk;
         out[9] = category.frequency;
-        out[10] = category.risk;
     }
+}
+
+fn category(txn: &Transaction) -> &str {
+    txn.merchant_category.as_deref().unwrap_or("")
 }
 
 fn write_card_features(amount: f32, txn: &Transaction, card: &CardFeatures, out: &mut [f32; N_FEATURES]) {

@@ -1,6 +1,6 @@
 //! Replaying a history through the feature pipeline, for training and backtests.
 
-use super::{Encoders, FeaturePipeline, N_FEATURES};
+use super::{Encoders, FeatureConfig, FeaturePipeline, N_FEATURES};
 use crate::ingest::LabelledTransaction;
 use aegis_model::Matrix;
 
@@ -20,28 +20,67 @@ impl TimeWindow {
     }
 }
 
+/// The replayed window: features and, per row, whether its card was already known to be
+/// compromised (a fraud label known before the row's day began).
+#[derive(Debug, Clone)]
+pub struct Replayed {
+    pub features: Matrix,
+    pub known_compromised: Vec<bool>,
+}
+
+/// When each fraud label becomes known, with its row index, in time order: the row's
+/// `label_time`, else its timestamp plus `default_delay` seconds (never before the
+/// transaction itself).
+pub fn label_schedule(rows: &[LabelledTransaction], default_delay: i64) -> Vec<(i64, u32)> {
+    let mut events: Vec<(i64, u32)> = rows
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.label == Some(true))
+        .map(|(i, r)| {
+            let known = r.label_time.unwrap_or(r.txn.timestamp.saturating_add(default_delay));
+            (known.max(r.txn.timestamp), i as u32)
+        })
+        .collect();
+    events.sort_unstable();
+    events
+}
+
 /// Features of `rows[range]` (time-ordered). Every row before the range is replayed first, to
-/// warm each card's state up, so a later window sees each card's real history; rows after the
-/// range are never read.
+/// warm each card's and merchant's state up, so a later window sees its real history; rows after
+/// the range are never read. Labels are replayed as events at the time they became known
+/// (`label_delay` after the transaction unless the row has a `label_time`), interleaved with the
+/// transactions: a row's features only see labels known strictly before it.
 pub fn replay(
     rows: &[LabelledTransaction],
     range: std::ops::Range<usize>,
     encoders: &Encoders,
+    config: FeatureConfig,
+    label_delay: i64,
     mut progress: impl FnMut(u64),
-) -> Matrix {
-    let mut pipeline = FeaturePipeline::new(encoders.clone());
+) -> Replayed {
+    let mut pipeline = FeaturePipeline::new(encoders.clone(), config);
+    let labels = label_schedule(&rows[..range.end], label_delay);
+    let mut next_label = 0;
     let mut out = [0f32; N_FEATURES];
     let mut matrix = Matrix::with_cols(N_FEATURES);
+    let mut known_compromised = Vec::with_capacity(range.len());
     for (i, row) in rows[..range.end].iter().enumerate() {
+        let ts = row.txn.timestamp;
+        while let Some(&(known, j)) = labels.get(next_label).filter(|(known, _)| *known < ts) {
+            pipeline.observe_label(&rows[j as usize].txn, known, true);
+            next_label += 1;
+        }
         pipeline.observe(&row.txn, &mut out);
         if i >= range.start {
             // The row length always matches: both are N_FEATURES.
             let _ = matrix.push_row(&out);
+            let day_start = ts - ts.rem_euclid(86_400);
+            known_compromised.push(pipeline.card_fraud_known_at(&row.txn.card).is_some_and(|at| at < day_start));
         }
         if i % 65_536 == 65_535 {
             progress(i as u64 + 1);
         }
     }
     progress(range.end as u64);
-    matrix
+    Replayed { features: matrix, known_compromised }
 }

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::domain::{CardKey, Country};
+use crate::ingest::LabelledTransaction;
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
@@ -108,7 +109,7 @@ fn txn(key: &CardKey, card: &str, ts: i64, amount: f64, country: &str, merchant:
 #[test]
 fn pipeline_features_have_the_documented_meaning() {
     let key = CardKey::new(b"test");
-    let mut p = FeaturePipeline::new(encoders());
+    let mut p = FeaturePipeline::new(encoders(), FeatureConfig::default());
     let mut f = [0f32; N_FEATURES];
     // 2023-11-14 (a Tuesday) 22:13:20 UTC.
     let t0 = 1_700_000_000;
@@ -143,7 +144,7 @@ fn pipeline_features_have_the_documented_meaning() {
 #[test]
 fn calendar_features_use_utc() {
     let key = CardKey::new(b"test");
-    let mut p = FeaturePipeline::new(encoders());
+    let mut p = FeaturePipeline::new(encoders(), FeatureConfig::default());
     let mut f = [0f32; N_FEATURES];
     // 2024-06-01 03:00:00 UTC, a Saturday night.
     p.observe(&txn(&key, "4111111111111111", 1_717_210_800, 1.0, "US", "m"), &mut f);
@@ -156,4 +157,107 @@ fn calendar_features_use_utc() {
 #[test]
 fn card_state_stays_under_one_kilobyte() {
     assert!(std::mem::size_of::<CardState>() <= 1024, "{}", std::mem::size_of::<CardState>());
+}
+
+/// A labelled row for replay tests.
+fn labelled(
+    key: &CardKey,
+    id: &str,
+    card: &str,
+    ts: i64,
+    merchant: &str,
+    fraud: bool,
+    label_time: Option<i64>,
+) -> LabelledTransaction {
+    let mut txn = txn(key, card, ts, 20.0, "US", merchant);
+    txn.txn_id = id.into();
+    LabelledTransaction { txn, label: Some(fraud), label_time, scenario: None, masked_card: String::new(), line: 0 }
+}
+
+#[test]
+fn a_label_known_at_t_is_invisible_before_t_and_visible_after() {
+    let key = CardKey::new(b"test");
+    let day = 86_400;
+    let t0 = 1_700_006_400 - 1_700_006_400 % day; // a midnight
+    let known = t0 + 9 * day;
+    let mut rows = vec![labelled(&key, "fraud", "4111111111111111", t0 + 3600, "m1", true, Some(known))];
+    // Ten legitimate transactions at the same merchant on day 0 (other cards), labels at the default delay.
+    for k in 0..10 {
+        rows.push(labelled(&key, &format!("l{k}"), "5500005555555559", t0 + 7200 + k, "m1", false, None));
+    }
+    rows.push(labelled(&key, "before", "4111111111111111", known - 1, "m1", false, None));
+    rows.push(labelled(&key, "at", "4111111111111111", known, "m1", false, None));
+    rows.push(labelled(&key, "after", "4111111111111111", known + 1, "m1", false, None));
+    let n = rows.len();
+    let out = replay(&rows, n - 3..n, &encoders(), FeatureConfig::default(), 7 * day, |_| {}).features;
+    let i = |name| feature_index(name).unwrap();
+    let (before, at, after) = (out.row(0), out.row(1), out.row(2));
+    // Day 0 is mature on day 8 (delay 7) already, but the label only becomes known on day 9.
+    assert_eq!(before[i("merchant_risk_30d")], 0.0);
+    assert_eq!(before[i("card_known_fraud")], 0.0);
+    // Known at exactly t: transactions strictly after it see it ("known before").
+    assert_eq!(at[i("merchant_risk_30d")], 0.0);
+    assert_eq!(at[i("card_known_fraud")], 0.0);
+    assert!(after[i("merchant_risk_30d")] > 0.05, "{}", after[i("merchant_risk_30d")]);
+    assert_eq!(after[i("card_known_fraud")], 1.0);
+    // Counts do not depend on labels: 11 transactions on day 0, then the two just before.
+    assert_eq!(after[i("merchant_log_count_30d")], 13f32.ln_1p());
+}
+
+#[test]
+fn labels_default_to_the_delay_and_never_precede_their_transaction() {
+    let key = CardKey::new(b"test");
+    let rows = vec![
+        labelled(&key, "a", "4111111111111111", 1_000_000, "m", true, None),
+        labelled(&key, "b", "4111111111111111", 2_000_000, "m", true, Some(1_500_000)),
+        labelled(&key, "c", "4111111111111111", 3_000_000, "m", false, None),
+    ];
+    // Legitimate labels move no state and are not scheduled; a label time before its
+    // transaction is moved up to it.
+    assert_eq!(label_schedule(&rows, 600), vec![(1_000_600, 0), (2_000_000, 1)]);
+}
+
+proptest! {
+    /// Merchant risk read through the whole pipeline equals a brute-force count over the rows
+    /// and the labels known before each one.
+    #[test]
+    fn merchant_risk_matches_brute_force(
+        raw in proptest::collection::vec((0i64..40_000, 0usize..3, any::<bool>(), 0i64..4 * 86_400), 1..150),
+    ) {
+        let key = CardKey::new(b"test");
+        let delay = 86_400;
+        let mut ts = 1_700_006_400;
+        let rows: Vec<LabelledTransaction> = raw
+            .iter()
+            .enumerate()
+            .map(|(k, &(gap, m, fraud, lag))| {
+                ts += gap;
+                labelled(&key, &k.to_string(), "4111111111111111", ts, ["a", "b", "c"][m], fraud, Some(ts + lag))
+            })
+            .collect();
+        let out = replay(&rows, 0..rows.len(), &encoders(), FeatureConfig { label_delay_secs: delay }, delay, |_| {}).features;
+        let day = |t: i64| t.div_euclid(86_400);
+        for (i, r) in rows.iter().enumerate() {
+            let today = day(r.txn.timestamp);
+            let last_mature = today - 2; // delay of one day, plus the day in progress
+            let earlier = rows[..i].iter().filter(|o| o.txn.merchant == r.txn.merchant);
+            let (mut n, mut f) = (0u32, 0u32);
+            for o in earlier.clone().filter(|o| (last_mature - 29..=last_mature).contains(&day(o.txn.timestamp))) {
+                n += 1;
+                f += u32::from(o.label == Some(true) && o.label_time.unwrap() < r.txn.timestamp);
+            }
+            // The smoothing prior: the share of known frauds over every merchant's mature days.
+            let (mut gn, mut gf) = (0u32, 0u32);
+            for o in rows[..i].iter().filter(|o| (last_mature - 29..=last_mature).contains(&day(o.txn.timestamp))) {
+                gn += 1;
+                gf += u32::from(o.label == Some(true) && o.label_time.unwrap() < r.txn.timestamp);
+            }
+            let prior = if gn == 0 { 0.0 } else { f64::from(gf) / f64::from(gn) };
+            let want = ((f64::from(f) + 5.0 * prior) / (f64::from(n) + 5.0)) as f32;
+            let got = out.row(i)[feature_index("merchant_risk_30d").unwrap()];
+            prop_assert!((got - want).abs() < 1e-6, "row {}: {} vs {}", i, got, want);
+            let count_7d = earlier.filter(|o| day(o.txn.timestamp) > today - 7).count();
+            prop_assert_eq!(out.row(i)[feature_index("merchant_log_count_7d").unwrap()], (count_7d as f32).ln_1p());
+        }
+    }
 }

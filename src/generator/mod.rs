@@ -9,7 +9,12 @@
 //!    that never shopped there, at above their usual amounts, while the regular customers shop
 //!    elsewhere;
 //! 3. a compromised card: a burst of large transactions, often in a country new to the card;
-//! 4. label noise: a random legitimate transaction labelled fraud.
+//! 4. label noise: a random legitimate transaction labelled fraud;
+//! 5. a skimmed terminal: for two to four weeks every transaction at a few merchants is fraud,
+//!    made by the merchant's regular customers at their normal amounts — each one looks
+//!    perfectly normal for its card, so only the merchant's confirmed-fraud history gives it away;
+//! 6. a card takeover: for two weeks about a third of a card's transactions are made by a
+//!    fraudster at several times the card's usual amount, at the card's usual places.
 
 mod csv_out;
 mod scenarios;
@@ -73,8 +78,8 @@ pub struct Generated {
 
 impl Generated {
     /// Transactions per fraud scenario (index 0 = legitimate).
-    pub fn scenario_counts(&self) -> [usize; 5] {
-        let mut counts = [0; 5];
+    pub fn scenario_counts(&self) -> [usize; SCENARIOS] {
+        let mut counts = [0; SCENARIOS];
         for r in &self.rows {
             counts[usize::from(r.scenario)] += 1;
         }
@@ -86,12 +91,16 @@ impl Generated {
     }
 }
 
-/// Share of the fraud budget given to compromised-card bursts and compromised merchants; the
-/// rest comes from the large-amount-abroad rule and label noise.
-const BURST_SHARE: f64 = 0.6;
+/// Scenario ids 0 (legitimate) to 6.
+pub const SCENARIOS: usize = 7;
+/// Shares of the fraud budget given to compromised-card bursts, bust-out merchants, skimmed
+/// terminals and card takeovers; the rest comes from the large-amount-abroad rule.
+const BURST_SHARE: f64 = 0.25;
+const MERCHANT_SHARE: f64 = 0.15;
+const SKIMMED_SHARE: f64 = 0.3;
+const TAKEOVER_SHARE: f64 = 0.2;
 /// Rows of legitimate traffic generated per RNG stream.
 const CHUNK: usize = 1 << 16;
-const MERCHANT_SHARE: f64 = 0.3;
 
 pub fn generate(config: &GeneratorConfig) -> anyhow::Result<Generated> {
     config.check()?;
@@ -138,6 +147,9 @@ pub fn generate(config: &GeneratorConfig) -> anyhow::Result<Generated> {
     // unstable sort (measured: a quarter of generation time saved over a stable one) is
     // still deterministic.
     rows.par_sort_unstable_by_key(|r| (r.ts, r.card, r.merchant, r.amount_cents, r.scenario));
+    // These turn legitimate rows into fraud in place, so the time order stays.
+    scenarios::skimmed_terminals(&world, config, budget(SKIMMED_SHARE), &mut rows, &mut rng);
+    scenarios::card_takeovers(&world, config, budget(TAKEOVER_SHARE), &mut rows, &mut rng);
     scenarios::label_noise(config.label_noise, &mut rows, &mut rng);
     Ok(Generated { world, rows, seed: config.seed })
 }

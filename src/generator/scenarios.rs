@@ -1,4 +1,4 @@
-//! Fraud scenarios 2–4, applied on top of legitimate traffic (scenario 1 is drawn inline).
+//! Fraud scenarios 2–6, applied on top of legitimate traffic (scenario 1 is drawn inline).
 
 use super::{GeneratorConfig, Row, World};
 use rand::Rng;
@@ -121,6 +121,88 @@ pub fn label_noise(rate: f64, rows: &mut [Row], rng: &mut Pcg64Mcg) {
         if rng.random::<f64>() < rate {
             r.label = true;
             r.scenario = 4;
+        }
+    }
+}
+
+/// Indices of the legitimate rows of each key (rows are in time order, so each list is too).
+fn legit_rows_by(rows: &[Row], n: usize, key: impl Fn(&Row) -> u32) -> Vec<Vec<u32>> {
+    let mut by = vec![Vec::new(); n];
+    for (i, r) in rows.iter().enumerate() {
+        if !r.label {
+            by[key(r) as usize].push(i as u32);
+        }
+    }
+    by
+}
+
+/// A window of `min_days..=max_days` (at most the data's span), as Unix seconds, end exclusive.
+fn window(config: &GeneratorConfig, min_days: u32, max_days: u32, rng: &mut Pcg64Mcg) -> (i64, i64) {
+    let days = rng.random_range(min_days..=max_days).min(config.days);
+    let first = rng.random_range(0..=config.days - days);
+    let start = config.start + i64::from(first) * 86_400;
+    (start, start + i64::from(days) * 86_400)
+}
+
+/// Scenario 5: skimmed terminals. A merchant's terminal is compromised for 14–28 days: every
+/// transaction there in the window is fraud, made by its usual customers at their usual amounts
+/// (the rows are the legitimate ones, relabelled). Merchants are drawn until about `budget` rows
+/// are fraud.
+pub fn skimmed_terminals(world: &World, config: &GeneratorConfig, budget: usize, rows: &mut [Row], rng: &mut Pcg64Mcg) {
+    if budget == 0 {
+        return;
+    }
+    let by_merchant = legit_rows_by(rows, world.merchants.len(), |r| r.merchant);
+    let mut left = budget;
+    for _ in 0..20 * world.merchants.len() {
+        if left == 0 {
+            break;
+        }
+        let merchant = rng.random_range(0..world.merchants.len());
+        let (from, to) = window(config, 14, 28, rng);
+        let hits: Vec<u32> = by_merchant[merchant]
+            .iter()
+            .copied()
+            .filter(|&i| !rows[i as usize].label && (from..to).contains(&rows[i as usize].ts))
+            .collect();
+        // A terminal far busier than the budget left would swamp the mix: try another.
+        if hits.is_empty() || hits.len() > left + 20 {
+            continue;
+        }
+        left = left.saturating_sub(hits.len());
+        for i in hits {
+            let r = &mut rows[i as usize];
+            r.label = true;
+            r.scenario = 5;
+        }
+    }
+}
+
+/// Scenario 6: card takeovers. For 14 days, each transaction of a taken-over card is the
+/// fraudster's with probability 1/3, at 2.5–6× the amount the cardholder would have spent, at the
+/// same merchant and time. Cards are drawn until about `budget` rows are fraud.
+pub fn card_takeovers(world: &World, config: &GeneratorConfig, budget: usize, rows: &mut [Row], rng: &mut Pcg64Mcg) {
+    if budget == 0 {
+        return;
+    }
+    let by_card = legit_rows_by(rows, world.cards.len(), |r| r.card);
+    let mut left = budget;
+    for _ in 0..20 * world.cards.len() {
+        if left == 0 {
+            break;
+        }
+        let card = world.sample_card(rng) as usize;
+        let (from, to) = window(config, 14, 14, rng);
+        for &i in &by_card[card] {
+            let r = &mut rows[i as usize];
+            if left == 0 || r.label || !(from..to).contains(&r.ts) || rng.random::<f64>() >= 1.0 / 3.0 {
+                continue;
+            }
+            let amount = f64::from(r.amount_cents) * rng.random_range(2.5..6.0);
+            r.amount_cents = amount.clamp(100.0, 5_000_000.0) as u32;
+            r.label = true;
+            r.scenario = 6;
+            left -= 1;
         }
     }
 }

@@ -6,7 +6,7 @@ use anyhow::{anyhow, bail};
 use std::str::FromStr;
 
 /// The fields a transaction file can provide; `card`, `timestamp` and `amount` are required.
-const FIELDS: [(&str, bool); 8] = [
+const FIELDS: [(&str, bool); 10] = [
     ("txn_id", false),
     ("timestamp", true),
     ("card", true),
@@ -15,20 +15,33 @@ const FIELDS: [(&str, bool); 8] = [
     ("merchant", false),
     ("merchant_category", false),
     ("label", false),
+    ("label_time", false),
+    ("scenario", false),
 ];
 
 /// Which CSV column holds each field. Defaults are the generator's column names; override with
 /// `field=COLUMN` pairs, e.g. `card=CUSTOMER,timestamp=TX_TIME,label=TX_FRAUD`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ColumnMap {
-    names: [String; 8],
+    names: [String; 10],
 }
 
 impl Default for ColumnMap {
     fn default() -> Self {
         Self {
-            names: ["txn_id", "timestamp", "card_num", "amount", "country", "merchant", "merchant_category", "label"]
-                .map(String::from),
+            names: [
+                "txn_id",
+                "timestamp",
+                "card_num",
+                "amount",
+                "country",
+                "merchant",
+                "merchant_category",
+                "label",
+                "label_time",
+                "fraud_scenario",
+            ]
+            .map(String::from),
         }
     }
 }
@@ -64,7 +77,7 @@ impl ColumnMap {
     /// Finds each field's column in `headers`. A missing required column is an error naming it;
     /// a missing optional one is simply absent.
     pub fn resolve(&self, headers: &csv::StringRecord) -> anyhow::Result<ResolvedColumns> {
-        let mut idx = [None; 8];
+        let mut idx = [None; 10];
         for (i, (field, required)) in FIELDS.iter().enumerate() {
             idx[i] = headers.iter().position(|h| h == self.names[i]);
             if idx[i].is_none() && *required {
@@ -83,13 +96,17 @@ impl ColumnMap {
 /// Column positions for one file.
 #[derive(Debug)]
 pub struct ResolvedColumns {
-    idx: [Option<usize>; 8],
-    names: [String; 8],
+    idx: [Option<usize>; 10],
+    names: [String; 10],
 }
 
 impl ResolvedColumns {
     pub fn has_label(&self) -> bool {
         self.idx[7].is_some()
+    }
+
+    pub fn has_scenario(&self) -> bool {
+        self.idx[9].is_some()
     }
 
     fn field<'r>(&self, record: &'r csv::StringRecord, i: usize) -> Option<&'r str> {
@@ -146,6 +163,14 @@ impl ResolvedColumns {
             None => None,
             Some(v) => Some(parse_label(v).ok_or_else(|| bad(7, v, "is not a label (0 or 1)"))?),
         };
+        let label_time = match self.field(record, 8).filter(|v| !v.is_empty()) {
+            None => None,
+            Some(v) => Some(
+                parse_timestamp(v)
+                    .ok_or_else(|| bad(8, v, "is not a timestamp (RFC 3339, `YYYY-MM-DD HH:MM:SS` or Unix seconds)"))?,
+            ),
+        };
+        let scenario = self.field(record, 9).filter(|v| !v.is_empty()).map(Box::from);
         Ok(LabelledTransaction {
             txn: Transaction {
                 txn_id: self.field(record, 0).map_or_else(|| format!("line-{line}"), str::to_owned),
@@ -157,6 +182,8 @@ impl ResolvedColumns {
                 merchant_category: self.field(record, 6).filter(|c| !c.is_empty()).map(str::to_owned),
             },
             label,
+            label_time,
+            scenario,
             masked_card: crate::domain::mask_pan(card),
             line,
         })

@@ -21,6 +21,10 @@ use std::path::Path;
 pub struct LabelledTransaction {
     pub txn: Transaction,
     pub label: Option<bool>,
+    /// When the label became known (a `label_time` column), if the file says.
+    pub label_time: Option<i64>,
+    /// The fraud scenario id (a `fraud_scenario` column), for per-scenario reports.
+    pub scenario: Option<Box<str>>,
     /// The card number masked for display (first 6 / last 4); the raw PAN is not kept.
     pub masked_card: String,
     /// 1-based line in the file, for messages.
@@ -33,6 +37,7 @@ pub struct TransactionData {
     pub rows: Vec<LabelledTransaction>,
     pub skipped: Vec<String>,
     pub has_labels: bool,
+    pub has_scenarios: bool,
 }
 
 /// Reads a transaction CSV, tokenizing card ids with `key`, and sorts the rows by timestamp
@@ -45,10 +50,10 @@ pub fn read_transactions(
     skip_bad_rows: bool,
     progress: impl FnMut(u64),
 ) -> anyhow::Result<TransactionData> {
-    let (mut rows, skipped, has_labels) =
+    let (mut rows, skipped, cols) =
         read_records(path, map, skip_bad_rows, progress, |cols, record, line| cols.parse(record, line, key))?;
     rows.sort_by_key(|r| r.txn.timestamp);
-    Ok(TransactionData { rows, skipped, has_labels })
+    Ok(TransactionData { rows, skipped, has_labels: cols.has_label(), has_scenarios: cols.has_scenario() })
 }
 
 /// Reads a transaction CSV as API requests (raw card numbers included) with their labels, in
@@ -68,7 +73,7 @@ fn read_records<T>(
     skip_bad_rows: bool,
     mut progress: impl FnMut(u64),
     mut parse: impl FnMut(&ResolvedColumns, &csv::StringRecord, u64) -> anyhow::Result<T>,
-) -> anyhow::Result<(Vec<T>, Vec<String>, bool)> {
+) -> anyhow::Result<(Vec<T>, Vec<String>, ResolvedColumns)> {
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .from_path(path)
@@ -108,7 +113,7 @@ fn read_records<T>(
     if rows.is_empty() {
         bail!("{}: no data rows{}", path.display(), if skipped.is_empty() { "" } else { " that could be parsed" });
     }
-    Ok((rows, skipped, cols.has_label()))
+    Ok((rows, skipped, cols))
 }
 
 /// Parses a label: `0`/`1`, `true`/`false`, `0.0`/`1.0`.

@@ -87,3 +87,21 @@ fn numeric_files_default_to_every_numeric_column_but_the_target() {
     let err = read_numeric(f.path(), &spec, false).unwrap_err().to_string();
     assert!(err.contains("line 3, column `V1`"), "{err}");
 }
+
+#[test]
+fn label_time_and_scenario_columns_are_read_and_checked() {
+    let csv = "TX_TIME,CUSTOMER,TX_AMOUNT,TX_FRAUD,KNOWN,SCEN\n\
+               2025-01-01 10:00:00,17,3.5,1,2025-01-03 00:00:00,2\n\
+               2025-01-01 11:00:00,18,4.5,0,,0\n";
+    let map = "card=CUSTOMER,timestamp=TX_TIME,amount=TX_AMOUNT,label=TX_FRAUD,label_time=KNOWN,scenario=SCEN";
+    let data = read(csv, map, false).unwrap();
+    assert!(data.has_scenarios);
+    assert_eq!(data.rows[0].label_time, Some(1_735_862_400));
+    assert_eq!(data.rows[0].scenario.as_deref(), Some("2"));
+    assert_eq!(data.rows[1].label_time, None);
+    let bad = "TX_TIME,CUSTOMER,TX_AMOUNT,TX_FRAUD,KNOWN\n2025-01-01 10:00:00,17,3.5,1,soon\n";
+    let err = read(bad, map, false).unwrap_err().to_string();
+    assert!(err.contains("line 2") && err.contains("KNOWN") && err.contains("soon"), "{err}");
+    // The generator's files name their scenario column `fraud_scenario`.
+    assert!(read(GOOD, "", false).unwrap().has_scenarios);
+}

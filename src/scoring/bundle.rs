@@ -2,15 +2,16 @@
 //! `models/current` link to the newest. Loading refuses a bundle written in another format or
 //! for another feature schema, so a model is never fed features it was not trained on.
 
-use super::{Models, Thresholds};
-use crate::features::{Encoders, FEATURE_NAMES, SCHEMA_VERSION};
+use super::{Models, SupervisedSummary, Thresholds};
+use crate::features::{Encoders, FEATURE_NAMES, FeatureConfig, SCHEMA_VERSION};
 use aegis_model::{AutoencoderParams, IsolationForestParams, TrainingHistory};
 use anyhow::{Context, bail, ensure};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use std::path::{Path, PathBuf};
 
 /// Bumped whenever the bundle's files or their meaning change.
-pub const FORMAT_VERSION: u32 = 1;
+/// v2: the supervised model in `models.json`, the label delay in the schema.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Where the features come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,16 +29,25 @@ pub struct FeatureSchema {
     pub kind: SchemaKind,
     pub version: u32,
     pub names: Vec<String>,
+    /// The label delay the label-aware features read risk behind (transaction schema).
+    #[serde(default)]
+    pub label_delay_secs: Option<i64>,
 }
 
 impl FeatureSchema {
     /// The schema of the transaction feature pipeline in this build.
-    pub fn transaction() -> Self {
+    pub fn transaction(config: FeatureConfig) -> Self {
         Self {
             kind: SchemaKind::Transaction,
             version: SCHEMA_VERSION,
             names: FEATURE_NAMES.iter().map(|s| (*s).to_owned()).collect(),
+            label_delay_secs: Some(config.label_delay_secs),
         }
+    }
+
+    /// The feature settings a transaction bundle was trained with.
+    pub fn feature_config(&self) -> FeatureConfig {
+        self.label_delay_secs.map_or_else(FeatureConfig::default, |label_delay_secs| FeatureConfig { label_delay_secs })
     }
 }
 
@@ -68,6 +78,9 @@ pub struct Manifest {
     pub autoencoder: AutoencoderParams,
     pub autoencoder_training: TrainingHistory,
     pub thresholds: Thresholds,
+    /// What the supervised model learned from; `None` without one.
+    #[serde(default)]
+    pub supervised: Option<SupervisedSummary>,
     /// Headline evaluation numbers (the full report is `report.json`), if labels existed.
     pub metrics: Option<serde_json::Value>,
 }
@@ -125,7 +138,7 @@ impl Bundle {
         let schema = &manifest.schema;
         let encoders = match schema.kind {
             SchemaKind::Transaction => {
-                let want = FeatureSchema::transaction();
+                let want = FeatureSchema::transaction(schema.feature_config());
                 if schema.version != want.version || schema.names != want.names {
                     bail!(
                         "{}: the bundle was trained on feature schema v{} ({} features) but this aegis computes v{} ({} features); retrain with `aegis train`",

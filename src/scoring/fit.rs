@@ -1,19 +1,34 @@
 //! Fitting the models and calibrating the thresholds on a training matrix.
 
+use super::models::supervised_input;
 use super::{Models, Thresholds};
 use crate::progress;
 use aegis_model::{
-    AutoencoderParams, EmpiricalCdf, IsolationForestParams, Matrix, StandardScaler, calibration::quantile,
+    AutoencoderParams, EmpiricalCdf, GbdtParams, IsolationForestParams, Matrix, StandardScaler, calibration::quantile,
 };
 use anyhow::{Context, ensure};
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+/// Fewest known frauds (in the fitting part) to train the supervised model.
+pub const MIN_POSITIVES: usize = 20;
+/// Share of the labelled training rows, the newest, used for early stopping and calibration.
+const VALIDATION_SHARE: f64 = 0.2;
 
 /// Hyper-parameters for one training run.
 #[derive(Debug, Clone)]
 pub struct FitConfig {
     pub forest: IsolationForestParams,
     pub autoencoder: AutoencoderParams,
+    pub supervised: GbdtParams,
+    /// The supervised model fits on at most this many rows: every fraud, and legitimate rows
+    /// sampled (seeded) and weighted up so that probabilities stay calibrated.
+    pub max_supervised_rows: usize,
     pub review_rate: f64,
     pub block_rate: f64,
+    /// Write the supervised model's fit and validation inputs here (`fit.csv`, `valid.csv`), to
+    /// compare other learners on exactly the same rows.
+    pub export_supervised: Option<std::path::PathBuf>,
 }
 
 impl FitConfig {
@@ -23,13 +38,46 @@ impl FitConfig {
             self.block_rate <= self.review_rate && self.review_rate < 0.5,
             "--review-rate must be at least --block-rate and below 0.5"
         );
+        ensure!(self.max_supervised_rows >= 1_000, "the supervised row budget must be at least 1,000");
         Ok(())
     }
 }
 
+/// What the supervised model was trained on, for the manifest and the console.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SupervisedSummary {
+    /// Training rows whose label was known by the end of the training window.
+    pub labelled_rows: usize,
+    pub fit_rows: usize,
+    pub fit_frauds: usize,
+    /// Legitimate rows kept in the fit (each weighted by the inverse).
+    pub negative_sample_rate: f64,
+    pub validation_rows: usize,
+    pub validation_frauds: usize,
+    pub trees: usize,
+    pub best_validation_loss: Option<f32>,
+    /// Wall time of the boosting itself.
+    #[serde(default)]
+    pub fit_secs: f64,
+}
+
+/// A fit's result.
+#[derive(Debug, Clone)]
+pub struct Fitted {
+    pub models: Models,
+    pub thresholds: Thresholds,
+    /// Set when the supervised model was trained.
+    pub supervised: Option<SupervisedSummary>,
+    /// Why there is no supervised model, when labels were given but could not be used.
+    pub fallback: Option<String>,
+}
+
 /// Standardises, fits the Isolation Forest and the autoencoder, calibrates each model's score
-/// distribution and sets the thresholds at the configured training quantiles.
-pub fn fit(train: &Matrix, cfg: &FitConfig) -> anyhow::Result<(Models, Thresholds)> {
+/// distribution, fits the supervised model where `labels` (one per training row: the label if
+/// it was known by the end of training, time-ordered rows) allow, and sets the thresholds at the
+/// configured quantiles of the decision score — on the newest labelled rows, which the supervised
+/// model did not fit, or on every training row without one.
+pub fn fit(train: &Matrix, labels: Option<&[Option<bool>]>, cfg: &FitConfig) -> anyhow::Result<Fitted> {
     cfg.check()?;
     ensure!(train.n_rows() >= 10, "need at least 10 training rows, got {}", train.n_rows());
     let scaler = StandardScaler::fit(train).context("cannot standardise the features")?;
@@ -50,18 +98,189 @@ pub fn fit(train: &Matrix, cfg: &FitConfig) -> anyhow::Result<(Models, Threshold
         .context("cannot train the autoencoder")?;
     bar.finish_and_clear();
 
-    let if_scores = forest.score_batch(&scaled)?;
-    let ae_scores = autoencoder.score_batch(&scaled)?;
+    let (if_scores, ae_scores) = rayon::join(|| forest.score_batch(&scaled), || autoencoder.score_batch(&scaled));
+    let (if_scores, ae_scores) = (if_scores?, ae_scores?);
+    drop(scaled);
     let if_cdf = EmpiricalCdf::fit(&if_scores)?;
     let ae_cdf = EmpiricalCdf::fit(&ae_scores)?;
-    let models = Models { scaler, forest, autoencoder, if_cdf, ae_cdf };
-    let combined: Vec<f32> = if_scores.iter().zip(&ae_scores).map(|(&i, &a)| models.combine(i, a)).collect();
-    let at = |rate: f64| quantile(&combined, 1.0 - rate).unwrap_or(1.0);
+    let mut models = Models { scaler, forest, autoencoder, if_cdf, ae_cdf, supervised: None };
+
+    let mut fallback = None;
+    let mut supervised = None;
+    let mut calibration: Vec<f32> =
+        if_scores.iter().zip(&ae_scores).map(|(&i, &a)| models.combine_unsupervised(i, a)).collect();
+    if let Some(labels) = labels {
+        ensure!(labels.len() == train.n_rows(), "internal: one label per training row expected");
+        let input = supervised_input(train, &if_scores, &ae_scores);
+        match fit_supervised(&input, labels, cfg)? {
+            Ok((gbdt, summary, validation_rows)) => {
+                let valid = input.select_rows(&validation_rows);
+                calibration = gbdt.predict_batch(&valid)?;
+                models.supervised = Some(gbdt);
+                supervised = Some(summary);
+            }
+            Err(why) => fallback = Some(why),
+        }
+    }
+    let at = |rate: f64| quantile(&calibration, 1.0 - rate).unwrap_or(1.0);
     let thresholds = Thresholds {
         review_rate: cfg.review_rate,
         block_rate: cfg.block_rate,
         review: at(cfg.review_rate),
         block: at(cfg.block_rate),
     };
-    Ok((models, thresholds))
+    Ok(Fitted { models, thresholds, supervised, fallback })
+}
+
+type SupervisedFit = (aegis_model::Gbdt, SupervisedSummary, Vec<usize>);
+
+/// Fits the GBDT on the older labelled rows with early stopping on the newer ones; `Err(why)`
+/// when there are too few known frauds to learn from.
+fn fit_supervised(
+    input: &Matrix,
+    labels: &[Option<bool>],
+    cfg: &FitConfig,
+) -> anyhow::Result<Result<SupervisedFit, String>> {
+    let labelled: Vec<usize> = (0..labels.len()).filter(|&i| labels[i].is_some()).collect();
+    let is_fraud = |i: usize| labels[i] == Some(true);
+    let n_valid = ((labelled.len() as f64) * VALIDATION_SHARE).round() as usize;
+    let (fit_rows, valid_rows) = labelled.split_at(labelled.len() - n_valid);
+    let fit_frauds = fit_rows.iter().filter(|&&i| is_fraud(i)).count();
+    let valid_frauds = valid_rows.iter().filter(|&&i| is_fraud(i)).count();
+    if fit_frauds < MIN_POSITIVES || valid_rows.is_empty() || fit_frauds == fit_rows.len() {
+        return Ok(Err(format!(
+            "{} labelled training rows with {} known frauds ({} needed to learn from, and a newer slice to validate on)",
+            labelled.len(),
+            fit_frauds + valid_frauds,
+            MIN_POSITIVES
+        )));
+    }
+    // Every fraud; legitimate rows sampled down to the row budget, weighted by the inverse rate.
+    let negatives = fit_rows.len() - fit_frauds;
+    let budget = cfg.max_supervised_rows.saturating_sub(fit_frauds).max(1);
+    let rate = (budget as f64 / negatives as f64).min(1.0);
+    let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(cfg.supervised.seed ^ 0x5eed);
+    let chosen: Vec<usize> =
+        fit_rows.iter().copied().filter(|&i| is_fraud(i) || rate >= 1.0 || rng.random::<f64>() < rate).collect();
+    let weights: Vec<f32> = chosen.iter().map(|&i| if is_fraud(i) { 1.0 } else { (1.0 / rate) as f32 }).collect();
+    let y: Vec<bool> = chosen.iter().map(|&i| is_fraud(i)).collect();
+    let x = input.select_rows(&chosen);
+    let vx = input.select_rows(valid_rows);
+    let vy: Vec<bool> = valid_rows.iter().map(|&i| is_fraud(i)).collect();
+    if let Some(dir) = &cfg.export_supervised {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        write_csv(&dir.join("fit.csv"), &x, &y, Some(&weights))?;
+        write_csv(&dir.join("valid.csv"), &vx, &vy, None)?;
+    }
+    let spin = progress::spinner("gradient-boosted trees");
+    let started = std::time::Instant::now();
+    let gbdt =
+        cfg.supervised.fit(&x, &y, Some(&weights), Some((&vx, &vy))).context("cannot fit the supervised model")?;
+    let fit_secs = started.elapsed().as_secs_f64();
+    spin.finish_and_clear();
+    let summary = SupervisedSummary {
+        labelled_rows: labelled.len(),
+        fit_rows: chosen.len(),
+        fit_frauds,
+        negative_sample_rate: rate,
+        validation_rows: valid_rows.len(),
+        validation_frauds: valid_frauds,
+        trees: gbdt.n_trees(),
+        best_validation_loss: gbdt.validation_loss().iter().copied().reduce(f32::min),
+        fit_secs,
+    };
+    Ok(Ok((gbdt, summary, valid_rows.to_vec())))
+}
+
+/// Writes `x` as CSV (`f0…fN`, then `label`, then `weight` if given), for other tools.
+pub fn write_csv(path: &std::path::Path, x: &Matrix, y: &[bool], weights: Option<&[f32]>) -> anyhow::Result<()> {
+    let mut w = csv::Writer::from_path(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let mut header: Vec<String> = (0..x.n_cols()).map(|j| format!("f{j}")).collect();
+    header.push("label".into());
+    if weights.is_some() {
+        header.push("weight".into());
+    }
+    w.write_record(&header)?;
+    let mut record: Vec<String> = Vec::with_capacity(header.len());
+    for (i, row) in x.rows().enumerate() {
+        record.clear();
+        record.extend(row.iter().map(|v| v.to_string()));
+        record.push(u8::from(y[i]).to_string());
+        if let Some(ws) = weights {
+            record.push(ws[i].to_string());
+        }
+        w.write_record(&record)?;
+    }
+    w.flush().with_context(|| format!("cannot write {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_pcg::Pcg64Mcg;
+
+    fn config() -> FitConfig {
+        FitConfig {
+            forest: IsolationForestParams::default().n_trees(20),
+            autoencoder: AutoencoderParams::default().max_epochs(2),
+            supervised: GbdtParams::default().max_trees(30),
+            max_supervised_rows: 5_000,
+            review_rate: 0.03,
+            block_rate: 0.01,
+            export_supervised: None,
+        }
+    }
+
+    /// 4 features; fraud iff x0 > 0.95, so about 5%.
+    fn data(n: usize) -> (Matrix, Vec<Option<bool>>) {
+        let mut rng = Pcg64Mcg::seed_from_u64(1);
+        let mut m = Matrix::with_cols(4);
+        let mut labels = Vec::new();
+        for _ in 0..n {
+            let row: Vec<f32> = (0..4).map(|_| rng.random::<f32>()).collect();
+            labels.push(Some(row[0] > 0.95));
+            m.push_row(&row).unwrap();
+        }
+        (m, labels)
+    }
+
+    #[test]
+    fn labels_train_a_supervised_model_that_drives_the_score() {
+        let (x, labels) = data(8_000);
+        let fitted = fit(&x, Some(&labels), &config()).unwrap();
+        let gbdt = fitted.models.supervised.as_ref().expect("a supervised model");
+        let s = fitted.supervised.unwrap();
+        // Legitimate rows were sampled down to the budget, every fraud kept.
+        assert!(s.fit_rows <= 5_000 && s.negative_sample_rate < 1.0, "{s:?}");
+        assert_eq!(s.validation_rows, 1_600);
+        assert_eq!(gbdt.n_features(), 6);
+        let scores = fitted.models.score_matrix(&x).unwrap();
+        let high = scores.iter().zip(&labels).filter(|(s, l)| **l == Some(true) && s.combined > 0.5).count();
+        let frauds = labels.iter().filter(|l| **l == Some(true)).count();
+        assert!(high * 10 > frauds * 9, "{high} of {frauds}");
+        assert!(scores.iter().all(|s| s.fraud_probability == Some(s.combined)));
+    }
+
+    #[test]
+    fn without_labels_or_enough_frauds_it_falls_back_and_says_why() {
+        let (x, mut labels) = data(2_000);
+        let fitted = fit(&x, None, &config()).unwrap();
+        assert!(fitted.models.supervised.is_none() && fitted.fallback.is_none());
+        // Only labels known by the end of training count: hide all but 5 frauds.
+        let mut kept = 0;
+        for l in labels.iter_mut() {
+            if *l == Some(true) {
+                kept += 1;
+                if kept > 5 {
+                    *l = None;
+                }
+            }
+        }
+        let fitted = fit(&x, Some(&labels), &config()).unwrap();
+        assert!(fitted.models.supervised.is_none());
+        let why = fitted.fallback.unwrap();
+        assert!(why.contains("5 known frauds"), "{why}");
+        let scores = fitted.models.score_matrix(&x).unwrap();
+        assert!(scores.iter().all(|s| s.fraud_probability.is_none()));
+    }
 }

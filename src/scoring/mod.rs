@@ -1,4 +1,5 @@
-//! From a feature vector to a decision: both models, the combined score and the thresholds,
+//! From a feature vector to a decision: the unsupervised models, the supervised model, the
+//! combined score and the thresholds,
 //! plus the versioned model bundle they are stored in.
 
 mod bundle;
@@ -8,8 +9,8 @@ mod reasons;
 mod scorer;
 
 pub use bundle::{Bundle, DataInfo, FORMAT_VERSION, FeatureSchema, Manifest, SchemaKind};
-pub use fit::{FitConfig, fit};
-pub use models::{Models, Score, Thresholds};
+pub use fit::{FitConfig, Fitted, MIN_POSITIVES, SupervisedSummary, fit, write_csv};
+pub use models::{Models, Score, Scratch, Thresholds, supervised_input};
 pub use scorer::{Decision, Scorer};
 
 use serde::{Deserialize, Serialize};

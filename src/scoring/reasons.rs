@@ -1,14 +1,15 @@
 //! Turning a score into short human sentences.
 //!
-//! The autoencoder's per-feature reconstruction errors say which features made a transaction
-//! hard to explain as normal; the biggest ones, read together with the feature values, become
-//! the reasons ("amount 6.2× this card's 30-day average").
+//! With a supervised model, its per-prediction contributions say which features pushed this
+//! transaction's fraud probability up; without one, the autoencoder's per-feature reconstruction
+//! errors say which features made it hard to explain as normal. The biggest ones, read together
+//! with the feature values, become the reasons ("amount 6.2× this card's 30-day average").
 
 use crate::domain::Transaction;
 use crate::features::{FEATURE_NAMES, N_FEATURES};
 
 /// Up to `max` reasons, from the features with the largest reconstruction errors.
-pub fn explain(txn: &Transaction, features: &[f32; N_FEATURES], errors: &[f32; N_FEATURES], max: usize) -> Vec<String> {
+pub fn explain(txn: &Transaction, features: &[f32; N_FEATURES], errors: &[f32], max: usize) -> Vec<String> {
     let mut order: [usize; N_FEATURES] = std::array::from_fn(|i| i);
     order.sort_unstable_by(|&a, &b| errors[b].total_cmp(&errors[a]));
     let mut out: Vec<String> = Vec::with_capacity(max);
@@ -17,6 +18,36 @@ pub fn explain(txn: &Transaction, features: &[f32; N_FEATURES], errors: &[f32; N
             break;
         }
         if let Some(sentence) = sentence(FEATURE_NAMES[i], features[i], txn) {
+            if !out.contains(&sentence) {
+                out.push(sentence);
+            }
+        }
+    }
+    out
+}
+
+/// Up to `max` reasons from the supervised model's contributions (one per feature, then the
+/// Isolation Forest score and the autoencoder error): the inputs that pushed the fraud
+/// probability up most. Empty if none of them has a sentence.
+pub fn explain_supervised(
+    txn: &Transaction,
+    features: &[f32; N_FEATURES],
+    contributions: &[f32; N_FEATURES + 2],
+    max: usize,
+) -> Vec<String> {
+    let mut order: [usize; N_FEATURES + 2] = std::array::from_fn(|i| i);
+    order.sort_unstable_by(|&a, &b| contributions[b].total_cmp(&contributions[a]));
+    let mut out: Vec<String> = Vec::with_capacity(max);
+    for i in order {
+        if out.len() >= max || contributions[i] <= 0.0 {
+            break;
+        }
+        let sentence = match i {
+            i if i < N_FEATURES => sentence(FEATURE_NAMES[i], features[i], txn),
+            i if i == N_FEATURES => Some("unusual for the Isolation Forest".to_owned()),
+            _ => Some("unusual pattern for the autoencoder".to_owned()),
+        };
+        if let Some(sentence) = sentence {
             if !out.contains(&sentence) {
                 out.push(sentence);
             }
@@ -47,6 +78,18 @@ fn sentence(name: &str, v: f32, txn: &Transaction) -> Option<String> {
             format!("unusual merchant category ({})", txn.merchant_category.as_deref().unwrap_or("unknown"))
         }
         "country_risk" | "country_frequency" => format!("unusual country ({})", txn.country),
+        "merchant_risk_1d" | "merchant_risk_7d" | "merchant_risk_30d" if v >= 0.005 => {
+            let days = &name["merchant_risk_".len()..];
+            format!("{:.0}% confirmed fraud at merchant {} ({} window)", 100.0 * v, txn.merchant, days)
+        }
+        "merchant_log_recent_frauds" if count(v) > 0 => {
+            format!("{} fraud reports already at merchant {} this week", count(v), txn.merchant)
+        }
+        "merchant_log_count_1d" | "merchant_log_count_7d" | "merchant_log_count_30d" => {
+            let days = &name["merchant_log_count_".len()..];
+            format!("{} transactions at merchant {} ({} window)", count(v), txn.merchant, days)
+        }
+        "card_known_fraud" if v > 0.5 => "fraud already confirmed on this card".to_owned(),
         _ => return None,
     })
 }

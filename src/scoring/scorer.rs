@@ -5,10 +5,9 @@
 //! in a backtest. Scratch buffers are owned and reused: scoring does not allocate except for
 //! the reasons' text.
 
-use super::{Action, Bundle, SchemaKind, Score, Thresholds, reasons};
+use super::{Action, Bundle, SchemaKind, Score, Scratch, Thresholds, reasons};
 use crate::domain::Transaction;
-use crate::features::{FeaturePipeline, N_FEATURES};
-use aegis_model::autoencoder::Workspace;
+use crate::features::{Encoders, FeatureConfig, FeaturePipeline, N_FEATURES};
 use anyhow::{Context, bail};
 
 /// The outcome for one transaction.
@@ -25,32 +24,30 @@ pub struct Scorer {
     bundle: Bundle,
     pipeline: FeaturePipeline,
     features: [f32; N_FEATURES],
-    scaled: [f32; N_FEATURES],
-    errors: [f32; N_FEATURES],
-    workspace: Workspace,
+    scratch: Scratch,
+    /// The supervised model's per-input contributions (features, then forest and autoencoder).
+    contributions: [f32; N_FEATURES + 2],
 }
 
 impl Scorer {
     /// A scorer with empty card state. Only transaction bundles can score transactions.
     pub fn new(bundle: Bundle) -> anyhow::Result<Self> {
-        let encoders = check(&bundle)?;
-        let workspace = bundle.models.autoencoder.workspace();
+        let (encoders, config) = check(&bundle)?;
         Ok(Self {
-            pipeline: FeaturePipeline::new(encoders),
+            pipeline: FeaturePipeline::new(encoders, config),
+            scratch: bundle.models.scratch(),
             bundle,
             features: [0.0; N_FEATURES],
-            scaled: [0.0; N_FEATURES],
-            errors: [0.0; N_FEATURES],
-            workspace,
+            contributions: [0.0; N_FEATURES + 2],
         })
     }
 
     /// Scores with `bundle` from now on, keeping every card's history (hot reload). On error
     /// the current bundle stays.
     pub fn replace_bundle(&mut self, bundle: Bundle) -> anyhow::Result<()> {
-        let encoders = check(&bundle)?;
-        self.workspace = bundle.models.autoencoder.workspace();
-        self.pipeline.set_encoders(encoders);
+        let (encoders, config) = check(&bundle)?;
+        self.scratch = bundle.models.scratch();
+        self.pipeline.set_encoders(encoders, config);
         self.bundle = bundle;
         Ok(())
     }
@@ -74,43 +71,61 @@ impl Scorer {
         self.pipeline.observe(txn, &mut self.features);
     }
 
+    /// A label for an earlier transaction became known at `known_at`: the label-aware features
+    /// (merchant risk, compromised card) see it from now on.
+    pub fn observe_label(&mut self, txn: &Transaction, known_at: i64, fraud: bool) {
+        self.pipeline.observe_label(txn, known_at, fraud);
+    }
+
     /// Computes the transaction's features, records it, scores it and decides.
     pub fn score(&mut self, txn: &Transaction) -> anyhow::Result<Decision> {
         self.pipeline.observe(txn, &mut self.features);
-        let score =
-            self.bundle.models.score_row(&self.features, &mut self.scaled, &mut self.workspace, &mut self.errors)?;
+        let models = &self.bundle.models;
+        let score = models.score_row(&self.features, &mut self.scratch)?;
         let action = self.thresholds().action(score.combined);
-        let reasons =
-            if action == Action::Allow { Vec::new() } else { reasons::explain(txn, &self.features, &self.errors, 3) };
+        let reasons = if action == Action::Allow {
+            Vec::new()
+        } else {
+            let mut r = Vec::new();
+            if models.contributions(&self.scratch, &mut self.contributions).is_some() {
+                r = reasons::explain_supervised(txn, &self.features, &self.contributions, 3);
+            }
+            if r.is_empty() {
+                r = reasons::explain(txn, &self.features, &self.scratch.errors, 3);
+            }
+            r
+        };
         Ok(Decision { score, action, reasons })
     }
 }
 
-/// The bundle's encoders, if it can score transactions.
-fn check(bundle: &Bundle) -> anyhow::Result<crate::features::Encoders> {
+/// The bundle's encoders and feature settings, if it can score transactions.
+fn check(bundle: &Bundle) -> anyhow::Result<(Encoders, FeatureConfig)> {
     if bundle.manifest.schema.kind != SchemaKind::Transaction {
         bail!("bundle {} was trained on numeric columns and cannot score transactions", bundle.manifest.version);
     }
-    bundle.encoders.clone().context("the bundle has no encoders")
+    let encoders = bundle.encoders.clone().context("the bundle has no encoders")?;
+    Ok((encoders, bundle.manifest.schema.feature_config()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::domain::CardKey;
-    use crate::features::{CategoryEncoder, Encoders, replay};
+    use crate::features::{CategoryEncoder, DEFAULT_LABEL_DELAY_SECS, Encoders, label_schedule, replay};
     use crate::generator::{GeneratorConfig, generate, write_csv};
-    use crate::ingest::{ColumnMap, read_transactions};
+    use crate::ingest::{ColumnMap, LabelledTransaction, read_transactions};
     use crate::scoring::{DataInfo, FORMAT_VERSION, FeatureSchema, FitConfig, Manifest, fit};
-    use aegis_model::{AutoencoderParams, IsolationForestParams};
+    use aegis_model::{AutoencoderParams, GbdtParams, IsolationForestParams};
 
-    /// A small bundle trained on generated data, and the rows it was trained on.
-    fn trained() -> (Bundle, Vec<crate::ingest::LabelledTransaction>) {
+    /// A small bundle trained on generated data (with its labels, so with a supervised model),
+    /// and the rows it was trained on.
+    fn trained() -> (Bundle, Vec<LabelledTransaction>) {
         let cfg = GeneratorConfig {
-            rows: 3000,
+            rows: 6000,
             cards: 200,
             merchants: 100,
-            days: 10,
+            days: 20,
             start: 1_735_689_600,
             seed: 3,
             fraud_rate: 0.04,
@@ -126,20 +141,26 @@ mod tests {
                 rows.iter().map(|r| (r.txn.merchant_category.as_deref().unwrap_or(""), r.label)),
             ),
         };
-        let features = replay(&rows, 0..rows.len(), &encoders, |_| {});
+        let config = FeatureConfig::default();
+        let features = replay(&rows, 0..rows.len(), &encoders, config, DEFAULT_LABEL_DELAY_SECS, |_| {}).features;
         let fit_cfg = FitConfig {
             forest: IsolationForestParams::default().n_trees(50),
             autoencoder: AutoencoderParams::default().max_epochs(3),
+            supervised: GbdtParams::default().max_trees(40),
+            max_supervised_rows: 100_000,
+            export_supervised: None,
             review_rate: 0.03,
             block_rate: 0.01,
         };
-        let (models, thresholds) = fit(&features, &fit_cfg).unwrap();
+        let labels: Vec<Option<bool>> = rows.iter().map(|r| r.label).collect();
+        let fitted = fit(&features, Some(&labels), &fit_cfg).unwrap();
+        assert!(fitted.models.supervised.is_some(), "{:?}", fitted.fallback);
         let manifest = Manifest {
             format_version: FORMAT_VERSION,
             version: "test".into(),
             created_at: String::new(),
             aegis_version: String::new(),
-            schema: FeatureSchema::transaction(),
+            schema: FeatureSchema::transaction(config),
             data: DataInfo {
                 path: String::new(),
                 sha256: String::new(),
@@ -152,31 +173,54 @@ mod tests {
             },
             isolation_forest: fit_cfg.forest,
             autoencoder: fit_cfg.autoencoder,
-            autoencoder_training: models.autoencoder.history().clone(),
-            thresholds,
+            autoencoder_training: fitted.models.autoencoder.history().clone(),
+            thresholds: fitted.thresholds,
+            supervised: fitted.supervised,
             metrics: None,
         };
-        (Bundle { manifest, encoders: Some(encoders), models }, rows)
+        (Bundle { manifest, encoders: Some(encoders), models: fitted.models }, rows)
     }
 
     #[test]
     fn live_scores_equal_batch_replay_scores() {
         let (bundle, rows) = trained();
-        let features = replay(&rows, 1000..rows.len(), bundle.encoders.as_ref().unwrap(), |_| {});
-        let batch = bundle.models.score_matrix(&features).unwrap();
+        let split = 3000;
+        let batch_features = replay(
+            &rows,
+            split..rows.len(),
+            bundle.encoders.as_ref().unwrap(),
+            FeatureConfig::default(),
+            DEFAULT_LABEL_DELAY_SECS,
+            |_| {},
+        );
+        let batch = bundle.models.score_matrix(&batch_features.features).unwrap();
         let mut scorer = Scorer::new(bundle).unwrap();
-        for r in &rows[..1000] {
-            scorer.observe(&r.txn);
-        }
+        // Live: the same transactions, with each label arriving at its time.
+        let labels = label_schedule(&rows, DEFAULT_LABEL_DELAY_SECS);
+        let mut next = 0;
         let mut flagged = 0;
-        for (r, want) in rows[1000..].iter().zip(&batch) {
+        let mut supervised_reasons = 0;
+        for (i, r) in rows.iter().enumerate() {
+            while let Some(&(known, j)) = labels.get(next).filter(|(known, _)| *known < r.txn.timestamp) {
+                scorer.observe_label(&rows[j as usize].txn, known, true);
+                next += 1;
+            }
+            if i < split {
+                scorer.observe(&r.txn);
+                continue;
+            }
+            let want = &batch[i - split];
             let got = scorer.score(&r.txn).unwrap();
             assert_eq!(got.score, *want, "txn {}", r.txn.txn_id);
+            assert!(want.fraud_probability.is_some());
             assert_eq!(got.action, scorer.thresholds().action(want.combined));
-            assert_eq!(got.reasons.is_empty(), got.action == Action::Allow);
+            assert_eq!(got.reasons.is_empty(), got.action == Action::Allow, "{:?}", got.reasons);
             flagged += usize::from(got.action != Action::Allow);
+            supervised_reasons +=
+                usize::from(got.reasons.iter().any(|r| r.contains("merchant") || r.contains("amount")));
         }
         assert!(flagged > 0, "some transactions should be flagged");
+        assert!(supervised_reasons > 0, "reasons should come from the supervised model");
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Pure, synchronous, deterministic anomaly models for Aegis.
+//! Pure, synchronous, deterministic models for Aegis: anomaly detectors and a supervised GBDT.
 //!
 //! Nothing here does I/O or knows about transactions: the crate takes rows of `f32`
 //! features and returns scores. Models follow linfa's shape — a `Params` builder with
@@ -7,6 +7,7 @@
 
 pub mod autoencoder;
 pub mod calibration;
+pub mod gbdt;
 pub mod isolation_forest;
 mod matrix;
 pub mod metrics;
@@ -14,6 +15,7 @@ mod scaler;
 
 pub use autoencoder::{Autoencoder, AutoencoderParams, TrainingHistory};
 pub use calibration::EmpiricalCdf;
+pub use gbdt::{Gbdt, GbdtParams};
 pub use isolation_forest::{IsolationForest, IsolationForestParams};
 pub use matrix::Matrix;
 pub use scaler::StandardScaler;

@@ -4,7 +4,7 @@ use crate::{Matrix, ModelError, Result};
 use serde::{Deserialize, Serialize};
 
 /// Subtracts each feature's training mean and divides by its standard deviation.
-/// A constant feature (std 0) is only centred.
+/// A constant feature (std 0, or below 10⁻⁶ of its scale) is only centred.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StandardScaler {
     mean: Vec<f32>,
@@ -31,7 +31,9 @@ impl StandardScaler {
             .map(|(sq, m)| {
                 let var = (sq / n - m * m).max(0.0);
                 let std = var.sqrt();
-                if std > 1e-12 { (1.0 / std) as f32 } else { 1.0 }
+                // A constant column's variance is rounding noise, not signal: its inverse
+                // would blow tiny differences up by 10^7 (seen on data without a country).
+                if std > 1e-6 * (1.0 + m.abs()) { (1.0 / std) as f32 } else { 1.0 }
             })
             .collect();
         Ok(Self { mean: mean.into_iter().map(|m| m as f32).collect(), inv_std })
@@ -88,5 +90,15 @@ mod tests {
         assert!((var - 1.0).abs() < 1e-5);
         // The constant column is centred, not blown up.
         assert!(m.rows().all(|r| r[1] == 0.0));
+    }
+
+    #[test]
+    fn a_constant_column_with_rounding_noise_is_not_blown_up() {
+        // sum²/n − mean² of a repeated 0.1 is ~1e-17, not 0: the old 1e-12 floor on the standard
+        // deviation let an inverse of ~10^8 through.
+        let data: Vec<f32> = (0..100_003).flat_map(|i| [0.1f32, i as f32]).collect();
+        let s = StandardScaler::fit(&Matrix::from_vec(data, 2).unwrap()).unwrap();
+        assert_eq!(s.inv_std[0], 1.0);
+        assert!(s.inv_std[1] < 1e-4);
     }
 }
