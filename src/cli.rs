@@ -310,6 +310,9 @@ pub struct TrainArgs {
     /// Autoencoder: maximum training epochs (early stopping may end sooner).
     #[arg(long, default_value_t = 30)]
     pub epochs: usize,
+    /// Autoencoder: most rows to train on (a seeded sample beyond it).
+    #[arg(long, default_value_t = 50_000)]
+    pub autoencoder_max_rows: usize,
     /// Autoencoder: epochs without validation improvement before stopping.
     #[arg(long, default_value_t = 5)]
     pub patience: usize,

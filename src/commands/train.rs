@@ -48,6 +48,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         },
         supervised: GbdtParams::default().max_trees(args.supervised_trees).seed(args.seed),
         max_supervised_rows: args.supervised_max_rows,
+        max_autoencoder_rows: args.autoencoder_max_rows,
         export_supervised: args.export_supervised.clone(),
         review_rate: args.review_rate,
         block_rate: args.block_rate,

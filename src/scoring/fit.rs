@@ -24,6 +24,8 @@ pub struct FitConfig {
     /// The supervised model fits on at most this many rows: every fraud, and legitimate rows
     /// sampled (seeded) and weighted up so that probabilities stay calibrated.
     pub max_supervised_rows: usize,
+    /// The autoencoder trains on a seeded sample of at most this many rows.
+    pub max_autoencoder_rows: usize,
     pub review_rate: f64,
     pub block_rate: f64,
     /// Write the supervised model's fit and validation inputs here (`fit.csv`, `valid.csv`), to
@@ -39,6 +41,7 @@ impl FitConfig {
             "--review-rate must be at least --block-rate and below 0.5"
         );
         ensure!(self.max_supervised_rows >= 1_000, "the supervised row budget must be at least 1,000");
+        ensure!(self.max_autoencoder_rows >= 100, "the autoencoder row budget must be at least 100");
         Ok(())
     }
 }
@@ -88,10 +91,20 @@ pub fn fit(train: &Matrix, labels: Option<&[Option<bool>]>, cfg: &FitConfig) -> 
     let forest = cfg.forest.fit(&scaled).context("cannot fit the Isolation Forest")?;
     spin.finish_and_clear();
 
+    // The autoencoder learns what normal looks like from a seeded sample: beyond ~50k rows more
+    // rows cost time, not quality, and candle's training is the slowest step (BENCHMARKS.md).
+    let ae_rows = if scaled.n_rows() > cfg.max_autoencoder_rows {
+        let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(cfg.autoencoder.seed ^ 0xae);
+        let mut idx = rand::seq::index::sample(&mut rng, scaled.n_rows(), cfg.max_autoencoder_rows).into_vec();
+        idx.sort_unstable();
+        Some(scaled.select_rows(&idx))
+    } else {
+        None
+    };
     let bar = progress::bar(cfg.autoencoder.max_epochs as u64, "autoencoder", "epochs");
     let autoencoder = cfg
         .autoencoder
-        .fit_with_progress(&scaled, |e| {
+        .fit_with_progress(ae_rows.as_ref().unwrap_or(&scaled), |e| {
             bar.set_position(e.epoch as u64 + 1);
             bar.set_message(format!("loss {:.4}", e.monitored_loss));
         })
@@ -225,6 +238,7 @@ mod tests {
             autoencoder: AutoencoderParams::default().max_epochs(2),
             supervised: GbdtParams::default().max_trees(30),
             max_supervised_rows: 5_000,
+            max_autoencoder_rows: 1_000,
             review_rate: 0.03,
             block_rate: 0.01,
             export_supervised: None,

@@ -148,6 +148,7 @@ mod tests {
             autoencoder: AutoencoderParams::default().max_epochs(3),
             supervised: GbdtParams::default().max_trees(40),
             max_supervised_rows: 100_000,
+            max_autoencoder_rows: 100_000,
             export_supervised: None,
             review_rate: 0.03,
             block_rate: 0.01,

@@ -311,13 +311,15 @@ struct Open {
 struct Grower<'p> {
     params: &'p GbdtParams,
     indices: Vec<u32>,
+    /// Scratch for partitioning a leaf's rows.
+    right: Vec<u32>,
     gg: Vec<f32>,
     hh: Vec<f32>,
 }
 
 impl<'p> Grower<'p> {
     fn new(params: &'p GbdtParams, binned: &Binned) -> Self {
-        Self { params, indices: Vec::with_capacity(binned.n_rows), gg: Vec::new(), hh: Vec::new() }
+        Self { params, indices: Vec::with_capacity(binned.n_rows), right: Vec::new(), gg: Vec::new(), hh: Vec::new() }
     }
 
     fn value(&self, s: Stat) -> f32 {
@@ -350,15 +352,22 @@ impl<'p> Grower<'p> {
             };
             let parent = open.swap_remove(k);
             let Some(split) = parent.split else { break };
+            // A stable partition: each leaf's rows stay in increasing order, so histogram
+            // passes read the bin columns front to back.
             let column = binned.column(split.feature);
             let rows = &mut self.indices[parent.start..parent.end];
+            self.right.clear();
             let mut mid = 0;
             for j in 0..rows.len() {
-                if column[rows[j] as usize] <= split.bin {
-                    rows.swap(mid, j);
+                let i = rows[j];
+                if column[i as usize] <= split.bin {
+                    rows[mid] = i;
                     mid += 1;
+                } else {
+                    self.right.push(i);
                 }
             }
+            rows[mid..].copy_from_slice(&self.right);
             let mid = parent.start + mid;
             let right_total = Stat {
                 g: parent.total.g - split.left.g,
