@@ -69,6 +69,7 @@ fn result(i: usize, start_ms: i64) -> StoredResult {
         model_version: "bench".into(),
         received_at: start_ms + i as i64 * 7,
         latency_us: 300 + (i % 700) as u32,
+        fraud_probability: None,
     }
 }
 

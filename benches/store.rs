@@ -41,6 +41,7 @@ fn main() {
                         model_version: "bench".into(),
                         received_at: 1_735_689_600_000 + i as i64,
                         latency_us: 7,
+                        fraud_probability: None,
                     };
                     let acked = acked.clone();
                     writer.submit(row, Box::new(move |o| acked.send(o.is_ok()).unwrap_or(()))).expect("writer running");

@@ -21,7 +21,8 @@ pub const MAX_BATCH: usize = 10_000;
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct PredictResponse {
     pub txn_id: String,
-    /// Combined anomaly score in [0, 1]: the mean of both models' training percentiles.
+    /// The decision score in [0, 1]: the supervised model's fraud probability when the bundle
+    /// has one, else the mean of the two anomaly models' training percentiles.
     pub score: f32,
     pub action: Action,
     /// Why, most important first (empty when allowed).
@@ -30,6 +31,8 @@ pub struct PredictResponse {
     pub if_score: f32,
     /// Autoencoder reconstruction error (mean squared, standardised features).
     pub ae_mse: f32,
+    /// The supervised model's fraud probability; null when the bundle was trained without labels.
+    pub fraud_probability: Option<f32>,
     /// 1 if the action is not `allow` (kept for clients of the first prototype).
     pub label: u8,
     pub model_version: String,
@@ -49,6 +52,7 @@ impl PredictResponse {
             reasons: s.reasons,
             if_score: s.if_score,
             ae_mse: s.ae_mse,
+            fraud_probability: s.fraud_probability,
             model_version: s.model_version,
             latency_us: started.elapsed().as_micros() as u64,
             duplicate: s.duplicate,

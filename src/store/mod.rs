@@ -25,9 +25,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
 
 /// The schema version this build writes; older databases are migrated on open.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
-const MIGRATIONS: [&str; 4] = [
+const MIGRATIONS: [&str; 5] = [
     "
     CREATE TABLE results (
         txn_id            TEXT PRIMARY KEY,
@@ -116,6 +116,8 @@ const MIGRATIONS: [&str; 4] = [
     CREATE INDEX results_received_at ON results (received_at, txn_id);
     CREATE INDEX results_flagged ON results (received_at, txn_id) WHERE action != 'allow';
 ",
+    // v5: the supervised model's fraud probability (NULL for bundles without one).
+    "ALTER TABLE results ADD COLUMN fraud_probability REAL;",
 ];
 
 /// One stored decision.
@@ -135,6 +137,8 @@ pub struct StoredResult {
     pub score: f32,
     pub if_score: f32,
     pub ae_mse: f32,
+    /// The supervised model's fraud probability, if the bundle had one.
+    pub fraud_probability: Option<f32>,
     pub action: Action,
     pub reasons: Vec<String>,
     pub model_version: String,
@@ -208,8 +212,9 @@ impl Store {
         {
             let mut insert = tx.prepare_cached(
                 "INSERT INTO results (txn_id, timestamp, amount, country, merchant, merchant_category, card_masked,
-                    card_token, score, if_score, ae_mse, action, reasons, model_version, received_at, latency_us)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+                    card_token, score, if_score, ae_mse, action, reasons, model_version, received_at, latency_us,
+                    fraud_probability)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
                  ON CONFLICT (txn_id) DO NOTHING",
             )?;
             for r in rows {
@@ -231,6 +236,7 @@ impl Store {
                     r.model_version,
                     r.received_at,
                     r.latency_us,
+                    r.fraud_probability,
                 ])?;
                 outcomes.push(if changed == 1 {
                     counters.add(r);
@@ -295,7 +301,7 @@ impl Store {
 pub(crate) fn get(conn: &Connection, txn_id: &str) -> anyhow::Result<Option<StoredResult>> {
     let mut stmt = conn.prepare_cached(
         "SELECT txn_id, timestamp, amount, country, merchant, merchant_category, card_masked, card_token, score,
-                if_score, ae_mse, action, reasons, model_version, received_at, latency_us
+                if_score, ae_mse, action, reasons, model_version, received_at, latency_us, fraud_probability
          FROM results WHERE txn_id = ?1",
     )?;
     let row = stmt
@@ -318,6 +324,7 @@ pub(crate) fn get(conn: &Connection, txn_id: &str) -> anyhow::Result<Option<Stor
                     model_version: r.get(13)?,
                     received_at: r.get(14)?,
                     latency_us: r.get(15)?,
+                    fraud_probability: r.get(16)?,
                 },
                 r.get::<_, String>(11)?,
                 r.get::<_, String>(12)?,

@@ -20,6 +20,7 @@ fn result(id: &str, action: Action) -> StoredResult {
         model_version: "v1".into(),
         received_at: 1_735_689_600_123,
         latency_us: 210,
+        fraud_probability: Some(0.25),
     }
 }
 

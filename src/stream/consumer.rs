@@ -334,7 +334,7 @@ impl Publish {
         }
         let body = serde_json::json!({
             "txn_id": s.txn_id, "score": s.score, "action": s.action, "reasons": s.reasons,
-            "if_score": s.if_score, "ae_mse": s.ae_mse, "label": u8::from(flagged),
+            "if_score": s.if_score, "ae_mse": s.ae_mse, "fraud_probability": s.fraud_probability, "label": u8::from(flagged),
             "model_version": s.model_version, "duplicate": s.duplicate,
         })
         .to_string();

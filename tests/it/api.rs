@@ -21,6 +21,8 @@ fn predict_answers_stores_and_never_keeps_the_card_number() {
     }
     let score = body["score"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&score), "{body}");
+    // The test bundle learned from labels: the decision score is the supervised probability.
+    assert_eq!(body["fraud_probability"].as_f64(), Some(score), "{body}");
     assert_eq!(body["label"].as_u64().unwrap(), u64::from(body["action"] != "allow"));
     assert_eq!(body["duplicate"], false);
 
@@ -28,6 +30,7 @@ fn predict_answers_stores_and_never_keeps_the_card_number() {
     assert_eq!(row.card_masked, "411111******".to_owned() + &card[12..]);
     assert_eq!(row.card_token.len(), 32);
     assert_eq!(row.score, score as f32);
+    assert_eq!(row.fraud_probability, Some(score as f32));
     // The raw PAN is in no file the server wrote, nor in its log.
     for entry in std::fs::read_dir(dir.path()).unwrap() {
         let bytes = std::fs::read(entry.unwrap().path()).unwrap();

@@ -23,7 +23,8 @@ pub fn bundles() -> &'static Bundles {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         let common = ["--epochs", "3", "--trees", "50", "--data", "tx.csv"];
-        super::aegis_ok(d, &["generate", "--rows", "4000", "--cards", "300", "--days", "10", "--out", "tx.csv"]);
+        // 20 days: labels known 7 days after each transaction leave enough frauds to learn from.
+        super::aegis_ok(d, &["generate", "--rows", "6000", "--cards", "300", "--days", "20", "--out", "tx.csv"]);
         super::aegis_ok(d, &[&["train", "--out", "a"][..], &common].concat());
         let high = ["--review-rate", "0.4", "--block-rate", "0.1", "--seed", "7"];
         super::aegis_ok(d, &[&["train", "--out", "b"][..], &common, &high].concat());

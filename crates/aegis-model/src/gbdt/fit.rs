@@ -266,7 +266,7 @@ impl Binned {
 fn edges_of(sorted: &[f32], max_bins: usize) -> Vec<f32> {
     let mut distinct = sorted.to_vec();
     distinct.dedup();
-    if distinct.len() <= max_bins - 1 {
+    if distinct.len() < max_bins {
         // One bin per distinct value (the last bin takes the largest and NaN).
         return distinct.windows(2).map(|w| w[0] + (w[1] - w[0]) / 2.0).collect();
     }

@@ -119,7 +119,7 @@ fn serde_round_trip_and_corrupt_files_are_refused() {
 #[test]
 fn refuses_bad_input() {
     let (x, y) = planted(100, 10);
-    assert!(small().fit(&x, &vec![false; 100], None, None).is_err(), "one class only");
+    assert!(small().fit(&x, &[false; 100], None, None).is_err(), "one class only");
     assert!(small().fit(&x, &y[..50], None, None).is_err());
     assert!(GbdtParams::default().learning_rate(0.0).fit(&x, &y, None, None).is_err());
     let model = small().fit(&x, &y, None, None).unwrap();
