@@ -11,7 +11,7 @@ fn help_explains_every_subcommand_with_defaults() {
         assert!(top.contains(cmd), "{top}");
     }
     let gen_help = aegis_ok(dir.path(), &["generate", "--help"]);
-    assert!(gen_help.contains("[default: 20000]") && gen_help.contains("data/transactions.csv]"), "{gen_help}");
+    assert!(gen_help.contains("[default: 60000]") && gen_help.contains("data/transactions.csv]"), "{gen_help}");
     let train = aegis_ok(dir.path(), &["train", "--help"]);
     assert!(train.contains("--columns") && train.contains("[default: 0.01]"), "{train}");
 }
@@ -62,7 +62,7 @@ fn bundles_of_another_format_or_schema_are_refused() {
     let manifest_path = fs::canonicalize(d.join("models/current")).unwrap().join("manifest.json");
     let original = fs::read_to_string(&manifest_path).unwrap();
 
-    fs::write(&manifest_path, original.replace("\"format_version\":1", "\"format_version\":99")).unwrap();
+    fs::write(&manifest_path, original.replace("\"format_version\":2", "\"format_version\":99")).unwrap();
     let err = aegis_err(d, &["evaluate", "--data", "tx.csv"]);
     assert!(err.contains("bundle format 99 is not supported"), "{err}");
 

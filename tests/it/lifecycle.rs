@@ -57,6 +57,10 @@ fn hot_reload_swaps_good_bundles_and_refuses_broken_ones() {
         assert!(std::time::Instant::now() < deadline, "SIGHUP did not reload:\n{}", server.output());
         std::thread::sleep(Duration::from_millis(50));
     }
+    // The refusal was logged, and logs to a pipe are plain text: colour codes only on a terminal.
+    let log = server.output();
+    assert!(log.contains("model reload refused"), "{log}");
+    assert!(!log.contains('\u{1b}'), "ANSI codes in piped logs: {log:?}");
 }
 
 /// Sends transactions from `threads` threads until told to stop or the server goes away;
