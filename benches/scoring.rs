@@ -23,11 +23,11 @@ fn scoring(c: &mut Criterion) {
     let models = dir.path().join("models");
     let (data_s, models_s) = (data.to_string_lossy().into_owned(), models.to_string_lossy().into_owned());
     run(&["generate", "--rows", "40000", "--out", &data_s]);
-    run(&["train", "--data", &data_s, "--out", &models_s, "--to", "2025-01-25"]);
+    run(&["train", "--data", &data_s, "--out", &models_s, "--to", "2025-02-20"]);
     let bundle = Bundle::load(&models).expect("bundle");
     let rows =
         read_transactions(&data, &ColumnMap::default(), &CardKey::new(b"bench"), false, |_| {}).expect("rows").rows;
-    let split = rows.iter().position(|r| r.txn.timestamp >= 1_737_763_200).expect("rows after the cut");
+    let split = rows.iter().position(|r| r.txn.timestamp >= 1_740_009_600).expect("rows after the cut");
 
     let models_only = bundle.models.clone();
     let mut scorer = Scorer::new(bundle).expect("scorer");

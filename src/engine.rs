@@ -11,7 +11,7 @@
 //!   everything before the wait for the commit is synchronous.
 
 use crate::alerts::{Alert, AlertQueue};
-use crate::domain::{CardKey, Transaction, ValidTransaction};
+use crate::domain::{CardKey, ValidTransaction};
 use crate::metrics::Metrics;
 use crate::scoring::{Action, Bundle, Scorer};
 use crate::store::{Outcome, ReadPool, Store, StoredResult, Writer};
@@ -92,8 +92,9 @@ pub struct EngineConfig {
     pub models: PathBuf,
     pub db: PathBuf,
     pub card_key: CardKey,
-    /// Past transactions to build card history from before the stored results (oldest first).
-    pub warm_up: Vec<Transaction>,
+    /// Past transactions (with their labels, each applied when it became known) to build card
+    /// and merchant history from before the stored results (oldest first).
+    pub warm_up: Vec<crate::ingest::LabelledTransaction>,
 }
 
 #[derive(Debug)]
@@ -122,11 +123,8 @@ impl Engine {
         let bundle = Bundle::load(&config.models)?;
         let mut scorer = Scorer::new(bundle)?;
         let store = Store::open(&config.db)?;
-        let mut since = i64::MIN;
-        for txn in &config.warm_up {
-            scorer.observe(txn);
-            since = since.max(txn.timestamp + 1);
-        }
+        scorer.warm_up(&config.warm_up);
+        let since = config.warm_up.last().map_or(i64::MIN, |r| r.txn.timestamp + 1);
         if let Some(latest) = store.latest_timestamp()? {
             let n = store.replay(since.max(latest - REPLAY_SECS), |txn| scorer.observe(&txn))?;
             tracing::info!(transactions = n, cards = scorer.n_cards(), "card history rebuilt from the store");

@@ -31,7 +31,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         subcommand(&["train", "--data", &data, "--out", &models, "--to", &cutoff])?;
     }
     // The older transactions build each card's history; the newest `count` are sent.
-    let warm_up = rows.into_iter().take(split).map(|r| r.txn).collect();
+    let warm_up = rows.into_iter().take(split).collect();
     let requests = read_requests(&args.data, &ColumnMap::default())?;
     let items: Vec<Outgoing> =
         requests.into_iter().skip(split).map(|(request, label)| Outgoing { request, label, live: false }).collect();

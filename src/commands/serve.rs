@@ -4,7 +4,6 @@
 
 use crate::alerts::{self, AlertConfig};
 use crate::cli::{ServeArgs, ServiceArgs};
-use crate::domain::Transaction;
 use crate::engine::{Engine, EngineConfig, card_key_for};
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
@@ -46,7 +45,11 @@ pub(crate) struct Service {
 
 impl Service {
     /// Opens the engine (card history = `warm_up`, then the stored results) and starts serving.
-    pub async fn start(models: &Path, args: &ServiceArgs, warm_up: Vec<Transaction>) -> anyhow::Result<Self> {
+    pub async fn start(
+        models: &Path,
+        args: &ServiceArgs,
+        warm_up: Vec<crate::ingest::LabelledTransaction>,
+    ) -> anyhow::Result<Self> {
         let metrics = Arc::new(Metrics::default());
         let card_key = card_key_for(&args.db, args.card_key_file.as_deref())?;
         let config = EngineConfig { models: models.to_owned(), db: args.db.clone(), card_key, warm_up };

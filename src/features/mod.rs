@@ -13,7 +13,7 @@ pub mod risk;
 
 pub use card_state::{CardFeatures, CardState};
 pub use encoders::{CategoryEncoder, Encoders, Encoding};
-pub use replay::{Replayed, TimeWindow, label_schedule, replay};
+pub use replay::{Event, Replayed, TimeWindow, interleave, label_schedule, replay};
 
 use crate::domain::{CardToken, Country, Transaction};
 use risk::{DailyCounts, RiskTable, day_of};

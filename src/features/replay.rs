@@ -1,6 +1,7 @@
 //! Replaying a history through the feature pipeline, for training and backtests.
 
 use super::{Encoders, FeatureConfig, FeaturePipeline, N_FEATURES};
+use crate::domain::Transaction;
 use crate::ingest::LabelledTransaction;
 use aegis_model::Matrix;
 
@@ -45,6 +46,31 @@ pub fn label_schedule(rows: &[LabelledTransaction], default_delay: i64) -> Vec<(
     events
 }
 
+/// One step of a replay: a fraud label becoming known, or the next row.
+#[derive(Debug, Clone, Copy)]
+pub enum Event<'a> {
+    /// A fraud label for `txn` became known at `known_at`.
+    Label { txn: &'a Transaction, known_at: i64 },
+    /// The `index`-th row.
+    Row { index: usize, row: &'a LabelledTransaction },
+}
+
+/// Walks time-ordered `rows` with their fraud labels interleaved: before each row, every label
+/// known strictly before it (`label_time`, else the row's time + `label_delay`). Labels known
+/// after the last row are not emitted. The one place replay, warm-up and tests get the order
+/// from, so each sees exactly the labels live scoring would have seen.
+pub fn interleave<'a>(rows: &'a [LabelledTransaction], label_delay: i64, mut on: impl FnMut(Event<'a>)) {
+    let labels = label_schedule(rows, label_delay);
+    let mut next = 0;
+    for (index, row) in rows.iter().enumerate() {
+        while let Some(&(known_at, j)) = labels.get(next).filter(|(known, _)| *known < row.txn.timestamp) {
+            on(Event::Label { txn: &rows[j as usize].txn, known_at });
+            next += 1;
+        }
+        on(Event::Row { index, row });
+    }
+}
+
 /// Features of `rows[range]` (time-ordered). Every row before the range is replayed first, to
 /// warm each card's and merchant's state up, so a later window sees its real history; rows after
 /// the range are never read. Labels are replayed as events at the time they became known
@@ -59,28 +85,25 @@ pub fn replay(
     mut progress: impl FnMut(u64),
 ) -> Replayed {
     let mut pipeline = FeaturePipeline::new(encoders.clone(), config);
-    let labels = label_schedule(&rows[..range.end], label_delay);
-    let mut next_label = 0;
     let mut out = [0f32; N_FEATURES];
     let mut matrix = Matrix::with_cols(N_FEATURES);
     let mut known_compromised = Vec::with_capacity(range.len());
-    for (i, row) in rows[..range.end].iter().enumerate() {
-        let ts = row.txn.timestamp;
-        while let Some(&(known, j)) = labels.get(next_label).filter(|(known, _)| *known < ts) {
-            pipeline.observe_label(&rows[j as usize].txn, known, true);
-            next_label += 1;
+    interleave(&rows[..range.end], label_delay, |event| match event {
+        Event::Label { txn, known_at } => pipeline.observe_label(txn, known_at, true),
+        Event::Row { index, row } => {
+            pipeline.observe(&row.txn, &mut out);
+            if index >= range.start {
+                // The row length always matches: both are N_FEATURES.
+                let _ = matrix.push_row(&out);
+                let ts = row.txn.timestamp;
+                let day_start = ts - ts.rem_euclid(86_400);
+                known_compromised.push(pipeline.card_fraud_known_at(&row.txn.card).is_some_and(|at| at < day_start));
+            }
+            if index % 65_536 == 65_535 {
+                progress(index as u64 + 1);
+            }
         }
-        pipeline.observe(&row.txn, &mut out);
-        if i >= range.start {
-            // The row length always matches: both are N_FEATURES.
-            let _ = matrix.push_row(&out);
-            let day_start = ts - ts.rem_euclid(86_400);
-            known_compromised.push(pipeline.card_fraud_known_at(&row.txn.card).is_some_and(|at| at < day_start));
-        }
-        if i % 65_536 == 65_535 {
-            progress(i as u64 + 1);
-        }
-    }
+    });
     progress(range.end as u64);
     Replayed { features: matrix, known_compromised }
 }

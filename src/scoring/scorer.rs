@@ -7,7 +7,7 @@
 
 use super::{Action, Bundle, SchemaKind, Score, Scratch, Thresholds, reasons};
 use crate::domain::Transaction;
-use crate::features::{Encoders, FeatureConfig, FeaturePipeline, N_FEATURES};
+use crate::features::{Encoders, Event, FeatureConfig, FeaturePipeline, N_FEATURES, interleave};
 use anyhow::{Context, bail};
 
 /// The outcome for one transaction.
@@ -71,6 +71,16 @@ impl Scorer {
         self.pipeline.observe(txn, &mut self.features);
     }
 
+    /// Builds history from past rows, oldest first, each fraud label applied when it became
+    /// known (the bundle's label delay unless the row has a `label_time`), as replay does.
+    pub fn warm_up(&mut self, rows: &[crate::ingest::LabelledTransaction]) {
+        let delay = self.bundle.manifest.schema.feature_config().label_delay_secs;
+        interleave(rows, delay, |event| match event {
+            Event::Label { txn, known_at } => self.pipeline.observe_label(txn, known_at, true),
+            Event::Row { row, .. } => self.pipeline.observe(&row.txn, &mut self.features),
+        });
+    }
+
     /// A label for an earlier transaction became known at `known_at`: the label-aware features
     /// (merchant risk, compromised card) see it from now on.
     pub fn observe_label(&mut self, txn: &Transaction, known_at: i64, fraud: bool) {
@@ -112,7 +122,7 @@ fn check(bundle: &Bundle) -> anyhow::Result<(Encoders, FeatureConfig)> {
 mod tests {
     use super::*;
     use crate::domain::CardKey;
-    use crate::features::{CategoryEncoder, DEFAULT_LABEL_DELAY_SECS, Encoders, label_schedule, replay};
+    use crate::features::{CategoryEncoder, DEFAULT_LABEL_DELAY_SECS, Encoders, replay};
     use crate::generator::{GeneratorConfig, generate, write_csv};
     use crate::ingest::{ColumnMap, LabelledTransaction, read_transactions};
     use crate::scoring::{DataInfo, FORMAT_VERSION, FeatureSchema, FitConfig, Manifest, fit};
@@ -196,30 +206,23 @@ mod tests {
         );
         let batch = bundle.models.score_matrix(&batch_features.features).unwrap();
         let mut scorer = Scorer::new(bundle).unwrap();
-        // Live: the same transactions, with each label arriving at its time.
-        let labels = label_schedule(&rows, DEFAULT_LABEL_DELAY_SECS);
-        let mut next = 0;
-        let mut flagged = 0;
-        let mut supervised_reasons = 0;
-        for (i, r) in rows.iter().enumerate() {
-            while let Some(&(known, j)) = labels.get(next).filter(|(known, _)| *known < r.txn.timestamp) {
-                scorer.observe_label(&rows[j as usize].txn, known, true);
-                next += 1;
+        // Live: the same transactions, each label arriving at its time.
+        let (mut flagged, mut supervised_reasons) = (0, 0);
+        interleave(&rows, DEFAULT_LABEL_DELAY_SECS, |event| match event {
+            Event::Label { txn, known_at } => scorer.observe_label(txn, known_at, true),
+            Event::Row { index, row } if index < split => scorer.observe(&row.txn),
+            Event::Row { index, row } => {
+                let want = &batch[index - split];
+                let got = scorer.score(&row.txn).unwrap();
+                assert_eq!(got.score, *want, "txn {}", row.txn.txn_id);
+                assert!(want.fraud_probability.is_some());
+                assert_eq!(got.action, scorer.thresholds().action(want.combined));
+                assert_eq!(got.reasons.is_empty(), got.action == Action::Allow, "{:?}", got.reasons);
+                flagged += usize::from(got.action != Action::Allow);
+                supervised_reasons +=
+                    usize::from(got.reasons.iter().any(|r| r.contains("merchant") || r.contains("amount")));
             }
-            if i < split {
-                scorer.observe(&r.txn);
-                continue;
-            }
-            let want = &batch[i - split];
-            let got = scorer.score(&r.txn).unwrap();
-            assert_eq!(got.score, *want, "txn {}", r.txn.txn_id);
-            assert!(want.fraud_probability.is_some());
-            assert_eq!(got.action, scorer.thresholds().action(want.combined));
-            assert_eq!(got.reasons.is_empty(), got.action == Action::Allow, "{:?}", got.reasons);
-            flagged += usize::from(got.action != Action::Allow);
-            supervised_reasons +=
-                usize::from(got.reasons.iter().any(|r| r.contains("merchant") || r.contains("amount")));
-        }
+        });
         assert!(flagged > 0, "some transactions should be flagged");
         assert!(supervised_reasons > 0, "reasons should come from the supervised model");
     }
