@@ -27,8 +27,8 @@ pub fn explain(txn: &Transaction, features: &[f32; N_FEATURES], errors: &[f32], 
 }
 
 /// Up to `max` reasons from the supervised model's contributions (one per feature, then the
-/// Isolation Forest score and the autoencoder error): the inputs that pushed the fraud
-/// probability up most. Empty if none of them has a sentence.
+/// Isolation Forest score and the autoencoder error): the features that pushed the fraud
+/// probability up most, then the anomaly models if there is room. Empty if nothing pushed it up.
 pub fn explain_supervised(
     txn: &Transaction,
     features: &[f32; N_FEATURES],
@@ -38,19 +38,22 @@ pub fn explain_supervised(
     let mut order: [usize; N_FEATURES + 2] = std::array::from_fn(|i| i);
     order.sort_unstable_by(|&a, &b| contributions[b].total_cmp(&contributions[a]));
     let mut out: Vec<String> = Vec::with_capacity(max);
-    for i in order {
-        if out.len() >= max || contributions[i] <= 0.0 {
+    // Features first: they say what is unusual. The anomaly models' scores only fill in when the
+    // features pushing the score up have no sentence of their own.
+    for i in order.into_iter().filter(|&i| i < N_FEATURES && contributions[i] > 0.0) {
+        if out.len() >= max {
             break;
         }
-        let sentence = match i {
-            i if i < N_FEATURES => sentence(FEATURE_NAMES[i], features[i], txn),
-            i if i == N_FEATURES => Some("unusual for the Isolation Forest".to_owned()),
-            _ => Some("unusual pattern for the autoencoder".to_owned()),
-        };
-        if let Some(sentence) = sentence {
+        if let Some(sentence) = sentence(FEATURE_NAMES[i], features[i], txn) {
             if !out.contains(&sentence) {
                 out.push(sentence);
             }
+        }
+    }
+    for i in order.into_iter().filter(|&i| i >= N_FEATURES && contributions[i] > 0.0) {
+        if out.len() < max {
+            let model = if i == N_FEATURES { "the Isolation Forest" } else { "the autoencoder" };
+            out.push(format!("unusual for {model}"));
         }
     }
     out
@@ -99,6 +102,28 @@ mod tests {
     use super::*;
     use crate::domain::{CardKey, Country};
     use crate::features::feature_index;
+
+    #[test]
+    fn supervised_reasons_put_features_before_the_anomaly_models() {
+        let txn = Transaction {
+            txn_id: "t".into(),
+            timestamp: 0,
+            card: CardKey::new(b"k").token("4111111111111111"),
+            amount: 50.0,
+            country: Country::parse("FR").unwrap(),
+            merchant: "T42".into(),
+            merchant_category: None,
+        };
+        let mut features = [0f32; N_FEATURES];
+        let mut contributions = [0f32; N_FEATURES + 2];
+        features[feature_index("merchant_risk_7d").unwrap()] = 0.42;
+        contributions[feature_index("merchant_risk_7d").unwrap()] = 0.8;
+        contributions[feature_index("hour_sin").unwrap()] = 2.0; // no sentence of its own
+        contributions[N_FEATURES] = 1.5; // the forest
+        contributions[feature_index("card_known_fraud").unwrap()] = -3.0; // pushed down: not a reason
+        let r = explain_supervised(&txn, &features, &contributions, 3);
+        assert_eq!(r, ["42% confirmed fraud at merchant T42 (7d window)", "unusual for the Isolation Forest"]);
+    }
 
     #[test]
     fn largest_errors_become_sentences() {
