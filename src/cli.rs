@@ -311,7 +311,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 30)]
     pub epochs: usize,
     /// Autoencoder: most rows to train on (a seeded sample beyond it).
-    #[arg(long, default_value_t = 50_000)]
+    #[arg(long, default_value_t = 20_000)]
     pub autoencoder_max_rows: usize,
     /// Autoencoder: epochs without validation improvement before stopping.
     #[arg(long, default_value_t = 5)]

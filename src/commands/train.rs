@@ -56,6 +56,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     fit_config.check()?;
     let sha256 = sha256_file(&args.data.data)?;
     let prepared = if args.numeric { prepare_numeric(args)? } else { prepare_transactions(args)? };
+    tracing::debug!(secs = started.elapsed().as_secs_f64(), "data read and featurised");
     let has_labels = prepared.label_column.is_some();
     println!(
         "training on {} rows × {} features{}",
@@ -129,6 +130,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     };
     let extra: Vec<(&str, &[u8])> = extra.iter().map(|(n, b)| (n.as_str(), b.as_slice())).collect();
     std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
+    tracing::debug!(secs = started.elapsed().as_secs_f64(), "models fitted and evaluated");
     let dir = bundle.save(&args.out, &extra)?;
 
     if let Some(r) = &report {
@@ -198,8 +200,10 @@ fn prepare_transactions(args: &TrainArgs) -> anyhow::Result<Prepared> {
     let delay = args.data.label_delay.unwrap_or(DEFAULT_LABEL_DELAY_SECS);
     let config = FeatureConfig { label_delay_secs: delay };
     let bar = progress::bar(range.end as u64, "features", "rows");
+    let started = Instant::now();
     let replayed = replay(rows, range.clone(), &encoders, config, delay, |n| bar.set_position(n));
     bar.finish_and_clear();
+    tracing::debug!(secs = started.elapsed().as_secs_f64(), rows = range.end, "features replayed");
     let features = replayed.features;
 
     // The supervised model learns only from labels known by the end of the training part:

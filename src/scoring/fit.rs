@@ -83,6 +83,8 @@ pub struct Fitted {
 pub fn fit(train: &Matrix, labels: Option<&[Option<bool>]>, cfg: &FitConfig) -> anyhow::Result<Fitted> {
     cfg.check()?;
     ensure!(train.n_rows() >= 10, "need at least 10 training rows, got {}", train.n_rows());
+    let clock = std::time::Instant::now();
+    let lap = |phase: &str| tracing::debug!(phase, secs = clock.elapsed().as_secs_f64(), "fit");
     let scaler = StandardScaler::fit(train).context("cannot standardise the features")?;
     let mut scaled = train.clone();
     scaler.transform(&mut scaled)?;
@@ -90,8 +92,9 @@ pub fn fit(train: &Matrix, labels: Option<&[Option<bool>]>, cfg: &FitConfig) -> 
     let spin = progress::spinner("isolation forest");
     let forest = cfg.forest.fit(&scaled).context("cannot fit the Isolation Forest")?;
     spin.finish_and_clear();
+    lap("isolation forest");
 
-    // The autoencoder learns what normal looks like from a seeded sample: beyond ~50k rows more
+    // The autoencoder learns what normal looks like from a seeded sample: beyond ~20k rows more
     // rows cost time, not quality, and candle's training is the slowest step (BENCHMARKS.md).
     let ae_rows = if scaled.n_rows() > cfg.max_autoencoder_rows {
         let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(cfg.autoencoder.seed ^ 0xae);
@@ -111,6 +114,7 @@ pub fn fit(train: &Matrix, labels: Option<&[Option<bool>]>, cfg: &FitConfig) -> 
         .context("cannot train the autoencoder")?;
     bar.finish_and_clear();
 
+    lap("autoencoder");
     let (if_scores, ae_scores) = rayon::join(|| forest.score_batch(&scaled), || autoencoder.score_batch(&scaled));
     let (if_scores, ae_scores) = (if_scores?, ae_scores?);
     drop(scaled);
@@ -118,6 +122,7 @@ pub fn fit(train: &Matrix, labels: Option<&[Option<bool>]>, cfg: &FitConfig) -> 
     let ae_cdf = EmpiricalCdf::fit(&ae_scores)?;
     let mut models = Models { scaler, forest, autoencoder, if_cdf, ae_cdf, supervised: None };
 
+    lap("unsupervised scores");
     let mut fallback = None;
     let mut supervised = None;
     let mut calibration: Vec<f32> =
@@ -135,6 +140,7 @@ pub fn fit(train: &Matrix, labels: Option<&[Option<bool>]>, cfg: &FitConfig) -> 
             Err(why) => fallback = Some(why),
         }
     }
+    lap("supervised");
     let at = |rate: f64| quantile(&calibration, 1.0 - rate).unwrap_or(1.0);
     let thresholds = Thresholds {
         review_rate: cfg.review_rate,

@@ -313,13 +313,13 @@ struct Grower<'p> {
     indices: Vec<u32>,
     /// Scratch for partitioning a leaf's rows.
     right: Vec<u32>,
-    gg: Vec<f32>,
-    hh: Vec<f32>,
+    /// A leaf's (gradient, hessian) pairs in row order.
+    gh: Vec<(f32, f32)>,
 }
 
 impl<'p> Grower<'p> {
     fn new(params: &'p GbdtParams, binned: &Binned) -> Self {
-        Self { params, indices: Vec::with_capacity(binned.n_rows), right: Vec::new(), gg: Vec::new(), hh: Vec::new() }
+        Self { params, indices: Vec::with_capacity(binned.n_rows), right: Vec::new(), gh: Vec::new() }
     }
 
     fn value(&self, s: Stat) -> f32 {
@@ -423,19 +423,37 @@ impl<'p> Grower<'p> {
     /// Histograms of every feature over the rows `indices[start..end]`.
     fn histogram(&mut self, start: usize, end: usize, g: &[f32], h: &[f32], binned: &Binned, out: &mut [Stat]) {
         let rows = &self.indices[start..end];
-        // Gradients in row order once, so each feature's pass reads them sequentially.
-        self.gg.clear();
-        self.hh.clear();
-        self.gg.extend(rows.iter().map(|&i| g[i as usize]));
-        self.hh.extend(rows.iter().map(|&i| h[i as usize]));
-        let (gg, hh) = (&self.gg, &self.hh);
+        // Gradients in row order once, packed, so each feature's pass reads them sequentially.
+        self.gh.clear();
+        self.gh.extend(rows.iter().map(|&i| (g[i as usize], h[i as usize])));
+        let gh = &self.gh;
         out.par_chunks_mut(BINS).enumerate().for_each(|(f, hist)| {
+            let Ok(hist) = <&mut [Stat; BINS]>::try_from(hist) else { return };
             let column = binned.column(f);
-            for (k, &i) in rows.iter().enumerate() {
-                let s = &mut hist[usize::from(column[i as usize])];
-                s.g += f64::from(gg[k]);
-                s.h += f64::from(hh[k]);
-                s.n += 1;
+            // Two interleaved accumulators: runs of rows in the same bin (common for flags and
+            // counts) would otherwise wait on each other's additions.
+            let mut other = [Stat::default(); BINS];
+            let mut pairs = rows.chunks_exact(2).zip(gh.chunks_exact(2));
+            for (r, x) in pairs.by_ref() {
+                let a = &mut hist[usize::from(column[r[0] as usize])];
+                a.g += f64::from(x[0].0);
+                a.h += f64::from(x[0].1);
+                a.n += 1;
+                let b = &mut other[usize::from(column[r[1] as usize])];
+                b.g += f64::from(x[1].0);
+                b.h += f64::from(x[1].1);
+                b.n += 1;
+            }
+            if let (Some(&r), Some(&(gv, hv))) = (rows.get(rows.len() & !1), gh.get(rows.len() & !1)) {
+                let a = &mut hist[usize::from(column[r as usize])];
+                a.g += f64::from(gv);
+                a.h += f64::from(hv);
+                a.n += 1;
+            }
+            for (a, b) in hist.iter_mut().zip(&other) {
+                a.g += b.g;
+                a.h += b.h;
+                a.n += b.n;
             }
         });
     }
