@@ -36,7 +36,7 @@ impl Alert {
     pub fn of(r: &StoredResult) -> Self {
         Self {
             txn_id: r.txn_id.clone(),
-            timestamp: crate::commands::rfc3339(r.timestamp),
+            timestamp: crate::domain::rfc3339(r.timestamp),
             amount: r.amount,
             country: r.country.clone(),
             merchant: r.merchant.clone(),

@@ -2,7 +2,7 @@
 //! API, streams the newest transactions through it over HTTP (the same path a client takes),
 //! prints every flagged one with its reasons and a summary, then keeps serving until Ctrl-C.
 
-use crate::cli::{Cli, Command, DemoArgs, PaceArgs};
+use crate::cli::{Cli, Command, DemoArgs};
 use crate::engine::card_key_for;
 use crate::ingest::{ColumnMap, read_requests, read_transactions};
 use crate::scoring::Bundle;
@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     ensure!(args.count > 0, "--count must be at least 1");
-    let pace = Pace::from_args(&PaceArgs { count: args.count, rate: args.rate, interval: None, concurrency: 8 })?;
+    let pace = Pace::new(args.rate, None, 8)?;
     let data = args.data.to_string_lossy().into_owned();
     if !args.data.exists() {
         println!("No data at {data}: generating it.");

@@ -35,8 +35,4 @@ pub(crate) fn report_skipped(skipped: &[String]) {
     }
 }
 
-/// RFC 3339 text for Unix seconds.
-pub(crate) fn rfc3339(ts: i64) -> String {
-    chrono::DateTime::from_timestamp(ts, 0)
-        .map_or_else(|| ts.to_string(), |d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-}
+pub(crate) use crate::domain::rfc3339;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 pub fn run(args: &ProduceArgs) -> anyhow::Result<()> {
     ensure!(args.pace.count > 0, "--count must be at least 1");
-    let pace = Pace::from_args(&args.pace)?;
+    let pace = Pace::new(args.pace.rate, args.pace.interval, args.pace.concurrency)?;
     let items = match &args.data {
         Some(path) => {
             let rows = crate::ingest::read_requests(path, &args.columns)?;

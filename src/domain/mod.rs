@@ -1,9 +1,11 @@
 //! Domain types shared by every stage: transactions, card tokens, actions.
 
 mod card;
+mod time;
 mod transaction;
 mod wire;
 
 pub use card::{CardKey, CardToken, luhn_check_digit, luhn_valid, mask_pan};
+pub use time::{parse_timestamp, rfc3339};
 pub use transaction::{Country, Transaction};
 pub use wire::{MAX_AMOUNT, Rejection, TransactionIn, ValidTransaction};

@@ -4,8 +4,8 @@
 //! every rejection names its field and says what was wrong ("`amount` must be at most
 //! 1000000"), which is what an API client needs to fix its request.
 
+use super::time::parse_timestamp;
 use super::{CardKey, CardToken, Country, Transaction, luhn_valid, mask_pan};
-use crate::ingest::parse_timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 

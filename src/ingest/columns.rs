@@ -124,7 +124,7 @@ impl ResolvedColumns {
         let t = row.txn;
         let request = TransactionIn {
             txn_id: t.txn_id,
-            timestamp: crate::commands::rfc3339(t.timestamp).into(),
+            timestamp: crate::domain::rfc3339(t.timestamp).into(),
             amount: t.amount,
             country: t.country.as_str().to_owned(),
             merchant: t.merchant,

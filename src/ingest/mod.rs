@@ -6,11 +6,10 @@
 
 mod columns;
 mod numeric;
-mod timestamp;
 
+pub use crate::domain::parse_timestamp;
 pub use columns::{ColumnMap, ResolvedColumns};
 pub use numeric::{NumericData, NumericSpec, read_numeric};
-pub use timestamp::parse_timestamp;
 
 use crate::domain::{CardKey, Country, Transaction, TransactionIn};
 use anyhow::{Context, bail};

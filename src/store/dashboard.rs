@@ -205,7 +205,7 @@ fn row(r: &Row<'_>) -> rusqlite::Result<TransactionRow> {
     let bad = |i: usize, e: String| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e.into());
     Ok(TransactionRow {
         txn_id: r.get(0)?,
-        timestamp: crate::commands::rfc3339(r.get(1)?),
+        timestamp: crate::domain::rfc3339(r.get(1)?),
         received_at: r.get(2)?,
         amount: r.get(3)?,
         country: r.get(4)?,

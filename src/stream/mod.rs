@@ -12,7 +12,6 @@ pub mod kafka;
 
 pub use http_target::{HttpTarget, Reply};
 
-use crate::cli::PaceArgs;
 use crate::domain::TransactionIn;
 use crate::generator::{CATEGORIES, COUNTRIES, GeneratorConfig, generate, txn_id};
 use crate::scoring::Action;
@@ -100,19 +99,21 @@ pub struct Pace {
 }
 
 impl Pace {
-    pub fn from_args(args: &PaceArgs) -> anyhow::Result<Self> {
-        ensure!(args.concurrency >= 1, "--concurrency must be at least 1");
-        let interval = match args.interval {
+    /// `rate` sends a second (0 = as fast as `concurrency` allows), or one every `interval`
+    /// seconds if given; the flags' names are in the messages because that is where they come from.
+    pub fn new(rate: f64, interval: Option<f64>, concurrency: usize) -> anyhow::Result<Self> {
+        ensure!(concurrency >= 1, "--concurrency must be at least 1");
+        let interval = match interval {
             Some(s) => {
                 ensure!(s.is_finite() && s >= 0.0, "--interval must be 0 or more seconds");
                 (s > 0.0).then(|| Duration::from_secs_f64(s))
             }
             None => {
-                ensure!(args.rate.is_finite() && args.rate >= 0.0, "--rate must be 0 (as fast as possible) or more");
-                (args.rate > 0.0).then(|| Duration::from_secs_f64(1.0 / args.rate))
+                ensure!(rate.is_finite() && rate >= 0.0, "--rate must be 0 (as fast as possible) or more");
+                (rate > 0.0).then(|| Duration::from_secs_f64(1.0 / rate))
             }
         };
-        Ok(Self { interval, concurrency: args.concurrency })
+        Ok(Self { interval, concurrency })
     }
 
     pub fn describe(&self) -> String {

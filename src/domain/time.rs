@@ -1,6 +1,13 @@
-//! Timestamps in the forms transaction files use, all read as UTC.
+//! Time helpers every layer uses: parsing the timestamp forms transaction files and requests
+//! use (all read as UTC), and formatting Unix seconds as RFC 3339.
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
+
+/// RFC 3339 UTC to the second (`2025-01-01T12:30:45Z`); the bare number if out of range.
+pub fn rfc3339(ts: i64) -> String {
+    DateTime::from_timestamp(ts, 0)
+        .map_or_else(|| ts.to_string(), |d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+}
 
 /// Unix seconds from RFC 3339 (`2025-01-01T12:00:00Z`, any offset), `YYYY-MM-DD HH:MM:SS`
 /// or `YYYY-MM-DDTHH:MM:SS` (taken as UTC, fractions allowed), a bare date, or Unix seconds.
@@ -24,6 +31,12 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn formats_and_parses_back() {
+        assert_eq!(rfc3339(1_735_734_645), "2025-01-01T12:30:45Z");
+        assert_eq!(parse_timestamp(&rfc3339(1_735_734_645)), Some(1_735_734_645));
+    }
 
     #[test]
     fn accepts_the_documented_forms() {
