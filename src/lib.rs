@@ -3,7 +3,9 @@
 //! The library behind the `aegis` binary. Data flows one way:
 //! [`generator`] or [`ingest`] → [`features`] → [`scoring`] (models from `aegis-model`) →
 //! [`evaluation`]; [`store`] keeps every decision in SQLite. `train`, `evaluate` and `demo`
-//! share the same feature and scoring code.
+//! share the same feature and scoring code. Sources of live transactions plug into [`engine`]:
+//! the HTTP API ([`http`]) and the Kafka consumer (`kafka`); [`load`] is the client side that
+//! sends to them.
 
 pub mod alerts;
 pub mod cli;
@@ -15,8 +17,10 @@ pub mod features;
 pub mod generator;
 pub mod http;
 pub mod ingest;
+#[cfg(feature = "kafka")]
+pub mod kafka;
+pub mod load;
 pub mod metrics;
 pub mod progress;
 pub mod scoring;
 pub mod store;
-pub mod stream;

@@ -3,8 +3,8 @@
 use crate::alerts::{self, AlertConfig};
 use crate::cli::ConsumeArgs;
 use crate::engine::{Engine, EngineConfig, card_key_for};
+use crate::kafka::consumer::{self, ConsumerConfig};
 use crate::metrics::Metrics;
-use crate::stream::consumer::{self, ConsumerConfig};
 use std::sync::Arc;
 use std::time::Duration;
 

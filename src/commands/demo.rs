@@ -5,8 +5,8 @@
 use crate::cli::{Cli, Command, DemoArgs};
 use crate::engine::card_key_for;
 use crate::ingest::{ColumnMap, read_requests, read_transactions};
+use crate::load::{HttpTarget, Outgoing, Pace, Target};
 use crate::scoring::Bundle;
-use crate::stream::{HttpTarget, Outgoing, Pace, Target};
 use anyhow::{Context, ensure};
 use clap::Parser;
 use std::sync::Arc;

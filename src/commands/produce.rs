@@ -2,7 +2,7 @@
 //! came back.
 
 use crate::cli::ProduceArgs;
-use crate::stream::{self, HttpTarget, Outgoing, Pace, Reply, Target};
+use crate::load::{self, HttpTarget, Outgoing, Pace, Reply, Target};
 use anyhow::ensure;
 use std::sync::Arc;
 
@@ -20,7 +20,7 @@ pub fn run(args: &ProduceArgs) -> anyhow::Result<()> {
         None => {
             let seed = args.seed.unwrap_or_else(rand::random);
             println!("Generating {} transactions (seed {seed}).", args.pace.count);
-            stream::generated(args.pace.count, seed)?
+            load::generated(args.pace.count, seed)?
         }
     };
     let target = Arc::new(target(args)?);
@@ -36,9 +36,9 @@ fn target(args: &ProduceArgs) -> anyhow::Result<Target> {
     match args.target.split_once("://").map_or("", |(scheme, _)| scheme) {
         #[cfg(feature = "kafka")]
         "kafka" => {
-            let (brokers, topic) = stream::kafka::parse_target(&args.target)?;
+            let (brokers, topic) = crate::kafka::parse_target(&args.target)?;
             let key = crate::engine::card_key_for(std::path::Path::new("results.db"), args.card_key_file.as_deref())?;
-            let target = stream::kafka::KafkaTarget::new(&brokers, &topic, &args.kafka_options, key, args.send_pan)?;
+            let target = crate::kafka::KafkaTarget::new(&brokers, &topic, &args.kafka_options, key, args.send_pan)?;
             Ok(Target::Kafka(target))
         }
         #[cfg(not(feature = "kafka"))]
@@ -51,9 +51,9 @@ fn target(args: &ProduceArgs) -> anyhow::Result<Target> {
 }
 
 /// Sends with a progress bar, printing flagged transactions above it unless `quiet`.
-pub(crate) async fn send(items: Vec<Outgoing>, target: Arc<Target>, pace: Pace, quiet: bool) -> stream::Summary {
+pub(crate) async fn send(items: Vec<Outgoing>, target: Arc<Target>, pace: Pace, quiet: bool) -> load::Summary {
     let bar = crate::progress::bar(items.len() as u64, "sending", "transactions");
-    let summary = stream::send_all(items, target, pace, |item, result| {
+    let summary = load::send_all(items, target, pace, |item, result| {
         bar.inc(1);
         if let Ok(Some(reply)) = result
             && !quiet

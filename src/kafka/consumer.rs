@@ -14,10 +14,10 @@
 //!   card moves only when its partition does, and its new owner learns the card's past from
 //!   what the store has (which after a restart is everything).
 
+use super::client_config;
 use crate::domain::TransactionIn;
 use crate::engine::{Arrival, Engine, EngineError, Scored};
 use crate::scoring::Action;
-use crate::stream::kafka::client_config;
 use anyhow::{Context, bail};
 use rdkafka::ClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};

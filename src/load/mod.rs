@@ -1,14 +1,11 @@
-//! Streaming transactions to the scoring API, paced: what `produce` and `demo` do.
+//! Client side: streaming transactions to the scoring API or a Kafka topic, paced — what
+//! `produce` and `demo` do.
 //!
 //! A source gives [`Outgoing`] requests (generated, or read from a CSV); [`send_all`] sends
 //! them at a rate or as fast as a concurrency limit allows, and returns a [`Summary`] with the
 //! decisions and the client-side latency.
 
-#[cfg(feature = "kafka")]
-pub mod consumer;
 mod http_target;
-#[cfg(feature = "kafka")]
-pub mod kafka;
 
 pub use http_target::{HttpTarget, Reply};
 
@@ -27,7 +24,7 @@ pub enum Target {
     Http(HttpTarget),
     /// A Kafka topic: the answer is the delivery report.
     #[cfg(feature = "kafka")]
-    Kafka(kafka::KafkaTarget),
+    Kafka(crate::kafka::KafkaTarget),
 }
 
 impl Target {
