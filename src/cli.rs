@@ -323,6 +323,13 @@ pub struct TrainArgs {
     /// Share of training-like traffic to flag for review or block (at least --block-rate).
     #[arg(long, default_value_t = 0.03)]
     pub review_rate: f64,
+    /// Instead of --block-rate: block from the lowest score at which at least this share of the
+    /// validation rows flagged were fraud (needs the supervised model), e.g. 0.9.
+    #[arg(long)]
+    pub block_precision: Option<f64>,
+    /// Instead of --review-rate: the same for review (at most the block threshold), e.g. 0.5.
+    #[arg(long)]
+    pub review_precision: Option<f64>,
 }
 
 #[derive(Debug, Args)]

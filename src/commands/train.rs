@@ -52,6 +52,8 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         export_supervised: args.export_supervised.clone(),
         review_rate: args.review_rate,
         block_rate: args.block_rate,
+        block_precision: args.block_precision,
+        review_precision: args.review_precision,
     };
     fit_config.check()?;
     let sha256 = sha256_file(&args.data.data)?;
@@ -164,8 +166,11 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         if h.stopped_early { " (stopped early)" } else { "" },
         h.validation_loss.get(h.best_epoch).or(h.train_loss.get(h.best_epoch)).copied().unwrap_or(f32::NAN)
     );
+    for note in &fitted.notes {
+        println!("note: {note}");
+    }
     println!(
-        "thresholds: review ≥ {:.4}, block ≥ {:.4} (top {:.1}% / {:.1}% of training scores)",
+        "thresholds: review ≥ {:.4}, block ≥ {:.4} (top {:.1}% / {:.1}% of calibration scores)",
         thresholds.review,
         thresholds.block,
         100.0 * thresholds.review_rate,

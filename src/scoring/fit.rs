@@ -28,6 +28,10 @@ pub struct FitConfig {
     pub max_autoencoder_rows: usize,
     pub review_rate: f64,
     pub block_rate: f64,
+    /// With a supervised model: set the block (review) threshold at the lowest score whose
+    /// validation precision reaches this, instead of by rate.
+    pub block_precision: Option<f64>,
+    pub review_precision: Option<f64>,
     /// Write the supervised model's fit and validation inputs here (`fit.csv`, `valid.csv`), to
     /// compare other learners on exactly the same rows.
     pub export_supervised: Option<std::path::PathBuf>,
@@ -42,6 +46,9 @@ impl FitConfig {
         );
         ensure!(self.max_supervised_rows >= 1_000, "the supervised row budget must be at least 1,000");
         ensure!(self.max_autoencoder_rows >= 100, "the autoencoder row budget must be at least 100");
+        for (flag, p) in [("--block-precision", self.block_precision), ("--review-precision", self.review_precision)] {
+            ensure!(p.is_none_or(|p| 0.0 < p && p <= 1.0), "{flag} must be in (0, 1]");
+        }
         Ok(())
     }
 }
@@ -73,6 +80,8 @@ pub struct Fitted {
     pub supervised: Option<SupervisedSummary>,
     /// Why there is no supervised model, when labels were given but could not be used.
     pub fallback: Option<String>,
+    /// What the user should know about how thresholds were set.
+    pub notes: Vec<String>,
 }
 
 /// Standardises, fits the Isolation Forest and the autoencoder, calibrates each model's score
@@ -127,6 +136,7 @@ pub fn fit(train: &Matrix, labels: Option<&[Option<bool>]>, cfg: &FitConfig) -> 
     let mut supervised = None;
     let mut calibration: Vec<f32> =
         if_scores.iter().zip(&ae_scores).map(|(&i, &a)| models.combine_unsupervised(i, a)).collect();
+    let mut calibration_labels: Option<Vec<bool>> = None;
     if let Some(labels) = labels {
         ensure!(labels.len() == train.n_rows(), "internal: one label per training row expected");
         let input = supervised_input(train, &if_scores, &ae_scores);
@@ -134,6 +144,7 @@ pub fn fit(train: &Matrix, labels: Option<&[Option<bool>]>, cfg: &FitConfig) -> 
             Ok((gbdt, summary, validation_rows)) => {
                 let valid = input.select_rows(&validation_rows);
                 calibration = gbdt.predict_batch(&valid)?;
+                calibration_labels = Some(validation_rows.iter().map(|&i| labels[i] == Some(true)).collect());
                 models.supervised = Some(gbdt);
                 supervised = Some(summary);
             }
@@ -142,13 +153,47 @@ pub fn fit(train: &Matrix, labels: Option<&[Option<bool>]>, cfg: &FitConfig) -> 
     }
     lap("supervised");
     let at = |rate: f64| quantile(&calibration, 1.0 - rate).unwrap_or(1.0);
-    let thresholds = Thresholds {
-        review_rate: cfg.review_rate,
-        block_rate: cfg.block_rate,
-        review: at(cfg.review_rate),
-        block: at(cfg.block_rate),
+    let mut notes = Vec::new();
+    let mut pick = |rate: f64, precision: Option<f64>, flag: &str| -> f32 {
+        let Some(target) = precision else { return at(rate) };
+        match calibration_labels.as_deref().map(|l| threshold_for_precision(&calibration, l, target)) {
+            Some(Some(t)) => t,
+            Some(None) => {
+                notes.push(format!("{flag} {target}: no threshold reaches it on the validation rows; set by rate"));
+                at(rate)
+            }
+            None => {
+                notes.push(format!("{flag} needs the supervised model; set by rate"));
+                at(rate)
+            }
+        }
     };
-    Ok(Fitted { models, thresholds, supervised, fallback })
+    let block = pick(cfg.block_rate, cfg.block_precision, "--block-precision");
+    let review = pick(cfg.review_rate, cfg.review_precision, "--review-precision").min(block);
+    // The rates say what share of validation traffic each threshold flags, however it was set.
+    let share = |t: f32| calibration.iter().filter(|&&s| s >= t).count() as f64 / calibration.len().max(1) as f64;
+    let thresholds = Thresholds { review_rate: share(review), block_rate: share(block), review, block };
+    Ok(Fitted { models, thresholds, supervised, fallback, notes })
+}
+
+/// Fewest validation rows a precision-set threshold may flag (a handful of rows says little).
+const MIN_FLAGGED_FOR_PRECISION: usize = 10;
+
+/// The lowest score whose rows at or above it have at least `target` precision (flagging at
+/// least [`MIN_FLAGGED_FOR_PRECISION`] rows), or `None` if no such score exists.
+fn threshold_for_precision(scores: &[f32], labels: &[bool], target: f64) -> Option<f32> {
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_unstable_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+    let (mut flagged, mut frauds, mut best) = (0usize, 0usize, None);
+    for (k, &i) in order.iter().enumerate() {
+        flagged += 1;
+        frauds += usize::from(labels[i]);
+        let end_of_tie = order.get(k + 1).is_none_or(|&j| scores[j] != scores[i]);
+        if end_of_tie && flagged >= MIN_FLAGGED_FOR_PRECISION && frauds as f64 >= target * flagged as f64 {
+            best = Some(scores[i]);
+        }
+    }
+    best
 }
 
 type SupervisedFit = (aegis_model::Gbdt, SupervisedSummary, Vec<usize>);
@@ -247,8 +292,33 @@ mod tests {
             max_autoencoder_rows: 1_000,
             review_rate: 0.03,
             block_rate: 0.01,
+            block_precision: None,
+            review_precision: None,
             export_supervised: None,
         }
+    }
+
+    #[test]
+    fn thresholds_can_be_set_by_validation_precision() {
+        // Scores 1..=100; 92..=100 are fraud, and the even scores 82..=90. Precision ≥ 0.9 holds
+        // from 90 up (10 of 11), not from 89 down (10 of 12, then never again).
+        let scores: Vec<f32> = (1..=100).map(|v| v as f32).collect();
+        let labels: Vec<bool> = (1..=100).map(|v| (v > 91) || (v > 80 && v <= 90 && v % 2 == 0)).collect();
+        assert_eq!(threshold_for_precision(&scores, &labels, 0.9), Some(90.0));
+        // 0.7: from 81 up, 14 of 20 frauds.
+        assert_eq!(threshold_for_precision(&scores, &labels, 0.7), Some(81.0));
+        assert_eq!(threshold_for_precision(&scores, &[false; 100], 0.5), None);
+        // End to end: frauds are 5% and separable, so a 0.95 precision target blocks about all
+        // of them — five times the default 1% rate — and the reported rate says so.
+        let (x, labels) = data(8_000);
+        let cfg = FitConfig { block_precision: Some(0.95), ..config() };
+        let fitted = fit(&x, Some(&labels), &cfg).unwrap();
+        assert!(fitted.notes.is_empty(), "{:?}", fitted.notes);
+        assert!((0.03..0.08).contains(&fitted.thresholds.block_rate), "{:?}", fitted.thresholds);
+        assert!(fitted.thresholds.review <= fitted.thresholds.block);
+        // Without a supervised model the target cannot apply, and the user is told.
+        let fitted = fit(&x, None, &cfg).unwrap();
+        assert!(fitted.notes[0].contains("needs the supervised model"), "{:?}", fitted.notes);
     }
 
     /// 4 features; fraud iff x0 > 0.95, so about 5%.

@@ -162,6 +162,8 @@ mod tests {
             export_supervised: None,
             review_rate: 0.03,
             block_rate: 0.01,
+            block_precision: None,
+            review_precision: None,
         };
         let labels: Vec<Option<bool>> = rows.iter().map(|r| r.label).collect();
         let fitted = fit(&features, Some(&labels), &fit_cfg).unwrap();
