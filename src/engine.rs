@@ -325,3 +325,101 @@ pub fn card_key_for(db: &Path, key_file: Option<&Path>) -> anyhow::Result<CardKe
     let path = key_file.map_or_else(|| db.with_extension("key"), Path::to_path_buf);
     CardKey::load_or_create(&path).with_context(|| format!("card key {}", path.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Transaction;
+    use crate::ingest::LabelledTransaction;
+    use crate::scoring::testing::trained;
+
+    /// An engine over a freshly trained bundle and an empty store in `dir`.
+    fn engine(dir: &Path, bundle: &Bundle) -> Engine {
+        let models = dir.join("models");
+        if !models.exists() {
+            std::fs::create_dir_all(&models).unwrap();
+            bundle.save(&models, &[]).unwrap();
+        }
+        let config = EngineConfig {
+            models,
+            db: dir.join("results.db"),
+            card_key: CardKey::new(b"engine tests"),
+            warm_up: Vec::new(),
+        };
+        Engine::open(config, Arc::new(Metrics::default())).unwrap()
+    }
+
+    fn valid(txn: &Transaction) -> ValidTransaction {
+        ValidTransaction { txn: txn.clone(), card_masked: "411111******1111".into() }
+    }
+
+    /// Two transactions of one card, the first earlier.
+    fn same_card(rows: &[LabelledTransaction]) -> (Transaction, Transaction) {
+        let first = &rows[0].txn;
+        let later = rows[1..].iter().find(|r| r.txn.card == first.card).expect("a card with two transactions");
+        (first.clone(), later.txn.clone())
+    }
+
+    #[tokio::test]
+    async fn the_answer_comes_after_the_commit_and_a_repeat_gets_the_stored_decision() {
+        let (bundle, rows) = trained();
+        let dir = tempfile::tempdir().unwrap();
+        let engine = engine(dir.path(), &bundle);
+        let t = &rows[0].txn;
+        let pending = engine.submit(valid(t), Arrival::now()).unwrap();
+        // While the first is in flight the id is claimed: a repeat is refused or, if the commit
+        // already happened, answered from the store — never scored again.
+        match engine.submit(valid(t), Arrival::now()) {
+            Err(EngineError::InProgress(id)) => assert_eq!(id, t.txn_id),
+            Ok(Pending::Ready(s)) => assert!(s.duplicate),
+            other => panic!("a repeat in flight was scored again: {other:?}"),
+        }
+        let first = pending.wait(engine.metrics()).await.unwrap();
+        assert!(!first.duplicate);
+        // Persisted before the answer: another connection already sees it.
+        let store = Store::open(&dir.path().join("results.db")).unwrap();
+        let stored = store.get(&t.txn_id).unwrap().expect("stored before the answer");
+        assert_eq!((stored.score, stored.action), (first.score, first.action));
+        assert_eq!(stored.fraud_probability, first.fraud_probability);
+        // The claim went with the commit: a repeat now gets the stored decision, once stored.
+        let again = engine.process(valid(t), Arrival::now()).await.unwrap();
+        assert!(again.duplicate);
+        assert_eq!((again.score, again.action, again.reasons.clone()), (first.score, first.action, first.reasons));
+        assert_eq!(store.count().unwrap(), 1);
+        engine.shutdown();
+    }
+
+    #[tokio::test]
+    async fn a_repeat_never_moves_card_state_twice() {
+        let (bundle, rows) = trained();
+        let (t0, t1) = same_card(&rows);
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        // Engine A sees t0 twice, engine B once; the card's next transaction must score the same.
+        let ea = engine(a.path(), &bundle);
+        ea.process(valid(&t0), Arrival::now()).await.unwrap();
+        assert!(ea.process(valid(&t0), Arrival::now()).await.unwrap().duplicate);
+        let got = ea.process(valid(&t1), Arrival::now()).await.unwrap();
+        let eb = engine(b.path(), &bundle);
+        eb.process(valid(&t0), Arrival::now()).await.unwrap();
+        let want = eb.process(valid(&t1), Arrival::now()).await.unwrap();
+        assert_eq!((got.score, got.if_score, got.ae_mse), (want.score, want.if_score, want.ae_mse));
+        ea.shutdown();
+        eb.shutdown();
+    }
+
+    #[tokio::test]
+    async fn a_rejected_submit_releases_its_claim() {
+        let (bundle, rows) = trained();
+        let dir = tempfile::tempdir().unwrap();
+        let engine = engine(dir.path(), &bundle);
+        // A transaction the models cannot score (a non-finite amount makes non-finite features)
+        // is an error, and its id stays free for a corrected retry.
+        let mut bad = rows[0].txn.clone();
+        bad.amount = f64::NAN;
+        let first = engine.process(valid(&bad), Arrival::now()).await;
+        let retry = engine.process(valid(&rows[0].txn), Arrival::now()).await;
+        assert!(first.is_err(), "{first:?}");
+        assert!(retry.as_ref().is_ok_and(|s| !s.duplicate), "the failed submit kept its claim or a row: {retry:?}");
+        engine.shutdown();
+    }
+}

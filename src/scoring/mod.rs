@@ -7,6 +7,8 @@ mod fit;
 mod models;
 mod reasons;
 mod scorer;
+#[cfg(test)]
+pub(crate) mod testing;
 
 pub use bundle::{Bundle, DataInfo, FORMAT_VERSION, FeatureSchema, Manifest, SchemaKind};
 pub use fit::{FitConfig, Fitted, MIN_POSITIVES, SupervisedSummary, fit, write_csv};
