@@ -44,20 +44,36 @@ pub enum Command {
 /// Where the scoring service keeps its state and how it is reached.
 #[derive(Debug, Clone, Args)]
 pub struct ServiceArgs {
-    /// Results database (SQLite; created and migrated if needed).
-    #[arg(long, default_value = "results.db")]
-    pub db: PathBuf,
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// Address to listen on (port 0 picks a free port; the address is printed).
     #[arg(long, default_value = "127.0.0.1:8000")]
     pub addr: std::net::SocketAddr,
-    /// File holding the card tokenization key (hex), created owner-only if absent.
-    /// `AEGIS_CARD_KEY` (hex) overrides it. Default: the database path with a `.key` extension.
-    #[arg(long)]
-    pub card_key_file: Option<PathBuf>,
     /// Require `Authorization: Bearer <token>` on /predict* and /admin/* (health, ready and
     /// metrics stay open).
     #[arg(long, env = "AEGIS_API_TOKEN", hide_env_values = true)]
     pub api_token: Option<String>,
+    #[command(flatten)]
+    pub alerts: AlertArgs,
+}
+
+/// Where decisions are stored, and the card key that goes with them (`serve`, `consume`, `demo`).
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// Results database (SQLite; created and migrated if needed), shareable by `serve` and
+    /// `consume` workers.
+    #[arg(long, default_value = "results.db")]
+    pub db: PathBuf,
+    /// File holding the card tokenization key (hex), created owner-only if absent; producers
+    /// must use the same key. `AEGIS_CARD_KEY` (hex) overrides it. Default: the database path
+    /// with a `.key` extension.
+    #[arg(long)]
+    pub card_key_file: Option<PathBuf>,
+}
+
+/// Alert webhooks for review/block decisions (`serve`, `consume`, `demo`).
+#[derive(Debug, Clone, Args)]
+pub struct AlertArgs {
     /// POST a JSON alert for every review/block decision to this URL (repeatable).
     #[arg(long = "alert-webhook", value_name = "URL")]
     pub alert_webhooks: Vec<reqwest::Url>,
@@ -156,16 +172,10 @@ pub struct ConsumeArgs {
     /// Model bundle directory (or a models directory holding `current`).
     #[arg(long, default_value = "models/current")]
     pub models: PathBuf,
-    /// Results database (SQLite), shareable with other workers and `aegis serve`.
-    #[arg(long, default_value = "results.db")]
-    pub db: PathBuf,
-    /// Card tokenization key file (`AEGIS_CARD_KEY` overrides it); the producers' key.
-    /// Default: the database path with a `.key` extension.
-    #[arg(long)]
-    pub card_key_file: Option<PathBuf>,
-    /// POST a JSON alert for every review/block decision to this URL (repeatable).
-    #[arg(long = "alert-webhook", value_name = "URL")]
-    pub alert_webhooks: Vec<reqwest::Url>,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub alerts: AlertArgs,
     /// Any librdkafka property, as key=value (repeatable), e.g. session.timeout.ms=6000.
     #[arg(long = "kafka-option", value_name = "KEY=VALUE", value_parser = parse_kafka_option)]
     pub kafka_options: Vec<(String, String)>,

@@ -22,5 +22,6 @@ pub mod kafka;
 pub mod load;
 pub mod metrics;
 pub mod progress;
+pub mod runtime;
 pub mod scoring;
 pub mod store;

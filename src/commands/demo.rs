@@ -19,7 +19,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         println!("No data at {data}: generating it.");
         subcommand(&["generate", "--out", &data])?;
     }
-    let key = card_key_for(&args.service.db, args.service.card_key_file.as_deref())?;
+    let key = card_key_for(&args.service.store.db, args.service.store.card_key_file.as_deref())?;
     let rows = read_transactions(&args.data, &ColumnMap::default(), &key, false, |_| {})?.rows;
     ensure!(rows.len() > args.count + 100, "{data} has {} rows; the demo needs more than --count + 100", rows.len());
     let split = rows.len() - args.count;
@@ -38,13 +38,13 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
 
     super::serve::runtime()?.block_on(async {
         let service = super::serve::Service::start(&args.models, &args.service, warm_up).await?;
-        println!("Model bundle {}; API listening at {}", service.engine.model_version(), service.url);
+        println!("Model bundle {}; API listening at {}", service.engine().model_version(), service.url);
         println!("Streaming {} transactions at {} through POST {}/predict:", items.len(), pace.describe(), service.url);
         let base = service.url.parse().context("internal: the service URL does not parse")?;
         let target = Arc::new(Target::Http(HttpTarget::new(&base, args.service.api_token.clone())?));
         let summary = super::produce::send(items, target, pace, false).await;
         println!("{}", summary.report());
-        println!("Results are in {}; the dashboard is at {}/", args.service.db.display(), service.url);
+        println!("Results are in {}; the dashboard is at {}/", args.service.store.db.display(), service.url);
         if !args.exit_when_done {
             println!("Still serving the API and the dashboard at {}/ ; press Ctrl-C to stop.", service.url);
             super::serve::shutdown_signal().await;

@@ -36,3 +36,24 @@ pub(crate) fn report_skipped(skipped: &[String]) {
 }
 
 pub(crate) use crate::domain::rfc3339;
+
+/// The runtime's settings from the command line: library code never sees a clap type.
+pub(crate) fn runtime_config(
+    models: &std::path::Path,
+    store: &crate::cli::StoreArgs,
+    alerts: &crate::cli::AlertArgs,
+    warm_up: Vec<crate::ingest::LabelledTransaction>,
+) -> crate::runtime::RuntimeConfig {
+    crate::runtime::RuntimeConfig {
+        models: models.to_owned(),
+        db: store.db.clone(),
+        card_key_file: store.card_key_file.clone(),
+        alerts: (!alerts.alert_webhooks.is_empty()).then(|| crate::alerts::AlertConfig {
+            webhooks: alerts.alert_webhooks.clone(),
+            max_attempts: alerts.alert_attempts.max(1),
+            backoff: std::time::Duration::from_millis(alerts.alert_backoff_ms),
+            timeout: std::time::Duration::from_secs(5),
+        }),
+        warm_up,
+    }
+}
