@@ -326,6 +326,24 @@ pub fn card_key_for(db: &Path, key_file: Option<&Path>) -> anyhow::Result<CardKe
     CardKey::load_or_create(&path).with_context(|| format!("card key {}", path.display()))
 }
 
+/// An engine over `bundle` (saved to `dir/models` if not there yet) and a store in `dir`, for
+/// tests of the engine and of the layers above it.
+#[cfg(test)]
+pub(crate) fn engine_for_tests(dir: &Path, bundle: &Bundle) -> Engine {
+    let models = dir.join("models");
+    if !models.exists() {
+        std::fs::create_dir_all(&models).unwrap_or_else(|e| panic!("{e}"));
+        bundle.save(&models, &[]).unwrap_or_else(|e| panic!("{e:#}"));
+    }
+    let config = EngineConfig {
+        models,
+        db: dir.join("results.db"),
+        card_key: CardKey::new(b"engine tests"),
+        warm_up: Vec::new(),
+    };
+    Engine::open(config, Arc::new(Metrics::default())).unwrap_or_else(|e| panic!("{e:#}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -333,20 +351,8 @@ mod tests {
     use crate::ingest::LabelledTransaction;
     use crate::scoring::testing::trained;
 
-    /// An engine over a freshly trained bundle and an empty store in `dir`.
     fn engine(dir: &Path, bundle: &Bundle) -> Engine {
-        let models = dir.join("models");
-        if !models.exists() {
-            std::fs::create_dir_all(&models).unwrap();
-            bundle.save(&models, &[]).unwrap();
-        }
-        let config = EngineConfig {
-            models,
-            db: dir.join("results.db"),
-            card_key: CardKey::new(b"engine tests"),
-            warm_up: Vec::new(),
-        };
-        Engine::open(config, Arc::new(Metrics::default())).unwrap()
+        engine_for_tests(dir, bundle)
     }
 
     fn valid(txn: &Transaction) -> ValidTransaction {

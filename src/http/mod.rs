@@ -138,3 +138,6 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
 }
+
+#[cfg(test)]
+mod tests;

@@ -5,7 +5,7 @@ use aegis::store::Store;
 use serde_json::{Value, json};
 
 fn stored(server: &Server) -> u64 {
-    Store::open(&server.db).unwrap().count().unwrap()
+    super::stored_rows(&server.db)
 }
 
 #[test]

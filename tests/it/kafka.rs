@@ -104,13 +104,7 @@ fn produce(dir: &Path, brokers: &str, topic: &str, count: usize, seed: u64) -> S
     aegis_ok(dir, &args)
 }
 
-/// Results stored so far (0 before the database exists), read without taking any lock.
-fn count_rows(db: &Path) -> u64 {
-    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
-    rusqlite::Connection::open_with_flags(db, flags)
-        .and_then(|c| c.query_row("SELECT COUNT(*) FROM results", [], |r| r.get::<_, i64>(0)))
-        .map_or(0, |n| n.unsigned_abs())
-}
+use super::stored_rows as count_rows;
 
 /// Waits until the store holds `n` results (and no more appear for a moment).
 fn wait_for_rows(db: &Path, n: u64, within: Duration) -> u64 {

@@ -16,6 +16,15 @@ mod server;
 use std::path::Path;
 use std::process::{Command, Output};
 
+/// Results stored in the database at `db` (0 before it exists), read without taking a lock:
+/// the one way tests count rows.
+pub fn stored_rows(db: &Path) -> u64 {
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
+    rusqlite::Connection::open_with_flags(db, flags)
+        .and_then(|c| c.query_row("SELECT COUNT(*) FROM results", [], |r| r.get::<_, i64>(0)))
+        .map_or(0, |n| n.unsigned_abs())
+}
+
 /// Runs `aegis` with `args` in `dir`.
 pub fn aegis(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_aegis"))

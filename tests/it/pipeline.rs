@@ -170,9 +170,7 @@ fn demo_generates_trains_and_streams_through_the_api() {
     let first = summary(&out);
     assert!(first.ends_with(", 0"), "no request failed: {first}");
     assert!(d.join("data/transactions.csv").is_file() && d.join("models/current/manifest.json").is_file());
-    let store = aegis::store::Store::open(&d.join("results.db")).unwrap();
-    assert_eq!(store.count().unwrap(), 300, "every decision is stored");
-    drop(store);
+    assert_eq!(super::stored_rows(&d.join("results.db")), 300, "every decision is stored");
     // A second run reuses the data and the bundle; the store answers with the same decisions.
     let again = aegis_ok(d, &args);
     assert!(!again.contains("generating it") && !again.contains("training one"), "{again}");
