@@ -125,8 +125,9 @@ impl Engine {
         let store = Store::open(&config.db)?;
         scorer.warm_up(&config.warm_up);
         let since = config.warm_up.last().map_or(i64::MIN, |r| r.txn.timestamp + 1);
-        if let Some(latest) = store.latest_timestamp()? {
-            let n = store.replay(since.max(latest - REPLAY_SECS), |txn| scorer.observe(&txn))?;
+        let history = || format!("cannot rebuild card history from {}", config.db.display());
+        if let Some(latest) = store.latest_timestamp().with_context(history)? {
+            let n = store.replay(since.max(latest - REPLAY_SECS), |txn| scorer.observe(&txn)).with_context(history)?;
             tracing::info!(transactions = n, cards = scorer.n_cards(), "card history rebuilt from the store");
         }
         metrics.set_model_version(scorer.model_version());

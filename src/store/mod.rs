@@ -171,11 +171,11 @@ impl Store {
             Connection::open(path).with_context(|| format!("cannot open the results database {}", path.display()))?;
         // First, so that processes opening the database together wait for each other.
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
+        set_wal(&conn).with_context(|| format!("cannot switch {} to WAL mode", path.display()))?;
+        conn.pragma_update(None, "synchronous", "FULL").context("cannot set synchronous=FULL")?;
         // 64 MiB of page cache (default 2 MiB): inserts of random txn_ids touch pages all over the
         // txn_id index, and past a few hundred thousand results most of them missed the cache.
-        conn.pragma_update(None, "cache_size", -65_536)?;
+        conn.pragma_update(None, "cache_size", -65_536).context("cannot set the page cache size")?;
         let mut store = Self { conn };
         store.migrate().with_context(|| format!("cannot migrate {}", path.display()))?;
         Ok(store)
@@ -295,6 +295,23 @@ impl Store {
     pub fn count(&self) -> anyhow::Result<u64> {
         let n: i64 = self.conn.query_row("SELECT COUNT(*) FROM results", [], |r| r.get(0))?;
         Ok(n.unsigned_abs())
+    }
+}
+
+/// `PRAGMA journal_mode=WAL`, retried for up to 5 s while another process holds the new database:
+/// the journal-mode switch can answer "database is locked" at once instead of waiting on the busy
+/// timeout (seen when two Kafka workers created one database together).
+fn set_wal(conn: &Connection) -> rusqlite::Result<()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
     }
 }
 
