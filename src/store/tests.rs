@@ -175,3 +175,26 @@ fn pages_continue_from_the_cursor_even_within_one_millisecond() {
     assert_eq!(ids, ["t4", "t3", "t2", "t1", "t0"]);
     assert_eq!(cursor.to_string().parse::<Cursor>().unwrap(), cursor);
 }
+
+#[test]
+fn connections_creating_one_new_database_together_all_succeed() {
+    // Two Kafka workers starting at once open the same new file: each must wait for the other
+    // (busy timeout, WAL switch retried) rather than fail with "database is locked".
+    for round in 0..30 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("results.db");
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(4));
+        let openers: Vec<_> = (0..4)
+            .map(|_| {
+                let (path, barrier) = (path.clone(), std::sync::Arc::clone(&barrier));
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    Store::open(&path).map(|_| ()).map_err(|e| format!("{e:#}"))
+                })
+            })
+            .collect();
+        for o in openers {
+            o.join().unwrap().unwrap_or_else(|e| panic!("round {round}: {e}"));
+        }
+    }
+}
