@@ -2,8 +2,9 @@
 //!
 //! `cargo bench --bench dashboard` (fills a temporary database first; ROWS=… to change the size)
 
+use aegis::domain::ScoredTransaction;
 use aegis::scoring::Action;
-use aegis::store::{Cursor, Filter, ReadPool, Store, StoredResult};
+use aegis::store::{Cursor, Filter, ReadPool, Store};
 use std::time::{Duration, Instant};
 
 const COUNTRIES: [&str; 25] = [
@@ -19,7 +20,7 @@ fn main() {
     let start_ms = 1_795_000_000_000i64;
     let filled = Instant::now();
     for chunk in (0..rows).collect::<Vec<_>>().chunks(10_000) {
-        let batch: Vec<StoredResult> = chunk.iter().map(|&i| result(i, start_ms)).collect();
+        let batch: Vec<ScoredTransaction> = chunk.iter().map(|&i| result(i, start_ms)).collect();
         store.insert_batch(&batch).expect("insert");
     }
     println!("filled {rows} results in {:.1} s", filled.elapsed().as_secs_f64());
@@ -42,13 +43,13 @@ fn main() {
 }
 
 /// One stored result: 96% allow, 3% review, 1% block, received 7 ms apart.
-fn result(i: usize, start_ms: i64) -> StoredResult {
+fn result(i: usize, start_ms: i64) -> ScoredTransaction {
     let action = match i % 100 {
         0 => Action::Block,
         1..=3 => Action::Review,
         _ => Action::Allow,
     };
-    StoredResult {
+    ScoredTransaction {
         txn_id: format!("{:016x}", aegis::generator::txn_id(1, i as u64)),
         timestamp: 1_735_689_600 + i as i64,
         amount: 10.0 + (i % 500) as f64,

@@ -5,8 +5,9 @@
 //!
 //! `cargo bench --bench store`
 
+use aegis::domain::ScoredTransaction;
 use aegis::scoring::Action;
-use aegis::store::{Store, StoredResult, Writer};
+use aegis::store::{Store, Writer};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::time::Instant;
@@ -24,7 +25,7 @@ fn main() {
             let acked = acked_tx.clone();
             s.spawn(move || {
                 for i in (p..N).step_by(2) {
-                    let row = StoredResult {
+                    let row = ScoredTransaction {
                         txn_id: format!("{:016x}", aegis::generator::txn_id(7, i as u64)),
                         timestamp: 1_735_689_600 + i as i64,
                         amount: 12.5 + (i % 500) as f64,

@@ -3,9 +3,10 @@
 //! delivery's status (pending, delivered, failed, with attempts and the last error) is kept in
 //! the store's `alerts` table.
 
+use crate::domain::ScoredTransaction;
 use crate::metrics::Metrics;
 use crate::scoring::Action;
-use crate::store::{AlertStatus, Store, StoredResult};
+use crate::store::{AlertStatus, Store};
 use reqwest::Url;
 use serde::Serialize;
 use std::path::Path;
@@ -33,7 +34,7 @@ pub struct Alert {
 }
 
 impl Alert {
-    pub fn of(r: &StoredResult) -> Self {
+    pub fn of(r: &ScoredTransaction) -> Self {
         Self {
             txn_id: r.txn_id.clone(),
             timestamp: crate::domain::rfc3339(r.timestamp),

@@ -11,10 +11,10 @@
 //!   everything before the wait for the commit is synchronous.
 
 use crate::alerts::{Alert, AlertQueue};
-use crate::domain::{CardKey, ValidTransaction};
+use crate::domain::{CardKey, ScoredTransaction, ValidTransaction};
 use crate::metrics::Metrics;
 use crate::scoring::{Action, Bundle, Scorer};
-use crate::store::{Outcome, ReadPool, Store, StoredResult, Writer};
+use crate::store::{Outcome, ReadPool, Store, Writer};
 use anyhow::Context;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -43,35 +43,17 @@ impl Arrival {
     }
 }
 
-/// The decision for one transaction, as returned to clients.
+/// The decision for one transaction, as returned to clients: the scored transaction, and
+/// whether it is the decision stored for an earlier request with the same `txn_id`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scored {
-    pub txn_id: String,
-    pub score: f32,
-    pub if_score: f32,
-    pub ae_mse: f32,
-    /// The supervised model's fraud probability, if the bundle has one.
-    pub fraud_probability: Option<f32>,
-    pub action: Action,
-    pub reasons: Vec<String>,
-    pub model_version: String,
-    /// True if this `txn_id` was already stored and this is that earlier decision.
+    pub txn: ScoredTransaction,
     pub duplicate: bool,
 }
 
 impl Scored {
-    fn from_stored(r: StoredResult) -> Self {
-        Self {
-            txn_id: r.txn_id,
-            score: r.score,
-            if_score: r.if_score,
-            ae_mse: r.ae_mse,
-            fraud_probability: r.fraud_probability,
-            action: r.action,
-            reasons: r.reasons,
-            model_version: r.model_version,
-            duplicate: true,
-        }
+    fn from_stored(txn: ScoredTransaction) -> Self {
+        Self { txn, duplicate: true }
     }
 }
 
@@ -208,18 +190,8 @@ impl Engine {
                 return Err(e.into());
             }
         };
-        let scored = Scored {
-            txn_id: txn.txn_id.clone(),
-            score: decision.score.combined,
-            if_score: decision.score.if_score,
-            ae_mse: decision.score.ae_mse,
-            fraud_probability: decision.score.fraud_probability,
-            action: decision.action,
-            reasons: decision.reasons,
-            model_version,
-            duplicate: false,
-        };
-        let row = StoredResult {
+        let score = decision.score;
+        let row = ScoredTransaction {
             txn_id: txn.txn_id,
             timestamp: txn.timestamp,
             amount: txn.amount,
@@ -228,19 +200,20 @@ impl Engine {
             merchant_category: txn.merchant_category,
             card_masked,
             card_token: txn.card.to_string(),
-            score: scored.score,
-            if_score: scored.if_score,
-            ae_mse: scored.ae_mse,
-            fraud_probability: scored.fraud_probability,
-            action: scored.action,
-            reasons: scored.reasons.clone(),
-            model_version: scored.model_version.clone(),
+            score: score.combined,
+            if_score: score.if_score,
+            ae_mse: score.ae_mse,
+            fraud_probability: score.fraud_probability,
+            action: decision.action,
+            reasons: decision.reasons,
+            model_version,
             received_at: arrival.unix_ms,
             latency_us: u32::try_from(arrival.instant.elapsed().as_micros()).unwrap_or(u32::MAX),
         };
+        // The client's copy; the row itself moves to the writer.
+        let scored = Scored { txn: row.clone(), duplicate: false };
         // Built before the row moves to the writer; sent only once the row is committed.
-        let alert =
-            self.alerts.as_ref().filter(|_| scored.action != Action::Allow).map(|q| (q.clone(), Alert::of(&row)));
+        let alert = self.alerts.as_ref().filter(|_| row.action != Action::Allow).map(|q| (q.clone(), Alert::of(&row)));
         let (tx, rx) = oneshot::channel();
         let claims = Arc::clone(&self.claims);
         let id = row.txn_id.clone();
@@ -255,7 +228,7 @@ impl Engine {
         let started = Instant::now();
         if let Err(e) = self.writer.submit(row, ack) {
             // The ack was dropped with the job; release the claim here.
-            release(&self.claims, &scored.txn_id);
+            release(&self.claims, &scored.txn.txn_id);
             return Err(EngineError::Store(e.to_string()));
         }
         Ok(Pending::Committing { scored, commit: rx, started })
@@ -304,7 +277,7 @@ impl Pending {
                 metrics.observe_store_write(started.elapsed());
                 match outcome.map_err(EngineError::Store)? {
                     Outcome::Inserted => {
-                        metrics.count_decision(scored.action);
+                        metrics.count_decision(scored.txn.action);
                         Ok(scored)
                     }
                     // Another process (a Kafka worker sharing the store) stored it first.
@@ -386,12 +359,15 @@ mod tests {
         // Persisted before the answer: another connection already sees it.
         let store = Store::open(&dir.path().join("results.db")).unwrap();
         let stored = store.get(&t.txn_id).unwrap().expect("stored before the answer");
-        assert_eq!((stored.score, stored.action), (first.score, first.action));
-        assert_eq!(stored.fraud_probability, first.fraud_probability);
+        assert_eq!((stored.score, stored.action), (first.txn.score, first.txn.action));
+        assert_eq!(stored.fraud_probability, first.txn.fraud_probability);
         // The claim went with the commit: a repeat now gets the stored decision, once stored.
         let again = engine.process(valid(t), Arrival::now()).await.unwrap();
         assert!(again.duplicate);
-        assert_eq!((again.score, again.action, again.reasons.clone()), (first.score, first.action, first.reasons));
+        assert_eq!(
+            (again.txn.score, again.txn.action, again.txn.reasons.clone()),
+            (first.txn.score, first.txn.action, first.txn.reasons)
+        );
         assert_eq!(store.count().unwrap(), 1);
         engine.shutdown();
     }
@@ -409,7 +385,10 @@ mod tests {
         let eb = engine(b.path(), &bundle);
         eb.process(valid(&t0), Arrival::now()).await.unwrap();
         let want = eb.process(valid(&t1), Arrival::now()).await.unwrap();
-        assert_eq!((got.score, got.if_score, got.ae_mse), (want.score, want.if_score, want.ae_mse));
+        assert_eq!(
+            (got.txn.score, got.txn.if_score, got.txn.ae_mse),
+            (want.txn.score, want.txn.if_score, want.txn.ae_mse)
+        );
         ea.shutdown();
         eb.shutdown();
     }

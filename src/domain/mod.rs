@@ -1,11 +1,13 @@
-//! Domain types shared by every stage: transactions, card tokens, actions.
+//! Domain types shared by every stage: transactions, card tokens, decisions, time.
 
 mod card;
+mod decision;
 mod time;
 mod transaction;
 mod wire;
 
 pub use card::{CardKey, CardToken, luhn_check_digit, luhn_valid, mask_pan};
+pub use decision::{Action, PredictResponse, ScoredTransaction};
 pub use time::{parse_timestamp, rfc3339};
 pub use transaction::{Country, Transaction};
 pub use wire::{MAX_AMOUNT, Rejection, TransactionIn, ValidTransaction};

@@ -8,8 +8,9 @@ mod error;
 mod openapi;
 mod predict;
 
+pub use crate::domain::PredictResponse;
 pub use error::{ApiError, ErrorBody, ErrorDetail};
-pub use predict::{BatchItem, BatchResponse, MAX_BATCH, PredictResponse};
+pub use predict::{BatchItem, BatchResponse, MAX_BATCH};
 
 use crate::engine::Engine;
 use axum::Router;

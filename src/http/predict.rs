@@ -2,9 +2,8 @@
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
-use crate::domain::TransactionIn;
+use crate::domain::{PredictResponse, TransactionIn};
 use crate::engine::{Arrival, EngineError, Pending, Scored};
-use crate::scoring::Action;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -17,47 +16,9 @@ use std::time::Instant;
 /// Most transactions in one batch request.
 pub const MAX_BATCH: usize = 10_000;
 
-/// The decision for one transaction.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct PredictResponse {
-    pub txn_id: String,
-    /// The decision score in [0, 1]: the supervised model's fraud probability when the bundle
-    /// has one, else the mean of the two anomaly models' training percentiles.
-    pub score: f32,
-    pub action: Action,
-    /// Why, most important first (empty when allowed).
-    pub reasons: Vec<String>,
-    /// Isolation Forest anomaly score in (0, 1].
-    pub if_score: f32,
-    /// Autoencoder reconstruction error (mean squared, standardised features).
-    pub ae_mse: f32,
-    /// The supervised model's fraud probability; null when the bundle was trained without labels.
-    pub fraud_probability: Option<f32>,
-    /// 1 if the action is not `allow` (kept for clients of the first prototype).
-    pub label: u8,
-    pub model_version: String,
-    /// Time spent in the server, microseconds, including the store commit.
-    pub latency_us: u64,
-    /// True if this `txn_id` was already scored: this is the stored decision.
-    pub duplicate: bool,
-}
-
-impl PredictResponse {
-    fn new(s: Scored, started: Instant) -> Self {
-        Self {
-            label: u8::from(s.action != Action::Allow),
-            txn_id: s.txn_id,
-            score: s.score,
-            action: s.action,
-            reasons: s.reasons,
-            if_score: s.if_score,
-            ae_mse: s.ae_mse,
-            fraud_probability: s.fraud_probability,
-            model_version: s.model_version,
-            latency_us: started.elapsed().as_micros() as u64,
-            duplicate: s.duplicate,
-        }
-    }
+/// The answer: the decision's wire view, with the time since the request arrived.
+fn answer(s: &Scored, started: Instant) -> PredictResponse {
+    PredictResponse::new(&s.txn, s.duplicate, started.elapsed().as_micros() as u64)
 }
 
 /// One entry of a batch answer: a decision, or the error for that transaction.
@@ -96,7 +57,7 @@ pub async fn one(
     let value = json_body(&headers, body)?;
     let valid = TransactionIn::validate(&value, state.engine.card_key(), arrival.unix_ms / 1000)?;
     let scored = state.engine.process(valid, arrival).await?;
-    Ok(Json(PredictResponse::new(scored, arrival.instant)))
+    Ok(Json(answer(&scored, arrival.instant)))
 }
 
 /// Score up to 10,000 transactions (a JSON array). Results come back in order; an invalid
@@ -146,7 +107,7 @@ pub async fn batch(
             Err(e) => Err(e),
         };
         results.push(match item {
-            Ok(scored) => BatchItem::Ok(PredictResponse::new(scored, arrival.instant)),
+            Ok(scored) => BatchItem::Ok(answer(&scored, arrival.instant)),
             Err(e) => BatchItem::Err(e.body()),
         });
     }

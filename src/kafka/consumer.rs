@@ -15,7 +15,7 @@
 //!   what the store has (which after a restart is everything).
 
 use super::client_config;
-use crate::domain::TransactionIn;
+use crate::domain::{PredictResponse, TransactionIn};
 use crate::engine::{Arrival, Engine, EngineError, Scored};
 use crate::scoring::Action;
 use anyhow::{Context, bail};
@@ -327,17 +327,14 @@ struct Publish {
 
 impl Publish {
     async fn send(&self, card: &str, s: &Scored) -> Result<(), String> {
-        let flagged = s.action != Action::Allow;
+        let flagged = s.txn.action != Action::Allow;
         let topics = [self.scored.as_deref(), self.alerts.as_deref().filter(|_| flagged)];
         if topics.iter().all(Option::is_none) {
             return Ok(());
         }
-        let body = serde_json::json!({
-            "txn_id": s.txn_id, "score": s.score, "action": s.action, "reasons": s.reasons,
-            "if_score": s.if_score, "ae_mse": s.ae_mse, "fraud_probability": s.fraud_probability, "label": u8::from(flagged),
-            "model_version": s.model_version, "duplicate": s.duplicate,
-        })
-        .to_string();
+        // The same JSON as the `/predict` answer.
+        let body = serde_json::to_string(&PredictResponse::new(&s.txn, s.duplicate, u64::from(s.txn.latency_us)))
+            .map_err(|e| e.to_string())?;
         for topic in topics.into_iter().flatten() {
             let record = FutureRecord::to(topic).key(card).payload(&body);
             self.producer.send(record, Duration::from_secs(30)).await.map_err(|(e, _)| format!("{topic}: {e}"))?;

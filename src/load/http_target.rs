@@ -1,23 +1,12 @@
 //! The scoring API as a target: `POST {base}/predict` over a pooled keep-alive client.
 
 use crate::domain::TransactionIn;
-use crate::scoring::Action;
 use anyhow::Context;
 use reqwest::Url;
-use serde::Deserialize;
 use std::time::Duration;
 
-/// The parts of a `/predict` answer a sender uses.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct Reply {
-    pub txn_id: String,
-    pub score: f32,
-    pub action: Action,
-    #[serde(default)]
-    pub reasons: Vec<String>,
-    #[serde(default)]
-    pub duplicate: bool,
-}
+/// A `/predict` answer, as the server sends it.
+pub use crate::domain::PredictResponse as Reply;
 
 #[derive(Debug)]
 pub struct HttpTarget {

@@ -1,7 +1,7 @@
 //! Counters maintained in the same transaction as the results they count (per minute, per
 //! country), so the dashboard's totals cost a few rows to read however large the store grows.
 
-use super::StoredResult;
+use super::ScoredTransaction;
 use crate::scoring::Action;
 use rusqlite::{Transaction, params};
 use std::collections::HashMap;
@@ -16,7 +16,7 @@ pub(super) struct Counters {
 }
 
 impl Counters {
-    pub(super) fn add(&mut self, r: &StoredResult) {
+    pub(super) fn add(&mut self, r: &ScoredTransaction) {
         let m = self.minutes.entry(r.received_at.div_euclid(60_000)).or_default();
         m[0] += 1;
         m[1] += i64::from(r.action == Action::Review);

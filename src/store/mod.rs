@@ -17,8 +17,8 @@ pub use dashboard::{CountryCount, Cursor, Filter, MAX_PAGE, MinuteCount, Stats, 
 pub use reader::ReadPool;
 pub use writer::{Ack, Writer, WriterStats};
 
-use crate::domain::{CardToken, Country, Transaction};
-use crate::scoring::Action;
+use crate::domain::Action;
+use crate::domain::{CardToken, Country, ScoredTransaction, Transaction};
 use anyhow::Context;
 use counters::Counters;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -120,42 +120,13 @@ const MIGRATIONS: [&str; 5] = [
     "ALTER TABLE results ADD COLUMN fraud_probability REAL;",
 ];
 
-/// One stored decision.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredResult {
-    pub txn_id: String,
-    /// Transaction time, Unix seconds.
-    pub timestamp: i64,
-    pub amount: f64,
-    pub country: String,
-    pub merchant: String,
-    pub merchant_category: Option<String>,
-    /// First 6 / last 4 digits.
-    pub card_masked: String,
-    /// HMAC token of the card number (hex).
-    pub card_token: String,
-    pub score: f32,
-    pub if_score: f32,
-    pub ae_mse: f32,
-    /// The supervised model's fraud probability, if the bundle had one.
-    pub fraud_probability: Option<f32>,
-    pub action: Action,
-    pub reasons: Vec<String>,
-    pub model_version: String,
-    /// When Aegis received it, Unix milliseconds.
-    pub received_at: i64,
-    /// From receipt to decision (validation, features, models), microseconds; the commit that
-    /// follows is not included.
-    pub latency_us: u32,
-}
-
 /// What happened to one result handed to the store.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     /// Stored now.
     Inserted,
     /// The `txn_id` was already stored: this is the earlier decision, unchanged.
-    Duplicate(Box<StoredResult>),
+    Duplicate(Box<ScoredTransaction>),
 }
 
 /// A connection to the results database.
@@ -203,7 +174,7 @@ impl Store {
 
     /// Stores `rows` in one transaction. A row whose `txn_id` is already stored (earlier, or
     /// earlier in the same batch) is not written again; its outcome carries the stored row.
-    pub fn insert_batch(&mut self, rows: &[StoredResult]) -> anyhow::Result<Vec<Outcome>> {
+    pub fn insert_batch(&mut self, rows: &[ScoredTransaction]) -> anyhow::Result<Vec<Outcome>> {
         // IMMEDIATE takes the write lock up front (waiting up to the busy timeout), so several
         // processes can share one database (Kafka workers and `serve`).
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -253,7 +224,7 @@ impl Store {
     }
 
     /// The stored decision for `txn_id`, if any.
-    pub fn get(&self, txn_id: &str) -> anyhow::Result<Option<StoredResult>> {
+    pub fn get(&self, txn_id: &str) -> anyhow::Result<Option<ScoredTransaction>> {
         get(&self.conn, txn_id)
     }
 
@@ -315,7 +286,7 @@ fn set_wal(conn: &Connection) -> rusqlite::Result<()> {
     }
 }
 
-pub(crate) fn get(conn: &Connection, txn_id: &str) -> anyhow::Result<Option<StoredResult>> {
+pub(crate) fn get(conn: &Connection, txn_id: &str) -> anyhow::Result<Option<ScoredTransaction>> {
     let mut stmt = conn.prepare_cached(
         "SELECT txn_id, timestamp, amount, country, merchant, merchant_category, card_masked, card_token, score,
                 if_score, ae_mse, action, reasons, model_version, received_at, latency_us, fraud_probability
@@ -324,7 +295,7 @@ pub(crate) fn get(conn: &Connection, txn_id: &str) -> anyhow::Result<Option<Stor
     let row = stmt
         .query_row([txn_id], |r| {
             Ok((
-                StoredResult {
+                ScoredTransaction {
                     txn_id: r.get(0)?,
                     timestamp: r.get(1)?,
                     amount: r.get(2)?,

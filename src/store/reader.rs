@@ -1,7 +1,7 @@
 //! Read-only connections for lookups made while the writer commits (WAL lets readers and the
 //! one writer run at once).
 
-use super::StoredResult;
+use super::ScoredTransaction;
 use anyhow::Context;
 use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
@@ -44,7 +44,7 @@ impl ReadPool {
     }
 
     /// The stored decision for `txn_id`, if any.
-    pub fn get(&self, txn_id: &str) -> anyhow::Result<Option<StoredResult>> {
+    pub fn get(&self, txn_id: &str) -> anyhow::Result<Option<ScoredTransaction>> {
         self.with(|conn| super::get(conn, txn_id))
     }
 }

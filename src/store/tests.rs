@@ -2,8 +2,8 @@ use super::*;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 
-fn result(id: &str, action: Action) -> StoredResult {
-    StoredResult {
+fn result(id: &str, action: Action) -> ScoredTransaction {
+    ScoredTransaction {
         txn_id: id.into(),
         timestamp: 1_735_689_600,
         amount: 812.4,
@@ -44,7 +44,7 @@ fn a_repeated_txn_id_keeps_the_first_decision() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(&dir.path().join("r.db")).unwrap();
     let first = result("t1", Action::Block);
-    let again = StoredResult { score: 0.1, action: Action::Allow, ..result("t1", Action::Allow) };
+    let again = ScoredTransaction { score: 0.1, action: Action::Allow, ..result("t1", Action::Allow) };
     // Within one batch and across batches.
     let outcomes = store.insert_batch(&[first.clone(), again.clone()]).unwrap();
     assert_eq!(outcomes, [Outcome::Inserted, Outcome::Duplicate(Box::new(first.clone()))]);
@@ -165,7 +165,7 @@ fn pages_continue_from_the_cursor_even_within_one_millisecond() {
     let path = dir.path().join("results.db");
     let mut store = Store::open(&path).unwrap();
     // Five results received in the same millisecond: only the txn_id orders them.
-    let rows: Vec<StoredResult> = (0..5).map(|i| result(&format!("t{i}"), Action::Allow)).collect();
+    let rows: Vec<ScoredTransaction> = (0..5).map(|i| result(&format!("t{i}"), Action::Allow)).collect();
     store.insert_batch(&rows).unwrap();
     let pool = ReadPool::open(&path, 1).unwrap();
     let first = pool.page(Filter::All, 2, None).unwrap();

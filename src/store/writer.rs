@@ -5,7 +5,7 @@
 //! only after its batch has committed: an acknowledged result is durable ("persist before
 //! acknowledge"). The ack is a plain callback, so async callers can pass a oneshot sender.
 
-use super::{Outcome, Store, StoredResult};
+use super::{Outcome, ScoredTransaction, Store};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -15,7 +15,7 @@ use std::thread::JoinHandle;
 pub type Ack = Box<dyn FnOnce(Result<Outcome, String>) + Send>;
 
 struct Job {
-    row: StoredResult,
+    row: ScoredTransaction,
     ack: Ack,
 }
 
@@ -57,7 +57,7 @@ impl Writer {
     }
 
     /// Queues `row`, blocking while the queue is full (back-pressure).
-    pub fn submit(&self, row: StoredResult, ack: Ack) -> Result<(), WriterClosed> {
+    pub fn submit(&self, row: ScoredTransaction, ack: Ack) -> Result<(), WriterClosed> {
         self.stats.queued.fetch_add(1, Ordering::Relaxed);
         self.tx.send(Job { row, ack }).map_err(|_| {
             self.stats.queued.fetch_sub(1, Ordering::Relaxed);
@@ -98,7 +98,7 @@ fn run(mut store: Store, rx: &Receiver<Job>, max_batch: usize, stats: &WriterSta
         stats.queued.fetch_sub(jobs.len() as u64, Ordering::Relaxed);
         // Rows and acks part ways here (moved, not copied): the rows go to the commit, the acks
         // wait for its outcome.
-        let (rows, acks): (Vec<StoredResult>, Vec<Ack>) = jobs.drain(..).map(|j| (j.row, j.ack)).unzip();
+        let (rows, acks): (Vec<ScoredTransaction>, Vec<Ack>) = jobs.drain(..).map(|j| (j.row, j.ack)).unzip();
         let started = std::time::Instant::now();
         let result = store.insert_batch(&rows);
         stats.commit_micros.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
