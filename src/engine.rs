@@ -14,20 +14,15 @@ use crate::alerts::{Alert, AlertQueue};
 use crate::domain::{CardKey, ScoredTransaction, ValidTransaction};
 use crate::metrics::Metrics;
 use crate::scoring::{Action, Bundle, Scorer};
-use crate::store::{Outcome, ReadPool, Store, Writer};
-use anyhow::Context;
+use crate::store::{Outcome, ReadPool, Results};
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 use tokio::sync::oneshot;
 
 /// Card history is rebuilt from this much stored history on start (the longest feature window).
 const REPLAY_SECS: i64 = 30 * 86_400;
-/// Results waiting for the writer before `submit` pushes back.
-const WRITER_QUEUE: usize = 65_536;
-/// Most results per commit.
-const MAX_BATCH: usize = 4_096;
 
 /// When a transaction reached Aegis: wall-clock time for the store, a monotonic instant for
 /// its latency.
@@ -84,8 +79,7 @@ pub struct Engine {
     scorer: Mutex<Scorer>,
     models: PathBuf,
     claims: Arc<Mutex<HashSet<String>>>,
-    readers: ReadPool,
-    writer: Writer,
+    results: Results,
     key: CardKey,
     alerts: Option<AlertQueue>,
     metrics: Arc<Metrics>,
@@ -104,22 +98,18 @@ impl Engine {
     pub fn open(config: EngineConfig, metrics: Arc<Metrics>) -> anyhow::Result<Self> {
         let bundle = Bundle::load(&config.models)?;
         let mut scorer = Scorer::new(bundle)?;
-        let store = Store::open(&config.db)?;
         scorer.warm_up(&config.warm_up);
         let since = config.warm_up.last().map_or(i64::MIN, |r| r.txn.timestamp + 1);
-        let history = || format!("cannot rebuild card history from {}", config.db.display());
-        if let Some(latest) = store.latest_timestamp().with_context(history)? {
-            let n = store.replay(since.max(latest - REPLAY_SECS), |txn| scorer.observe(&txn)).with_context(history)?;
+        let (results, n) = Results::open(&config.db, since, REPLAY_SECS, |txn| scorer.observe(&txn))?;
+        if n > 0 {
             tracing::info!(transactions = n, cards = scorer.n_cards(), "card history rebuilt from the store");
         }
         metrics.set_model_version(scorer.model_version());
-        let readers = ReadPool::open(&config.db, 4)?;
         Ok(Self {
             scorer: Mutex::new(scorer),
             models: config.models,
             claims: Arc::default(),
-            readers,
-            writer: Writer::spawn(store, WRITER_QUEUE, MAX_BATCH),
+            results,
             key: config.card_key,
             alerts: None,
             metrics,
@@ -139,8 +129,8 @@ impl Engine {
         &self.metrics
     }
 
-    pub fn readers(&self) -> &ReadPool {
-        &self.readers
+    pub fn readers(&self) -> &Arc<ReadPool> {
+        self.results.readers()
     }
 
     pub fn model_version(&self) -> String {
@@ -167,7 +157,7 @@ impl Engine {
             return Err(EngineError::InProgress(txn.txn_id));
         }
         let release = |claims: &Mutex<HashSet<String>>, id: &str| lock(claims).remove(id);
-        match self.readers.get(&txn.txn_id) {
+        match self.results.get(&txn.txn_id) {
             Ok(Some(stored)) => {
                 release(&self.claims, &txn.txn_id);
                 return Ok(Pending::Ready(Scored::from_stored(stored)));
@@ -226,7 +216,7 @@ impl Engine {
             let _ = tx.send(outcome);
         });
         let started = Instant::now();
-        if let Err(e) = self.writer.submit(row, ack) {
+        if let Err(e) = self.results.submit(row, ack) {
             // The ack was dropped with the job; release the claim here.
             release(&self.claims, &scored.txn.txn_id);
             return Err(EngineError::Store(e.to_string()));
@@ -241,25 +231,20 @@ impl Engine {
 
     /// `Ok` if the writer runs and the database answers.
     pub fn store_status(&self) -> anyhow::Result<()> {
-        anyhow::ensure!(self.writer.is_running(), "the results writer has stopped");
-        self.readers.with(|c| {
-            Ok(c.query_row("SELECT 1 FROM results LIMIT 1", [], |_| Ok(()))
-                .map(|_| ())
-                .or_else(|e| if e == rusqlite::Error::QueryReturnedNoRows { Ok(()) } else { Err(e) })?)
-        })
+        self.results.status()
     }
 
     /// The metrics text, with the store and card gauges sampled now.
     pub fn render_metrics(&self) -> String {
         use std::sync::atomic::Ordering::Relaxed;
-        let stats = self.writer.stats();
+        let stats = self.results.writer_stats();
         let cards = self.scorer().n_cards();
         self.metrics.render(stats.queued.load(Relaxed), stats.batches.load(Relaxed), cards)
     }
 
     /// Stops the writer after it commits what is queued.
     pub fn shutdown(self) {
-        self.writer.shutdown();
+        self.results.shutdown();
     }
 
     fn scorer(&self) -> MutexGuard<'_, Scorer> {
@@ -294,16 +279,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Loads the card key for `db`: `AEGIS_CARD_KEY`, or the key file beside the database.
-pub fn card_key_for(db: &Path, key_file: Option<&Path>) -> anyhow::Result<CardKey> {
-    let path = key_file.map_or_else(|| db.with_extension("key"), Path::to_path_buf);
-    CardKey::load_or_create(&path).with_context(|| format!("card key {}", path.display()))
-}
-
 /// An engine over `bundle` (saved to `dir/models` if not there yet) and a store in `dir`, for
 /// tests of the engine and of the layers above it.
 #[cfg(test)]
-pub(crate) fn engine_for_tests(dir: &Path, bundle: &Bundle) -> Engine {
+pub(crate) fn engine_for_tests(dir: &std::path::Path, bundle: &Bundle) -> Engine {
     let models = dir.join("models");
     if !models.exists() {
         std::fs::create_dir_all(&models).unwrap_or_else(|e| panic!("{e}"));
@@ -324,6 +303,7 @@ mod tests {
     use crate::domain::Transaction;
     use crate::ingest::LabelledTransaction;
     use crate::scoring::testing::trained;
+    use std::path::Path;
 
     fn engine(dir: &Path, bundle: &Bundle) -> Engine {
         engine_for_tests(dir, bundle)
@@ -357,7 +337,7 @@ mod tests {
         let first = pending.wait(engine.metrics()).await.unwrap();
         assert!(!first.duplicate);
         // Persisted before the answer: another connection already sees it.
-        let store = Store::open(&dir.path().join("results.db")).unwrap();
+        let store = crate::store::Store::open(&dir.path().join("results.db")).unwrap();
         let stored = store.get(&t.txn_id).unwrap().expect("stored before the answer");
         assert_eq!((stored.score, stored.action), (first.txn.score, first.txn.action));
         assert_eq!(stored.fraud_probability, first.txn.fraud_probability);

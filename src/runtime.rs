@@ -8,7 +8,8 @@
 //! long-running command uses live here too.
 
 use crate::alerts::{self, AlertConfig};
-use crate::engine::{Engine, EngineConfig, card_key_for};
+use crate::domain::CardKey;
+use crate::engine::{Engine, EngineConfig};
 use crate::ingest::LabelledTransaction;
 use crate::metrics::Metrics;
 use std::path::PathBuf;
@@ -44,7 +45,7 @@ pub struct Runtime {
 impl Runtime {
     pub async fn start(config: RuntimeConfig) -> anyhow::Result<Self> {
         let metrics = Arc::new(Metrics::default());
-        let card_key = card_key_for(&config.db, config.card_key_file.as_deref())?;
+        let card_key = CardKey::for_database(&config.db, config.card_key_file.as_deref())?;
         let engine_config =
             EngineConfig { models: config.models, db: config.db.clone(), card_key, warm_up: config.warm_up };
         // The store is created by the engine; alert delivery opens its own connection after.

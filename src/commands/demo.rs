@@ -3,7 +3,6 @@
 //! prints every flagged one with its reasons and a summary, then keeps serving until Ctrl-C.
 
 use crate::cli::{Cli, Command, DemoArgs};
-use crate::engine::card_key_for;
 use crate::ingest::{ColumnMap, read_requests, read_transactions};
 use crate::load::{HttpTarget, Outgoing, Pace, Target};
 use crate::scoring::Bundle;
@@ -19,7 +18,8 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         println!("No data at {data}: generating it.");
         subcommand(&["generate", "--out", &data])?;
     }
-    let key = card_key_for(&args.service.store.db, args.service.store.card_key_file.as_deref())?;
+    let key =
+        crate::domain::CardKey::for_database(&args.service.store.db, args.service.store.card_key_file.as_deref())?;
     let rows = read_transactions(&args.data, &ColumnMap::default(), &key, false, |_| {})?.rows;
     ensure!(rows.len() > args.count + 100, "{data} has {} rows; the demo needs more than --count + 100", rows.len());
     let split = rows.len() - args.count;

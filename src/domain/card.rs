@@ -36,6 +36,14 @@ impl CardKey {
         }
     }
 
+    /// The key for the results database `db`: `AEGIS_CARD_KEY`, else `key_file`, else the
+    /// file beside the database (`results.key` for `results.db`).
+    pub fn for_database(db: &std::path::Path, key_file: Option<&std::path::Path>) -> anyhow::Result<Self> {
+        use anyhow::Context;
+        let path = key_file.map_or_else(|| db.with_extension("key"), std::path::Path::to_path_buf);
+        Self::load_or_create(&path).with_context(|| format!("card key {}", path.display()))
+    }
+
     /// The serving key: `AEGIS_CARD_KEY` (hex) if set, else the key saved in `path`, else a new
     /// random key saved to `path` readable by its owner only. Tokens in the results store are only
     /// comparable across restarts under the same key, so it must outlive the process.

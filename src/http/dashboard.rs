@@ -46,13 +46,11 @@ async fn read<T: Send + 'static>(
     state: &AppState,
     f: impl FnOnce(&crate::store::ReadPool) -> anyhow::Result<T> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let engine = std::sync::Arc::clone(&state.engine);
-    tokio::task::spawn_blocking(move || f(engine.readers())).await.map_err(anyhow::Error::from).and_then(|r| r).map_err(
-        |e| {
-            tracing::error!(error = %format!("{e:#}"), "dashboard query failed");
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the results store cannot be read")
-        },
-    )
+    let readers = std::sync::Arc::clone(&state.readers);
+    tokio::task::spawn_blocking(move || f(&readers)).await.map_err(anyhow::Error::from).and_then(|r| r).map_err(|e| {
+        tracing::error!(error = %format!("{e:#}"), "dashboard query failed");
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the results store cannot be read")
+    })
 }
 
 /// Totals, rates, p99 latency and the last hour per minute.

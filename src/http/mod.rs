@@ -48,16 +48,27 @@ const ROUTES: [&str; 16] = [
     "/api/events",
 ];
 
+/// What the handlers use: the engine for decisions, and directly the store's readers, the
+/// metrics and the card key (handlers do not reach through the engine for them).
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub engine: Arc<Engine>,
+    pub readers: Arc<crate::store::ReadPool>,
+    pub metrics: Arc<crate::metrics::Metrics>,
+    pub card_key: crate::domain::CardKey,
     /// SHA-256 of the bearer token that `/predict*` and admin routes require, if any.
     api_token: Option<[u8; 32]>,
 }
 
 impl AppState {
     pub fn new(engine: Arc<Engine>, api_token: Option<&str>) -> Self {
-        Self { engine, api_token: api_token.filter(|t| !t.is_empty()).map(|t| Sha256::digest(t).into()) }
+        Self {
+            readers: Arc::clone(engine.readers()),
+            metrics: Arc::clone(engine.metrics()),
+            card_key: engine.card_key().clone(),
+            engine,
+            api_token: api_token.filter(|t| !t.is_empty()).map(|t| Sha256::digest(t).into()),
+        }
     }
 }
 
@@ -106,7 +117,7 @@ async fn track(State(state): State<AppState>, req: Request, next: Next) -> Respo
         _ => "other",
     };
     let response = next.run(req).await;
-    state.engine.metrics().observe_request(route, method, response.status().as_u16(), started.elapsed());
+    state.metrics.observe_request(route, method, response.status().as_u16(), started.elapsed());
     response
 }
 

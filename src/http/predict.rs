@@ -55,7 +55,7 @@ pub async fn one(
 ) -> Result<Json<PredictResponse>, ApiError> {
     let arrival = Arrival::now();
     let value = json_body(&headers, body)?;
-    let valid = TransactionIn::validate(&value, state.engine.card_key(), arrival.unix_ms / 1000)?;
+    let valid = TransactionIn::validate(&value, &state.card_key, arrival.unix_ms / 1000)?;
     let scored = state.engine.process(valid, arrival).await?;
     Ok(Json(answer(&scored, arrival.instant)))
 }
@@ -88,12 +88,12 @@ pub async fn batch(
         ));
     }
     // Validating and scoring thousands of rows is CPU work: keep it off the async workers.
-    let engine = std::sync::Arc::clone(&state.engine);
+    let (engine, key) = (std::sync::Arc::clone(&state.engine), state.card_key.clone());
     let pending = tokio::task::spawn_blocking(move || {
         items
             .iter()
             .map(|item| {
-                let valid = TransactionIn::validate(item, engine.card_key(), arrival.unix_ms / 1000)?;
+                let valid = TransactionIn::validate(item, &key, arrival.unix_ms / 1000)?;
                 engine.submit(valid, arrival).map_err(ApiError::from)
             })
             .collect::<Vec<Result<Pending, ApiError>>>()
@@ -103,7 +103,7 @@ pub async fn batch(
     let mut results = Vec::with_capacity(pending.len());
     for p in pending {
         let item = match p {
-            Ok(p) => p.wait(state.engine.metrics()).await.map_err(ApiError::from),
+            Ok(p) => p.wait(&state.metrics).await.map_err(ApiError::from),
             Err(e) => Err(e),
         };
         results.push(match item {

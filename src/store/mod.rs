@@ -10,12 +10,14 @@ mod alerts;
 mod counters;
 mod dashboard;
 mod reader;
+mod results;
 mod writer;
 
 pub use alerts::{AlertStatus, StoredAlert};
 pub use dashboard::{CountryCount, Cursor, Filter, MAX_PAGE, MinuteCount, Stats, TransactionRow};
 pub use reader::ReadPool;
-pub use writer::{Ack, Writer, WriterStats};
+pub use results::Results;
+pub use writer::{Ack, Writer, WriterClosed, WriterStats};
 
 use crate::domain::Action;
 use crate::domain::{CardToken, Country, ScoredTransaction, Transaction};

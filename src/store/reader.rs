@@ -44,6 +44,15 @@ impl ReadPool {
     }
 
     /// The stored decision for `txn_id`, if any.
+    /// `Ok` if the database answers a read.
+    pub fn ping(&self) -> anyhow::Result<()> {
+        self.with(|c| {
+            Ok(c.query_row("SELECT 1 FROM results LIMIT 1", [], |_| Ok(()))
+                .map(|_| ())
+                .or_else(|e| if e == rusqlite::Error::QueryReturnedNoRows { Ok(()) } else { Err(e) })?)
+        })
+    }
+
     pub fn get(&self, txn_id: &str) -> anyhow::Result<Option<ScoredTransaction>> {
         self.with(|conn| super::get(conn, txn_id))
     }

@@ -1,0 +1,76 @@
+//! The store boundary the engine talks to: open (and rebuild recent history), look a decision
+//! up, queue one for the group commit, say whether the store is healthy, shut down. SQLite sits
+//! behind it today; a second backend implements these same calls without touching the engine
+//! or the HTTP layer. The dashboard's queries go through the shared [`ReadPool`].
+
+use super::{Ack, ReadPool, Store, Writer, WriterStats};
+use crate::domain::{ScoredTransaction, Transaction};
+use anyhow::Context;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Results waiting for the writer before `submit` pushes back.
+const WRITER_QUEUE: usize = 65_536;
+/// Most results per commit.
+const MAX_BATCH: usize = 4_096;
+/// Read connections for look-ups and the dashboard.
+const READERS: usize = 4;
+
+/// The results store as the engine sees it: a group-commit writer and a pool of readers.
+#[derive(Debug)]
+pub struct Results {
+    writer: Writer,
+    readers: Arc<ReadPool>,
+}
+
+impl Results {
+    /// Opens (creating and migrating) the store at `db`, and hands every stored transaction from
+    /// `since`, or from `window_secs` before the newest one if that is later, to `history` in
+    /// time order, before any new result can be written. Returns how many it replayed.
+    pub fn open(
+        db: &Path,
+        since: i64,
+        window_secs: i64,
+        history: impl FnMut(Transaction),
+    ) -> anyhow::Result<(Self, u64)> {
+        let store = Store::open(db)?;
+        let context = || format!("cannot rebuild card history from {}", db.display());
+        let replayed = match store.latest_timestamp().with_context(context)? {
+            Some(latest) => store.replay(since.max(latest - window_secs), history).with_context(context)?,
+            None => 0,
+        };
+        let readers = Arc::new(ReadPool::open(db, READERS)?);
+        Ok((Self { writer: Writer::spawn(store, WRITER_QUEUE, MAX_BATCH), readers }, replayed))
+    }
+
+    /// The stored decision for `txn_id`, if any.
+    pub fn get(&self, txn_id: &str) -> anyhow::Result<Option<ScoredTransaction>> {
+        self.readers.get(txn_id)
+    }
+
+    /// Queues `row` for the next group commit; `ack` runs after that commit (or its failure).
+    pub fn submit(&self, row: ScoredTransaction, ack: Ack) -> Result<(), super::WriterClosed> {
+        self.writer.submit(row, ack)
+    }
+
+    /// `Ok` if the writer runs and the database answers a read.
+    pub fn status(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(self.writer.is_running(), "the results writer has stopped");
+        self.readers.ping()
+    }
+
+    /// Queue depth and commit counters, for metrics.
+    pub fn writer_stats(&self) -> &WriterStats {
+        self.writer.stats()
+    }
+
+    /// The read connections (dashboard queries), shareable beyond the engine.
+    pub fn readers(&self) -> &Arc<ReadPool> {
+        &self.readers
+    }
+
+    /// Stops the writer after it commits what is queued.
+    pub fn shutdown(self) {
+        self.writer.shutdown();
+    }
+}
