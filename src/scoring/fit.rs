@@ -104,7 +104,7 @@ pub fn fit(train: &Matrix, labels: Option<&[Option<bool>]>, cfg: &FitConfig) -> 
     lap("isolation forest");
 
     // The autoencoder learns what normal looks like from a seeded sample: beyond ~20k rows more
-    // rows cost time, not quality, and candle's training is the slowest step (BENCHMARKS.md).
+    // rows cost time, not quality (BENCHMARKS.md).
     let ae_rows = if scaled.n_rows() > cfg.max_autoencoder_rows {
         let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(cfg.autoencoder.seed ^ 0xae);
         let mut idx = rand::seq::index::sample(&mut rng, scaled.n_rows(), cfg.max_autoencoder_rows).into_vec();

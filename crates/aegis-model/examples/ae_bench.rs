@@ -38,7 +38,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let per_row_us = t.elapsed().as_secs_f64() * 1e6 / reps as f64;
     println!(
-        "aegis/candle  train {} x {} for {} epochs: {train:.1} s, final train loss {:.4}, validation {:.4}; inference {per_row_us:.2} us/row (checksum {sink:.0})",
+        "aegis  train {} x {} for {} epochs: {train:.1} s, final train loss {:.4}, validation {:.4}; inference {per_row_us:.2} us/row (checksum {sink:.0})",
         data.n_rows(),
         n_cols,
         h.train_loss.len(),

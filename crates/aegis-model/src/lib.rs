@@ -35,9 +35,6 @@ pub enum ModelError {
     /// A deserialised model is internally inconsistent (corrupt or hand-edited file).
     #[error("corrupt model: {0}")]
     Corrupt(String),
-    /// The tensor framework failed while training.
-    #[error("training failed: {0}")]
-    Training(#[from] candle_core::Error),
 }
 
 pub type Result<T, E = ModelError> = std::result::Result<T, E>;

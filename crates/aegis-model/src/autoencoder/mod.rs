@@ -1,8 +1,8 @@
 //! Dense autoencoder: input → 64 → 32 → bottleneck → 32 → 64 → input, ReLU, linear output.
 //!
-//! Training uses candle (see [`train`]); scoring does not. A plain forward pass over flat `f32`
-//! weights is used for inference because framework overhead dominates a ~9k-MAC model
-//! (measured: 3.5–5 µs/row hand-written vs 20 µs candle and 32–40 µs burn, `shared/ml-notes.md`).
+//! Training is hand-written backpropagation with Adam (see [`train`]); scoring is a plain forward
+//! pass over flat `f32` weights, because framework overhead dominates a ~9k-MAC model (measured:
+//! 3.5–5 µs/row hand-written vs 20 µs candle and 32–40 µs burn, `shared/ml-notes.md`).
 //! The per-feature squared reconstruction errors are kept: they explain a score.
 
 mod train;
