@@ -3,9 +3,10 @@
 //! The library behind the `aegis` binary. Data flows one way:
 //! [`generator`] or [`ingest`] → [`features`] → [`scoring`] (models from `aegis-model`) →
 //! [`evaluation`]; [`store`] keeps every decision in SQLite. `train`, `evaluate` and `demo`
-//! share the same feature and scoring code. Sources of live transactions plug into [`engine`]:
-//! the HTTP API ([`http`]) and the Kafka consumer (`kafka`); [`load`] is the client side that
-//! sends to them.
+//! share the same feature and scoring code. Live, [`runtime`] owns the [`engine`] (model bundle,
+//! card history, the [`store`] boundary), metrics and alerts; sources plug into it — the HTTP
+//! API ([`http`]) and the Kafka consumer (`kafka`) — and every sink takes one
+//! [`domain::ScoredTransaction`]. [`load`] is the client side that sends to the sources.
 
 pub mod alerts;
 pub mod cli;
