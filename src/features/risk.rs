@@ -147,14 +147,6 @@ impl<K> Default for RiskTable<K> {
 }
 
 impl<K: Hash + Eq> RiskTable<K> {
-    pub fn get<Q>(&self, key: &Q) -> Option<&DailyCounts>
-    where
-        K: std::borrow::Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        self.index.get(key).map(|&i| &self.counts[i as usize])
-    }
-
     /// The entity's counts, created empty on first use (`make_key` only runs then).
     pub fn get_or_insert<Q>(&mut self, key: &Q, make_key: impl FnOnce(&Q) -> K) -> &mut DailyCounts
     where

@@ -14,6 +14,15 @@ fn help_explains_every_subcommand_with_defaults() {
     assert!(gen_help.contains("[default: 60000]") && gen_help.contains("data/transactions.csv]"), "{gen_help}");
     let train = aegis_ok(dir.path(), &["train", "--help"]);
     assert!(train.contains("--columns") && train.contains("[default: 0.01]"), "{train}");
+    assert!(train.contains("--label-delay") && train.contains("--block-precision"), "{train}");
+    // serve and consume take the same store and alert flags (one set of clap groups).
+    let commands: &[&str] = if cfg!(feature = "kafka") { &["serve", "consume"] } else { &["serve"] };
+    for cmd in commands {
+        let help = aegis_ok(dir.path(), &[cmd, "--help"]);
+        for flag in ["--db", "--card-key-file", "--alert-webhook", "--alert-attempts", "--alert-backoff-ms"] {
+            assert!(help.contains(flag), "{cmd} --help lacks {flag}");
+        }
+    }
 }
 
 #[test]

@@ -64,16 +64,6 @@ impl GbdtParams {
         self
     }
 
-    pub fn max_leaves(mut self, n: usize) -> Self {
-        self.max_leaves = n;
-        self
-    }
-
-    pub fn min_leaf_rows(mut self, n: usize) -> Self {
-        self.min_leaf_rows = n;
-        self
-    }
-
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
         self
