@@ -55,6 +55,24 @@ pub struct ServiceArgs {
     pub api_token: Option<String>,
     #[command(flatten)]
     pub alerts: AlertArgs,
+    #[command(flatten)]
+    pub decision: DecisionArgs,
+}
+
+/// What decides beside the model (`serve`, `consume`, `demo`).
+#[derive(Debug, Clone, Args)]
+pub struct DecisionArgs {
+    /// Rules file (TOML `[[rule]]`s with `name`, `when` (a CEL expression), `action` and
+    /// `reason`); reloaded with the bundle by `POST /admin/reload` and SIGHUP. The decision is the
+    /// most severe of the model's and every matching rule's action, except that a matching
+    /// `allow` rule allows. `aegis rules --help` lists what expressions can use.
+    #[arg(long, value_name = "FILE")]
+    pub rules: Option<PathBuf>,
+    /// A challenger bundle that scores every transaction beside the model; its score and action
+    /// are stored (never answered or alerted) for `aegis evaluate --db`, and `POST
+    /// /admin/promote` makes it the model.
+    #[arg(long, value_name = "DIR")]
+    pub shadow: Option<PathBuf>,
 }
 
 /// Where decisions are stored, and the card key that goes with them (`serve`, `consume`, `demo`).
@@ -176,6 +194,8 @@ pub struct ConsumeArgs {
     pub store: StoreArgs,
     #[command(flatten)]
     pub alerts: AlertArgs,
+    #[command(flatten)]
+    pub decision: DecisionArgs,
     /// Any librdkafka property, as key=value (repeatable), e.g. session.timeout.ms=6000.
     #[arg(long = "kafka-option", value_name = "KEY=VALUE", value_parser = parse_kafka_option)]
     pub kafka_options: Vec<(String, String)>,

@@ -11,13 +11,16 @@
 //!   everything before the wait for the commit is synchronous.
 
 use crate::alerts::{Alert, AlertQueue};
-use crate::domain::{CardKey, ScoredTransaction, ValidTransaction};
+use crate::domain::{CardKey, ScoredTransaction, ShadowScore, Transaction, ValidTransaction};
 use crate::metrics::Metrics;
+use crate::rules::{self, Lists, RuleInput, RuleSet};
 use crate::scoring::{Action, Bundle, Scorer};
-use crate::store::{Outcome, ReadPool, Results};
+use crate::store::{History, LabelIn, LabelOutcome, Outcome, ReadPool, Results, VerdictChange};
+use anyhow::Context;
 use std::collections::HashSet;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::Instant;
 use tokio::sync::oneshot;
 
@@ -67,6 +70,11 @@ pub enum EngineError {
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
     pub models: PathBuf,
+    /// A challenger bundle that scores every transaction beside the champion; its opinion is
+    /// stored, never answered.
+    pub shadow: Option<PathBuf>,
+    /// The rules file.
+    pub rules: Option<PathBuf>,
     pub db: PathBuf,
     pub card_key: CardKey,
     /// Past transactions (with their labels, each applied when it became known) to build card
@@ -74,10 +82,32 @@ pub struct EngineConfig {
     pub warm_up: Vec<crate::ingest::LabelledTransaction>,
 }
 
+/// Where the bundles and rules load from (again on reload).
+#[derive(Debug, Clone)]
+struct Sources {
+    models: PathBuf,
+    shadow: Option<PathBuf>,
+    rules: Option<PathBuf>,
+}
+
+/// The rules and the lists they read, swapped as a whole.
+#[derive(Debug, Clone, Default)]
+struct Policy {
+    rules: Arc<RuleSet>,
+    lists: Arc<Lists>,
+}
+
 #[derive(Debug)]
 pub struct Engine {
     scorer: Mutex<Scorer>,
-    models: PathBuf,
+    /// Locked after `scorer` whenever both are held.
+    shadow: Mutex<Option<Scorer>>,
+    sources: Mutex<Sources>,
+    policy: RwLock<Policy>,
+    /// Names this process in the store's verdict changes, so it skips its own when syncing.
+    origin: String,
+    /// The newest verdict change this process has applied or skipped.
+    verdicts_seen: AtomicI64,
     claims: Arc<Mutex<HashSet<String>>>,
     results: Results,
     key: CardKey,
@@ -99,15 +129,45 @@ impl Engine {
         let bundle = Bundle::load(&config.models)?;
         let mut scorer = Scorer::new(bundle)?;
         scorer.warm_up(&config.warm_up);
+        let mut shadow = match &config.shadow {
+            Some(path) => {
+                let bundle = Bundle::load(path).context("cannot load the shadow bundle")?;
+                let mut shadow = Scorer::new(bundle).context("cannot use the shadow bundle")?;
+                shadow.warm_up(&config.warm_up);
+                Some(shadow)
+            }
+            None => None,
+        };
         let since = config.warm_up.last().map_or(i64::MIN, |r| r.txn.timestamp + 1);
-        let (results, n) = Results::open(&config.db, since, REPLAY_SECS, |txn| scorer.observe(&txn))?;
+        let (results, n) = Results::open(&config.db, since, REPLAY_SECS, |event| {
+            for s in std::iter::once(&mut scorer).chain(shadow.as_mut()) {
+                match &event {
+                    History::Transaction(txn) => s.observe(txn),
+                    History::Verdict(change) => apply_change(s, change),
+                }
+            }
+        })?;
         if n > 0 {
             tracing::info!(transactions = n, cards = scorer.n_cards(), "card history rebuilt from the store");
+        }
+        let verdicts_seen = results.last_verdict_seq()?;
+        let (version, lists) = results.readers().all_lists()?;
+        let lists = Lists::new(version, lists);
+        let rules = match &config.rules {
+            Some(path) => RuleSet::load(path, &lists)?,
+            None => RuleSet::default(),
+        };
+        if !rules.is_empty() {
+            tracing::info!(rules = rules.len(), "rules loaded");
         }
         metrics.set_model_version(scorer.model_version());
         Ok(Self {
             scorer: Mutex::new(scorer),
-            models: config.models,
+            shadow: Mutex::new(shadow),
+            sources: Mutex::new(Sources { models: config.models, shadow: config.shadow, rules: config.rules }),
+            policy: RwLock::new(Policy { rules: Arc::new(rules), lists: Arc::new(lists) }),
+            origin: format!("{:016x}", rand::random::<u64>()),
+            verdicts_seen: AtomicI64::new(verdicts_seen),
             claims: Arc::default(),
             results,
             key: config.card_key,
@@ -137,17 +197,122 @@ impl Engine {
         self.scorer().model_version().to_owned()
     }
 
-    /// Loads the bundle at the configured path again and swaps it in, keeping card history.
-    /// A bundle that fails to load or cannot score transactions is refused; the old one stays.
+    /// The shadow bundle's version, if one scores beside the champion.
+    pub fn shadow_version(&self) -> Option<String> {
+        lock(&self.shadow).as_ref().map(|s| s.model_version().to_owned())
+    }
+
+    /// Loads the bundles (champion and shadow) and the rules file at the configured paths again
+    /// and swaps them in, keeping card history. Nothing changes unless everything loads: a
+    /// broken rules file or bundle is refused and the old ones keep serving.
     pub fn reload(&self) -> anyhow::Result<String> {
-        let bundle = Bundle::load(&self.models)?;
+        let sources = lock(&self.sources).clone();
+        let lists = Arc::clone(&self.policy().lists);
+        let rules = sources.rules.as_deref().map(|p| RuleSet::load(p, &lists)).transpose()?;
+        let bundle = Bundle::load(&sources.models)?;
+        let shadow = sources.shadow.as_deref().map(Bundle::load).transpose().context("shadow bundle")?;
         let mut scorer = self.scorer();
+        let mut shadow_scorer = lock(&self.shadow);
+        if let (Some(bundle), Some(s)) = (shadow, shadow_scorer.as_mut()) {
+            s.replace_bundle(bundle).context("shadow bundle")?;
+        }
         scorer.replace_bundle(bundle)?;
         let version = scorer.model_version().to_owned();
-        drop(scorer);
+        drop((scorer, shadow_scorer));
+        if let Some(rules) = rules {
+            tracing::info!(rules = rules.len(), "rules reloaded");
+            write(&self.policy).rules = Arc::new(rules);
+        }
         self.metrics.set_model_version(&version);
         tracing::info!(version = %version, "model bundle reloaded");
         Ok(version)
+    }
+
+    /// Makes the shadow bundle the champion: it answers from now on (with the card history it
+    /// built beside the champion), `current` beside it points at it, and reloads load it.
+    /// Returns the new champion's version.
+    pub fn promote(&self) -> anyhow::Result<String> {
+        let mut sources = lock(&self.sources);
+        let path = sources.shadow.clone().context("no shadow model to promote (start with --shadow DIR)")?;
+        let dir = crate::scoring::make_current(&path)?;
+        let mut scorer = self.scorer();
+        let shadow = lock(&self.shadow).take().context("no shadow model to promote")?;
+        *scorer = shadow;
+        let version = scorer.model_version().to_owned();
+        drop(scorer);
+        (sources.models, sources.shadow) = (dir, None);
+        self.metrics.set_model_version(&version);
+        tracing::info!(version = %version, "shadow model promoted to champion");
+        Ok(version)
+    }
+
+    /// Stores labels (one transaction for the batch) and moves the label-aware features of this
+    /// process at once for every verdict that changed.
+    pub fn label(&self, labels: &[LabelIn]) -> anyhow::Result<Vec<LabelOutcome>> {
+        let outcomes = self.results.put_labels(labels, &self.origin)?;
+        for outcome in &outcomes {
+            if let LabelOutcome::Stored { change: Some(change) } = outcome {
+                self.apply(change);
+            }
+        }
+        Ok(outcomes)
+    }
+
+    /// Catches up with what other processes sharing the store did: verdict changes (applied to
+    /// the features once each) and list changes. The runtime calls it every few seconds.
+    pub fn sync_shared(&self) -> anyhow::Result<()> {
+        const PAGE: usize = 10_000;
+        loop {
+            let seen = self.verdicts_seen.load(Ordering::Acquire);
+            let (changes, last) = self.results.verdict_changes_since(seen, &self.origin, PAGE)?;
+            for change in &changes {
+                self.apply(change);
+            }
+            self.verdicts_seen.store(last, Ordering::Release);
+            if last == seen || changes.len() < PAGE && last - seen < PAGE as i64 {
+                break;
+            }
+        }
+        if self.readers().lists_version()? != self.policy().lists.version() {
+            self.refresh_lists()?;
+        }
+        Ok(())
+    }
+
+    /// Adds items to a list; returns how many were new. Rules see them at once.
+    pub fn add_list_items(&self, list: &str, items: &[(String, Option<String>)]) -> anyhow::Result<usize> {
+        let added = self.results.add_list_items(list, items)?;
+        self.refresh_lists()?;
+        Ok(added)
+    }
+
+    /// Removes an item from a list; false if it was not there.
+    pub fn remove_list_item(&self, list: &str, value: &str) -> anyhow::Result<bool> {
+        let removed = self.results.remove_list_item(list, value)?;
+        self.refresh_lists()?;
+        Ok(removed)
+    }
+
+    /// Run-time errors per rule, in file order.
+    pub fn rule_errors(&self) -> Vec<(String, u64)> {
+        self.policy().rules.errors().map(|(n, e)| (n.to_owned(), e)).collect()
+    }
+
+    fn refresh_lists(&self) -> anyhow::Result<()> {
+        let (version, lists) = self.readers().all_lists()?;
+        write(&self.policy).lists = Arc::new(Lists::new(version, lists));
+        Ok(())
+    }
+
+    fn apply(&self, change: &VerdictChange) {
+        apply_change(&mut self.scorer(), change);
+        if let Some(shadow) = lock(&self.shadow).as_mut() {
+            apply_change(shadow, change);
+        }
+    }
+
+    fn policy(&self) -> Policy {
+        self.policy.read().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     /// The synchronous half: claim, look up, score and queue the result for the store.
@@ -180,6 +345,23 @@ impl Engine {
                 return Err(e.into());
             }
         };
+        let shadow = self.score_shadow(&txn);
+        let card_token = txn.card.to_string();
+        let policy = self.policy();
+        let mut matches = Vec::new();
+        if !policy.rules.is_empty() {
+            let input = RuleInput {
+                txn: &txn,
+                card: &card_token,
+                features: &decision.features,
+                score: &decision.score,
+                model_action: decision.action,
+            };
+            policy.rules.evaluate(&input, &policy.lists, &mut matches);
+        }
+        let action = rules::decide(decision.action, &matches);
+        let mut reasons: Vec<String> = matches.iter().map(|m| format!("rule {}: {}", m.name, m.reason)).collect();
+        reasons.extend(decision.reasons);
         let score = decision.score;
         let row = ScoredTransaction {
             txn_id: txn.txn_id,
@@ -189,14 +371,16 @@ impl Engine {
             merchant: txn.merchant,
             merchant_category: txn.merchant_category,
             card_masked,
-            card_token: txn.card.to_string(),
+            card_token,
             score: score.combined,
             if_score: score.if_score,
             ae_mse: score.ae_mse,
             fraud_probability: score.fraud_probability,
-            action: decision.action,
-            reasons: decision.reasons,
+            action,
+            reasons,
+            rules: matches.into_iter().map(|m| m.name).collect(),
             model_version,
+            shadow,
             received_at: arrival.unix_ms,
             latency_us: u32::try_from(arrival.instant.elapsed().as_micros()).unwrap_or(u32::MAX),
         };
@@ -250,6 +434,34 @@ impl Engine {
     fn scorer(&self) -> MutexGuard<'_, Scorer> {
         lock(&self.scorer)
     }
+
+    /// The shadow model's opinion (its own card state moves too); `None` without one.
+    fn score_shadow(&self, txn: &Transaction) -> Option<ShadowScore> {
+        let mut shadow = lock(&self.shadow);
+        let scorer = shadow.as_mut()?;
+        match scorer.score(txn) {
+            Ok(d) => Some(ShadowScore {
+                score: d.score.combined,
+                action: d.action,
+                model_version: scorer.model_version().to_owned(),
+            }),
+            Err(e) => {
+                tracing::debug!(error = %format!("{e:#}"), "the shadow model could not score a transaction");
+                None
+            }
+        }
+    }
+}
+
+/// Moves `scorer`'s label-aware state for one verdict change.
+fn apply_change(scorer: &mut Scorer, change: &VerdictChange) {
+    if let Some(txn) = &change.txn {
+        scorer.apply_verdict(txn, change.known_at, change.verdict, change.previous);
+    }
+}
+
+fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Pending {
@@ -290,6 +502,8 @@ pub(crate) fn engine_for_tests(dir: &std::path::Path, bundle: &Bundle) -> Engine
     }
     let config = EngineConfig {
         models,
+        shadow: None,
+        rules: None,
         db: dir.join("results.db"),
         card_key: CardKey::new(b"engine tests"),
         warm_up: Vec::new(),

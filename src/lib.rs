@@ -23,6 +23,7 @@ pub mod kafka;
 pub mod load;
 pub mod metrics;
 pub mod progress;
+pub mod rules;
 pub mod runtime;
 pub mod scoring;
 pub mod store;

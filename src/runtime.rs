@@ -17,6 +17,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 
+/// How often labels and list changes made by other processes sharing the store are picked up
+/// (the bound on how stale this process's label-aware features and lists can be).
+pub const SYNC_INTERVAL: Duration = Duration::from_secs(2);
+
 /// How long stopping waits for alert deliveries still retrying.
 const ALERT_DRAIN: Duration = Duration::from_secs(10);
 
@@ -25,6 +29,10 @@ const ALERT_DRAIN: Duration = Duration::from_secs(10);
 pub struct RuntimeConfig {
     /// Model bundle directory (or a models directory holding `current`).
     pub models: PathBuf,
+    /// A challenger bundle scored beside the model (stored, never answered).
+    pub shadow: Option<PathBuf>,
+    /// The rules file.
+    pub rules: Option<PathBuf>,
     /// Results database.
     pub db: PathBuf,
     /// The card key file; `None` = beside the database (`AEGIS_CARD_KEY` overrides either).
@@ -40,14 +48,21 @@ pub struct RuntimeConfig {
 pub struct Runtime {
     pub engine: Arc<Engine>,
     alerts: Option<JoinHandle<()>>,
+    sync: JoinHandle<()>,
 }
 
 impl Runtime {
     pub async fn start(config: RuntimeConfig) -> anyhow::Result<Self> {
         let metrics = Arc::new(Metrics::default());
         let card_key = CardKey::for_database(&config.db, config.card_key_file.as_deref())?;
-        let engine_config =
-            EngineConfig { models: config.models, db: config.db.clone(), card_key, warm_up: config.warm_up };
+        let engine_config = EngineConfig {
+            models: config.models,
+            shadow: config.shadow,
+            rules: config.rules,
+            db: config.db.clone(),
+            card_key,
+            warm_up: config.warm_up,
+        };
         // The store is created by the engine; alert delivery opens its own connection after.
         let engine = {
             let metrics = Arc::clone(&metrics);
@@ -60,12 +75,16 @@ impl Runtime {
             }
             None => (None, None),
         };
-        Ok(Self { engine: Arc::new(engine.with_alerts(queue)), alerts })
+        let engine = Arc::new(engine.with_alerts(queue));
+        let sync = tokio::spawn(sync_shared(Arc::downgrade(&engine)));
+        Ok(Self { engine, alerts, sync })
     }
 
     /// Commits what the store has queued, then waits (briefly) for alert deliveries. Sources
     /// must have stopped and dropped their handles to the engine first.
     pub async fn stop(self) -> anyhow::Result<()> {
+        self.sync.abort();
+        let _ = self.sync.await;
         match Arc::into_inner(self.engine) {
             Some(engine) => tokio::task::spawn_blocking(move || engine.shutdown()).await?,
             None => tracing::warn!("the engine is still shared at shutdown; queued results flush on drop"),
@@ -76,6 +95,22 @@ impl Runtime {
             tracing::warn!("alert deliveries still retrying at shutdown were abandoned (they stay `pending`)");
         }
         Ok(())
+    }
+}
+
+/// Every [`SYNC_INTERVAL`], applies what other processes sharing the store did (verdict
+/// changes, list changes) to this engine; ends when the engine is dropped.
+async fn sync_shared(engine: std::sync::Weak<Engine>) {
+    let mut tick = tokio::time::interval(SYNC_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(engine) = engine.upgrade() else { return };
+        match tokio::task::spawn_blocking(move || engine.sync_shared()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %format!("{e:#}"), "cannot read shared labels and lists; retrying"),
+            Err(e) => tracing::error!(error = %e, "label sync task failed"),
+        }
     }
 }
 

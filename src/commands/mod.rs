@@ -42,10 +42,13 @@ pub(crate) fn runtime_config(
     models: &std::path::Path,
     store: &crate::cli::StoreArgs,
     alerts: &crate::cli::AlertArgs,
+    decision: &crate::cli::DecisionArgs,
     warm_up: Vec<crate::ingest::LabelledTransaction>,
 ) -> crate::runtime::RuntimeConfig {
     crate::runtime::RuntimeConfig {
         models: models.to_owned(),
+        shadow: decision.shadow.clone(),
+        rules: decision.rules.clone(),
         db: store.db.clone(),
         card_key_file: store.card_key_file.clone(),
         alerts: (!alerts.alert_webhooks.is_empty()).then(|| crate::alerts::AlertConfig {

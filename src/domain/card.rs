@@ -105,6 +105,11 @@ impl CardToken {
         self.0
     }
 
+    /// A token from its 128 bits (tests, samples).
+    pub const fn from_u128(bits: u128) -> Self {
+        Self(bits)
+    }
+
     /// Parses the 32-hex-digit form that `Display` writes (and the store keeps).
     pub fn from_hex(s: &str) -> Option<Self> {
         (s.len() == 32).then(|| u128::from_str_radix(s, 16).ok().map(Self)).flatten()

@@ -57,12 +57,57 @@ pub struct ScoredTransaction {
     pub fraud_probability: Option<f32>,
     pub action: Action,
     pub reasons: Vec<String>,
+    /// Names of the rules that matched (their reasons are in `reasons`).
+    pub rules: Vec<String>,
     pub model_version: String,
+    /// The shadow model's opinion, stored for comparison, never answered or alerted.
+    pub shadow: Option<ShadowScore>,
     /// When Aegis received it, Unix milliseconds.
     pub received_at: i64,
     /// From receipt to decision (validation, features, models), microseconds; the commit that
     /// follows is not included.
     pub latency_us: u32,
+}
+
+/// What the shadow (challenger) model would have decided.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShadowScore {
+    pub score: f32,
+    pub action: Action,
+    pub model_version: String,
+}
+
+/// A verdict on a transaction: confirmed fraud or confirmed legitimate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Fraud,
+    Legit,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Fraud => "fraud",
+            Verdict::Legit => "legit",
+        }
+    }
+
+    pub fn is_fraud(self) -> bool {
+        self == Verdict::Fraud
+    }
+}
+
+impl std::str::FromStr for Verdict {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "fraud" => Ok(Verdict::Fraud),
+            "legit" => Ok(Verdict::Legit),
+            other => Err(format!("`{other}` is not a label (fraud or legit)")),
+        }
+    }
 }
 
 /// The decision for one transaction on the wire: the `/predict` answer, the Kafka scored and
@@ -74,9 +119,12 @@ pub struct PredictResponse {
     /// has one, else the mean of the two anomaly models' training percentiles.
     pub score: f32,
     pub action: Action,
-    /// Why, most important first (empty when allowed).
+    /// Why, most important first (empty when allowed); matching rules' reasons included.
     #[serde(default)]
     pub reasons: Vec<String>,
+    /// Names of the rules that matched.
+    #[serde(default)]
+    pub rules: Vec<String>,
     /// Isolation Forest anomaly score in (0, 1].
     pub if_score: f32,
     /// Autoencoder reconstruction error (mean squared, standardised features).
@@ -102,6 +150,7 @@ impl PredictResponse {
             score: txn.score,
             action: txn.action,
             reasons: txn.reasons.clone(),
+            rules: txn.rules.clone(),
             if_score: txn.if_score,
             ae_mse: txn.ae_mse,
             fraud_probability: txn.fraud_probability,

@@ -7,7 +7,7 @@ mod transaction;
 mod wire;
 
 pub use card::{CardKey, CardToken, luhn_check_digit, luhn_valid, mask_pan};
-pub use decision::{Action, PredictResponse, ScoredTransaction};
+pub use decision::{Action, PredictResponse, ScoredTransaction, ShadowScore, Verdict};
 pub use time::{parse_timestamp, rfc3339};
 pub use transaction::{Country, Transaction};
 pub use wire::{MAX_AMOUNT, Rejection, TransactionIn, ValidTransaction};

@@ -191,6 +191,17 @@ impl FeaturePipeline {
         self.global.add_fraud(ts, 1);
     }
 
+    /// A fraud label applied earlier for `txn` was withdrawn (the transaction was found
+    /// legitimate): its merchant, country and category counts forget it. The card's
+    /// compromised flag stays (it may have other reasons to be suspect for its 30 days).
+    pub fn retract_label(&mut self, txn: &Transaction) {
+        let ts = txn.timestamp;
+        self.merchants.get_or_insert(txn.merchant.as_str(), |k: &str| Box::from(k)).add_fraud(ts, -1);
+        self.countries.get_or_insert(&txn.country, |c| *c).add_fraud(ts, -1);
+        self.categories.get_or_insert(category(txn), |k: &str| Box::from(k)).add_fraud(ts, -1);
+        self.global.add_fraud(ts, -1);
+    }
+
     fn write_risk(&mut self, txn: &Transaction, out: &mut [f32; N_FEATURES]) {
         let (today, delay) = (day_of(txn.timestamp), self.config.delay_days());
         let prior = risk::prior(&self.global, today, delay);

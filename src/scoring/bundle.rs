@@ -103,6 +103,13 @@ impl Bundle {
     /// bundle's directory. Files are written to a temporary directory first and renamed into
     /// place, so a crash never leaves a half-written bundle under its final name.
     pub fn save(&self, root: &Path, extra_files: &[(&str, &[u8])]) -> anyhow::Result<PathBuf> {
+        let dir = self.save_beside(root, extra_files)?;
+        point_current(root, &self.manifest.version)?;
+        Ok(dir)
+    }
+
+    /// As [`Bundle::save`], leaving `root/current` where it is (a challenger for `--shadow`).
+    pub fn save_beside(&self, root: &Path, extra_files: &[(&str, &[u8])]) -> anyhow::Result<PathBuf> {
         let dir = root.join(&self.manifest.version);
         ensure!(!dir.exists(), "{} already exists", dir.display());
         let tmp = root.join(format!(".{}.partial", self.manifest.version));
@@ -120,7 +127,6 @@ impl Bundle {
             std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
         }
         std::fs::rename(&tmp, &dir).with_context(|| format!("cannot move the bundle to {}", dir.display()))?;
-        point_current(root, &self.manifest.version)?;
         Ok(dir)
     }
 
@@ -157,6 +163,19 @@ impl Bundle {
         models.validate(schema.names.len()).with_context(|| format!("{}: inconsistent model files", dir.display()))?;
         Ok(Self { manifest, encoders, models })
     }
+}
+
+/// Points `current` beside the bundle at `bundle` (a path to a bundle, or through `current`),
+/// so that it is what loads next; returns the bundle's directory.
+pub fn make_current(bundle: &Path) -> anyhow::Result<PathBuf> {
+    let dir = resolve_current(bundle)?;
+    // Through the link itself (`models/current`) to the version it names.
+    let dir = std::fs::canonicalize(&dir).with_context(|| format!("cannot resolve {}", dir.display()))?;
+    let (Some(root), Some(version)) = (dir.parent(), dir.file_name().and_then(|v| v.to_str())) else {
+        bail!("{}: not a bundle directory inside a models directory", dir.display());
+    };
+    point_current(root, version)?;
+    Ok(dir)
 }
 
 /// If `path` is a models root holding `current` (or is `current` itself), the bundle it names.

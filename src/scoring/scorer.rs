@@ -6,7 +6,7 @@
 //! the reasons' text.
 
 use super::{Action, Bundle, SchemaKind, Score, Scratch, Thresholds, reasons};
-use crate::domain::Transaction;
+use crate::domain::{Transaction, Verdict};
 use crate::features::{Encoders, Event, FeatureConfig, FeaturePipeline, N_FEATURES, interleave};
 use anyhow::{Context, bail};
 
@@ -17,6 +17,8 @@ pub struct Decision {
     pub action: Action,
     /// Short sentences, most important first.
     pub reasons: Vec<String>,
+    /// The features the models saw (rules read them).
+    pub features: [f32; N_FEATURES],
 }
 
 #[derive(Debug)]
@@ -87,6 +89,17 @@ impl Scorer {
         self.pipeline.observe_label(txn, known_at, fraud);
     }
 
+    /// A transaction's verdict changed from `previous` to `verdict` at `known_at`: a new fraud
+    /// verdict counts as a fraud label; fraud turned legitimate retracts it from merchant,
+    /// country and category risk (a card once reported stays suspect for its 30 days).
+    pub fn apply_verdict(&mut self, txn: &Transaction, known_at: i64, verdict: Verdict, previous: Option<Verdict>) {
+        match (previous, verdict) {
+            (Some(Verdict::Fraud), Verdict::Legit) => self.pipeline.retract_label(txn),
+            (None | Some(Verdict::Legit), Verdict::Fraud) => self.pipeline.observe_label(txn, known_at, true),
+            _ => {}
+        }
+    }
+
     /// Computes the transaction's features, records it, scores it and decides.
     pub fn score(&mut self, txn: &Transaction) -> anyhow::Result<Decision> {
         self.pipeline.observe(txn, &mut self.features);
@@ -105,7 +118,7 @@ impl Scorer {
             }
             r
         };
-        Ok(Decision { score, action, reasons })
+        Ok(Decision { score, action, reasons, features: self.features })
     }
 }
 

@@ -30,9 +30,13 @@ pub struct TransactionRow {
     pub score: f32,
     pub action: Action,
     pub reasons: Vec<String>,
+    /// Names of the rules that matched.
+    pub rules: Vec<String>,
     pub model_version: String,
     /// Receipt to decision, microseconds.
     pub latency_us: u32,
+    /// The transaction's verdict from its labels, if it has any.
+    pub verdict: Option<crate::domain::Verdict>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -66,8 +70,32 @@ pub struct Stats {
     pub p99_latency_us: Option<u32>,
     /// Newest `received_at` (Unix ms), if any: changes whenever a result is stored.
     pub last_received_at: Option<i64>,
+    /// Transactions whose verdict is fraud.
+    pub confirmed_fraud: i64,
+    /// Flagged transactions with a verdict.
+    pub reviewed_flags: i64,
+    /// Of the flagged transactions with a verdict, the share confirmed fraud (none reviewed: null).
+    pub review_precision: Option<f64>,
+    /// Flagged transactions waiting for a verdict (the review queue).
+    pub open_queue: i64,
+    /// Changes whenever a label changes a verdict.
+    pub verdicts_version: i64,
     /// The last 60 minutes, oldest first, minutes without traffic included.
     pub per_minute: Vec<MinuteCount>,
+}
+
+/// The card's transactions a case view lists.
+const CARD_HISTORY: usize = 20;
+
+/// One transaction with its labels and its card's recent transactions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Case {
+    pub txn: crate::domain::ScoredTransaction,
+    pub verdict: Option<crate::domain::Verdict>,
+    /// Newest first.
+    pub labels: Vec<super::StoredLabel>,
+    /// The card's newest transactions (this one included), newest first.
+    pub card_history: Vec<TransactionRow>,
 }
 
 /// Where a page ends: the next page has rows strictly older than this.
@@ -113,6 +141,57 @@ impl ReadPool {
         self.with(|c| page(c, filter, limit.min(MAX_PAGE), before))
     }
 
+    /// Flagged results without a verdict, oldest first: received before `before` (Unix ms) if
+    /// given, after the cursor `after` (the previous page's `next`) if given.
+    pub fn review_queue(
+        &self,
+        limit: usize,
+        before: Option<i64>,
+        after: Option<&Cursor>,
+    ) -> anyhow::Result<Vec<TransactionRow>> {
+        self.with(|c| {
+            // The partial index `results_queue` holds exactly these rows, in this order.
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM results WHERE action != 'allow' AND verdict IS NULL
+                 AND received_at < ?1 AND (received_at, txn_id) > (?2, ?3)
+                 ORDER BY received_at, txn_id LIMIT ?4"
+            ))?;
+            let rows = stmt.query_map(
+                params![
+                    before.unwrap_or(i64::MAX),
+                    after.map_or(i64::MIN, |a| a.received_at),
+                    after.map_or("", |a| a.txn_id.as_str()),
+                    limit.min(MAX_PAGE) as i64
+                ],
+                row,
+            )?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    /// Everything the case view shows about `txn_id`, if it is stored.
+    pub fn case(&self, txn_id: &str) -> anyhow::Result<Option<Case>> {
+        self.with(|c| {
+            let Some(txn) = super::get(c, txn_id)? else { return Ok(None) };
+            let verdict = c
+                .prepare_cached("SELECT verdict FROM results WHERE txn_id = ?1")?
+                .query_row([txn_id], |r| r.get::<_, Option<String>>(0))?
+                .and_then(|v| v.parse().ok());
+            let labels = super::labels::labels_of(c, txn_id)?;
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM results WHERE card_token = ?1 ORDER BY timestamp DESC, received_at DESC LIMIT ?2"
+            ))?;
+            let card_history =
+                stmt.query_map(params![txn.card_token, CARD_HISTORY as i64], row)?.collect::<Result<_, _>>()?;
+            Ok(Some(Case { txn, verdict, labels, card_history }))
+        })
+    }
+
+    /// Label counters.
+    pub fn label_stats(&self) -> anyhow::Result<super::LabelStats> {
+        self.with(super::labels::label_stats)
+    }
+
     /// Countries by flagged count, then by transactions.
     pub fn countries(&self, limit: usize) -> anyhow::Result<Vec<CountryCount>> {
         self.with(|c| {
@@ -155,6 +234,9 @@ fn stats(c: &Connection, now_ms: i64) -> anyhow::Result<Stats> {
     latencies.sort_unstable();
     let p99 = (!latencies.is_empty()).then(|| latencies[(latencies.len() * 99).div_ceil(100) - 1]);
     let last_received_at = c.prepare_cached("SELECT MAX(received_at) FROM results")?.query_row([], |r| r.get(0))?;
+    let labels = super::labels::label_stats(c)?;
+    let verdicts_version =
+        c.prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM verdict_changes")?.query_row([], |r| r.get(0))?;
     Ok(Stats {
         processed,
         reviewed,
@@ -164,12 +246,18 @@ fn stats(c: &Connection, now_ms: i64) -> anyhow::Result<Stats> {
         throughput_per_sec: recent as f64 / seconds,
         p99_latency_us: p99,
         last_received_at,
+        confirmed_fraud: labels.confirmed_fraud,
+        reviewed_flags: labels.reviewed_flags,
+        review_precision: (labels.reviewed_flags > 0)
+            .then(|| labels.confirmed_flags as f64 / labels.reviewed_flags as f64),
+        open_queue: reviewed + blocked - labels.reviewed_flags,
+        verdicts_version,
         per_minute,
     })
 }
 
 const COLUMNS: &str = "txn_id, timestamp, received_at, amount, country, merchant, merchant_category, card_masked,
-    score, action, reasons, model_version, latency_us";
+    score, action, reasons, model_version, latency_us, rules, verdict";
 
 fn page(c: &Connection, filter: Filter, limit: usize, before: Option<&Cursor>) -> anyhow::Result<Vec<TransactionRow>> {
     // Pages walk an index ordered by (received_at, txn_id) backwards: all results, or the
@@ -217,5 +305,7 @@ fn row(r: &Row<'_>) -> rusqlite::Result<TransactionRow> {
         reasons: serde_json::from_str(&reasons).map_err(|e| bad(10, e.to_string()))?,
         model_version: r.get(11)?,
         latency_us: r.get(12)?,
+        rules: serde_json::from_str(&r.get::<_, String>(13)?).map_err(|e| bad(13, e.to_string()))?,
+        verdict: r.get::<_, Option<String>>(14)?.map(|v| v.parse()).transpose().map_err(|e| bad(14, e))?,
     })
 }

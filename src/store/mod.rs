@@ -9,27 +9,31 @@
 mod alerts;
 mod counters;
 mod dashboard;
+mod labels;
+mod lists;
 mod reader;
 mod results;
 mod writer;
 
 pub use alerts::{AlertStatus, StoredAlert};
-pub use dashboard::{CountryCount, Cursor, Filter, MAX_PAGE, MinuteCount, Stats, TransactionRow};
+pub use dashboard::{Case, CountryCount, Cursor, Filter, MAX_PAGE, MinuteCount, Stats, TransactionRow};
+pub use labels::{LabelIn, LabelOutcome, LabelStats, StoredLabel, VerdictChange};
+pub use lists::{ListItem, MAX_LIST_NAME};
 pub use reader::ReadPool;
 pub use results::Results;
 pub use writer::{Ack, Writer, WriterClosed, WriterStats};
 
 use crate::domain::Action;
-use crate::domain::{CardToken, Country, ScoredTransaction, Transaction};
+use crate::domain::{ScoredTransaction, Transaction};
 use anyhow::Context;
 use counters::Counters;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
 
 /// The schema version this build writes; older databases are migrated on open.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
-const MIGRATIONS: [&str; 5] = [
+const MIGRATIONS: [&str; 6] = [
     "
     CREATE TABLE results (
         txn_id            TEXT PRIMARY KEY,
@@ -120,7 +124,60 @@ const MIGRATIONS: [&str; 5] = [
 ",
     // v5: the supervised model's fraud probability (NULL for bundles without one).
     "ALTER TABLE results ADD COLUMN fraud_probability REAL;",
+    // v6: the analyst loop. Rules that matched, the shadow model's opinion, the verdict (the
+    // labels' outcome, kept on the row so the review queue is an index walk), the card index for
+    // the case view, labels, verdict changes in order (what other processes and restarts
+    // replay), label counters, and named lists.
+    "
+    ALTER TABLE results ADD COLUMN rules TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE results ADD COLUMN shadow_score REAL;
+    ALTER TABLE results ADD COLUMN shadow_action TEXT;
+    ALTER TABLE results ADD COLUMN shadow_version TEXT;
+    ALTER TABLE results ADD COLUMN verdict TEXT CHECK (verdict IN ('fraud', 'legit'));
+    CREATE INDEX results_card ON results (card_token, timestamp);
+    CREATE INDEX results_queue ON results (received_at, txn_id) WHERE action != 'allow' AND verdict IS NULL;
+    CREATE TABLE labels (
+        txn_id      TEXT NOT NULL,
+        source      TEXT NOT NULL,
+        label       TEXT NOT NULL CHECK (label IN ('fraud', 'legit')),
+        reported_at INTEGER NOT NULL,
+        note        TEXT,
+        stored_at   INTEGER NOT NULL,
+        PRIMARY KEY (txn_id, source)
+    ) WITHOUT ROWID;
+    CREATE TABLE verdict_changes (
+        seq      INTEGER PRIMARY KEY,
+        txn_id   TEXT NOT NULL,
+        verdict  TEXT NOT NULL CHECK (verdict IN ('fraud', 'legit')),
+        previous TEXT,
+        known_at INTEGER NOT NULL,
+        origin   TEXT NOT NULL
+    );
+    CREATE INDEX verdict_changes_known_at ON verdict_changes (known_at);
+    CREATE TABLE label_stats (
+        id              INTEGER PRIMARY KEY CHECK (id = 1),
+        confirmed_fraud INTEGER NOT NULL,
+        reviewed_flags  INTEGER NOT NULL,
+        confirmed_flags INTEGER NOT NULL,
+        lists_version   INTEGER NOT NULL
+    );
+    INSERT INTO label_stats VALUES (1, 0, 0, 0, 0);
+    CREATE TABLE list_items (
+        list     TEXT NOT NULL,
+        item     TEXT NOT NULL,
+        note     TEXT,
+        added_at INTEGER NOT NULL,
+        PRIMARY KEY (list, item)
+    ) WITHOUT ROWID;
+",
 ];
+
+/// One step of stored history, in the order replay hands them out.
+#[derive(Debug, Clone, PartialEq)]
+pub enum History {
+    Transaction(Transaction),
+    Verdict(VerdictChange),
+}
 
 /// What happened to one result handed to the store.
 #[derive(Debug, Clone, PartialEq)]
@@ -186,12 +243,14 @@ impl Store {
             let mut insert = tx.prepare_cached(
                 "INSERT INTO results (txn_id, timestamp, amount, country, merchant, merchant_category, card_masked,
                     card_token, score, if_score, ae_mse, action, reasons, model_version, received_at, latency_us,
-                    fraud_probability)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+                    fraud_probability, rules, shadow_score, shadow_action, shadow_version)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)
                  ON CONFLICT (txn_id) DO NOTHING",
             )?;
             for r in rows {
                 let reasons = serde_json::to_string(&r.reasons)?;
+                let rules = serde_json::to_string(&r.rules)?;
+                let shadow = r.shadow.as_ref();
                 let changed = insert.execute(params![
                     r.txn_id,
                     r.timestamp,
@@ -210,6 +269,10 @@ impl Store {
                     r.received_at,
                     r.latency_us,
                     r.fraud_probability,
+                    rules,
+                    shadow.map(|s| s.score),
+                    shadow.map(|s| s.action.as_str()),
+                    shadow.map(|s| s.model_version.as_str()),
                 ])?;
                 outcomes.push(if changed == 1 {
                     counters.add(r);
@@ -231,9 +294,12 @@ impl Store {
     }
 
     /// Calls `f` with every stored transaction from `since` (Unix seconds) on, oldest first,
-    /// so that a restarted server can rebuild each card's history. Rows whose card token is not
-    /// in the current format are skipped. Returns how many were replayed.
-    pub fn replay(&self, since: i64, mut f: impl FnMut(Transaction)) -> anyhow::Result<u64> {
+    /// and every verdict change known from `since` on, each before the first transaction after
+    /// it became known — so that a restarted server rebuilds card and merchant state as replay
+    /// does. Rows whose card token is not in the current format are skipped. Returns how many
+    /// transactions were replayed.
+    pub fn replay(&self, since: i64, mut f: impl FnMut(History)) -> anyhow::Result<u64> {
+        let mut changes = self.verdict_changes_known_since(since)?.into_iter().peekable();
         let mut stmt = self.conn.prepare(
             "SELECT txn_id, timestamp, card_token, amount, country, merchant, merchant_category
              FROM results WHERE timestamp >= ?1 ORDER BY timestamp, received_at",
@@ -241,22 +307,14 @@ impl Store {
         let mut rows = stmt.query([since])?;
         let mut n = 0;
         while let Some(r) = rows.next()? {
-            let token: String = r.get(2)?;
-            let country: String = r.get(4)?;
-            let (Some(card), Some(country)) = (CardToken::from_hex(&token), Country::parse(&country)) else {
-                continue;
-            };
-            f(Transaction {
-                txn_id: r.get(0)?,
-                timestamp: r.get(1)?,
-                card,
-                amount: r.get(3)?,
-                country,
-                merchant: r.get(5)?,
-                merchant_category: r.get(6)?,
-            });
+            let Some(txn) = labels::transaction(r, 0)? else { continue };
+            while let Some(c) = changes.next_if(|c| c.known_at < txn.timestamp) {
+                f(History::Verdict(c));
+            }
+            f(History::Transaction(txn));
             n += 1;
         }
+        changes.for_each(|c| f(History::Verdict(c)));
         Ok(n)
     }
 
@@ -288,45 +346,52 @@ fn set_wal(conn: &Connection) -> rusqlite::Result<()> {
     }
 }
 
+/// The columns [`scored_row`] reads, in its order.
+pub(crate) const SCORED_COLUMNS: &str = "txn_id, timestamp, amount, country, merchant, merchant_category, card_masked,
+    card_token, score, if_score, ae_mse, action, reasons, model_version, received_at, latency_us, fraud_probability,
+    rules, shadow_score, shadow_action, shadow_version";
+
 pub(crate) fn get(conn: &Connection, txn_id: &str) -> anyhow::Result<Option<ScoredTransaction>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT txn_id, timestamp, amount, country, merchant, merchant_category, card_masked, card_token, score,
-                if_score, ae_mse, action, reasons, model_version, received_at, latency_us, fraud_probability
-         FROM results WHERE txn_id = ?1",
-    )?;
-    let row = stmt
-        .query_row([txn_id], |r| {
-            Ok((
-                ScoredTransaction {
-                    txn_id: r.get(0)?,
-                    timestamp: r.get(1)?,
-                    amount: r.get(2)?,
-                    country: r.get(3)?,
-                    merchant: r.get(4)?,
-                    merchant_category: r.get(5)?,
-                    card_masked: r.get(6)?,
-                    card_token: r.get(7)?,
-                    score: r.get(8)?,
-                    if_score: r.get(9)?,
-                    ae_mse: r.get(10)?,
-                    action: Action::Allow,
-                    reasons: Vec::new(),
-                    model_version: r.get(13)?,
-                    received_at: r.get(14)?,
-                    latency_us: r.get(15)?,
-                    fraud_probability: r.get(16)?,
-                },
-                r.get::<_, String>(11)?,
-                r.get::<_, String>(12)?,
-            ))
-        })
-        .optional()?;
-    row.map(|(mut result, action, reasons)| {
-        result.action = action.parse().map_err(anyhow::Error::msg)?;
-        result.reasons = serde_json::from_str(&reasons).context("stored reasons are not a JSON list")?;
-        Ok(result)
+    let mut stmt = conn.prepare_cached(&format!("SELECT {SCORED_COLUMNS} FROM results WHERE txn_id = ?1"))?;
+    Ok(stmt.query_row([txn_id], scored_row).optional()?)
+}
+
+/// A stored result, from a row selected with [`SCORED_COLUMNS`].
+pub(crate) fn scored_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ScoredTransaction> {
+    let bad = |i: usize, e: String| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e.into());
+    let json = |i: usize| -> rusqlite::Result<Vec<String>> {
+        serde_json::from_str(&r.get::<_, String>(i)?).map_err(|e| bad(i, e.to_string()))
+    };
+    let action = |i: usize| -> rusqlite::Result<Action> { r.get::<_, String>(i)?.parse().map_err(|e| bad(i, e)) };
+    let shadow = match r.get::<_, Option<f32>>(18)? {
+        Some(score) => Some(crate::domain::ShadowScore {
+            score,
+            action: action(19)?,
+            model_version: r.get::<_, Option<String>>(20)?.unwrap_or_default(),
+        }),
+        None => None,
+    };
+    Ok(ScoredTransaction {
+        txn_id: r.get(0)?,
+        timestamp: r.get(1)?,
+        amount: r.get(2)?,
+        country: r.get(3)?,
+        merchant: r.get(4)?,
+        merchant_category: r.get(5)?,
+        card_masked: r.get(6)?,
+        card_token: r.get(7)?,
+        score: r.get(8)?,
+        if_score: r.get(9)?,
+        ae_mse: r.get(10)?,
+        action: action(11)?,
+        reasons: json(12)?,
+        model_version: r.get(13)?,
+        received_at: r.get(14)?,
+        latency_us: r.get(15)?,
+        fraud_probability: r.get(16)?,
+        rules: json(17)?,
+        shadow,
     })
-    .transpose()
 }
 
 #[cfg(test)]

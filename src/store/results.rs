@@ -3,8 +3,9 @@
 //! behind it today; a second backend implements these same calls without touching the engine
 //! or the HTTP layer. The dashboard's queries go through the shared [`ReadPool`].
 
-use super::{Ack, ReadPool, Store, Writer, WriterStats};
-use crate::domain::{ScoredTransaction, Transaction};
+use super::{Ack, History, LabelIn, LabelOutcome, ReadPool, Store, VerdictChange, Writer, WriterStats};
+use crate::domain::ScoredTransaction;
+use std::sync::Mutex;
 use anyhow::Context;
 use std::path::Path;
 use std::sync::Arc;
@@ -21,6 +22,9 @@ const READERS: usize = 4;
 pub struct Results {
     writer: Writer,
     readers: Arc<ReadPool>,
+    /// A second write connection for the low-volume writes (labels, lists), which wait for
+    /// the group-commit writer's lock like another process would.
+    admin: Mutex<Store>,
 }
 
 impl Results {
@@ -31,7 +35,7 @@ impl Results {
         db: &Path,
         since: i64,
         window_secs: i64,
-        history: impl FnMut(Transaction),
+        history: impl FnMut(History),
     ) -> anyhow::Result<(Self, u64)> {
         let store = Store::open(db)?;
         let context = || format!("cannot rebuild card history from {}", db.display());
@@ -40,7 +44,40 @@ impl Results {
             None => 0,
         };
         let readers = Arc::new(ReadPool::open(db, READERS)?);
-        Ok((Self { writer: Writer::spawn(store, WRITER_QUEUE, MAX_BATCH), readers }, replayed))
+        let admin = Mutex::new(Store::open(db)?);
+        Ok((Self { writer: Writer::spawn(store, WRITER_QUEUE, MAX_BATCH), readers, admin }, replayed))
+    }
+
+    /// Stores labels in one transaction; `origin` names this process in the change log.
+    pub fn put_labels(&self, labels: &[LabelIn], origin: &str) -> anyhow::Result<Vec<LabelOutcome>> {
+        self.admin().put_labels(labels, origin, chrono::Utc::now().timestamp_millis())
+    }
+
+    /// The newest verdict change's sequence number.
+    pub fn last_verdict_seq(&self) -> anyhow::Result<i64> {
+        self.admin().last_verdict_seq()
+    }
+
+    /// Verdict changes by other processes than `origin` after `seq`, and the last seq read.
+    pub fn verdict_changes_since(
+        &self,
+        seq: i64,
+        origin: &str,
+        limit: usize,
+    ) -> anyhow::Result<(Vec<VerdictChange>, i64)> {
+        self.readers.with(|c| super::labels::changes_since(c, seq, origin, limit))
+    }
+
+    pub fn add_list_items(&self, list: &str, items: &[(String, Option<String>)]) -> anyhow::Result<usize> {
+        self.admin().add_list_items(list, items, chrono::Utc::now().timestamp_millis())
+    }
+
+    pub fn remove_list_item(&self, list: &str, value: &str) -> anyhow::Result<bool> {
+        self.admin().remove_list_item(list, value)
+    }
+
+    fn admin(&self) -> std::sync::MutexGuard<'_, Store> {
+        self.admin.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The stored decision for `txn_id`, if any.

@@ -21,6 +21,8 @@ fn result(id: &str, action: Action) -> ScoredTransaction {
         received_at: 1_735_689_600_123,
         latency_us: 210,
         fraud_probability: Some(0.25),
+        rules: vec!["big-foreign".into()],
+        shadow: Some(crate::domain::ShadowScore { score: 0.4, action: Action::Review, model_version: "v2".into() }),
     }
 }
 

@@ -1,0 +1,115 @@
+use super::*;
+use crate::domain::{CardToken, Country, Transaction};
+use crate::features::N_FEATURES;
+use crate::scoring::Score;
+
+fn txn(amount: f64, country: &str, merchant: &str) -> Transaction {
+    Transaction {
+        txn_id: "t1".into(),
+        timestamp: 1_735_689_600 + 3 * 3600,
+        card: CardToken::from_u128(7),
+        amount,
+        country: Country::parse(country).unwrap(),
+        merchant: merchant.into(),
+        merchant_category: None,
+    }
+}
+
+fn matches(set: &RuleSet, lists: &Lists, t: &Transaction, features: &[f32; N_FEATURES]) -> Vec<String> {
+    let score = Score { combined: 0.2, if_score: 0.5, ae_mse: 0.3, fraud_probability: None };
+    let card = t.card.to_string();
+    let input = RuleInput { txn: t, card: &card, features, score: &score, model_action: Action::Allow };
+    let mut out = Vec::new();
+    set.evaluate(&input, lists, &mut out);
+    out.into_iter().map(|m| m.name).collect()
+}
+
+const RULES: &str = r#"
+lists = ["vip_merchants"]
+
+[[rule]]
+name = "big-foreign-burst"
+when = 'amount > 1000.0 && country != "GB" && card_txn_count_1h > 3'
+action = "block"
+reason = "burst of large foreign purchases"
+
+[[rule]]
+name = "blocked-merchant"
+when = "merchant in blocked_merchants"
+action = "review"
+reason = "merchant on the blocked list"
+
+[[rule]]
+name = "vip"
+when = "merchant in vip_merchants"
+action = "allow"
+reason = "trusted merchant"
+
+[[rule]]
+name = "night"
+when = "hour == 3 && fraud_probability > 0.5"
+action = "review"
+reason = "night and likely fraud"
+"#;
+
+fn lists() -> Lists {
+    Lists::new(1, [("blocked_merchants".to_owned(), vec!["M666".to_owned()])].into())
+}
+
+#[test]
+fn rules_match_on_fields_natural_features_and_lists() {
+    let set = RuleSet::parse(RULES, &lists()).unwrap();
+    assert_eq!(set.len(), 4);
+    let mut features = [0.0; N_FEATURES];
+    // Four earlier transactions in the hour: the schema keeps ln(1 + 4).
+    features[crate::features::feature_index("log_count_1h").unwrap()] = 4f32.ln_1p();
+    let lists = lists();
+    assert_eq!(matches(&set, &lists, &txn(1500.0, "FR", "M1"), &features), ["big-foreign-burst"]);
+    assert!(matches(&set, &lists, &txn(1500.0, "GB", "M1"), &features).is_empty());
+    assert!(matches(&set, &lists, &txn(1500.0, "FR", "M1"), &[0.0; N_FEATURES]).is_empty());
+    assert_eq!(matches(&set, &lists, &txn(10.0, "GB", "M666"), &features), ["blocked-merchant"]);
+    // A declared list the store does not have yet is empty, not an error (`night` errors on
+    // the null probability: see the next test).
+    assert!(set.errors().filter(|(name, _)| *name != "night").all(|(_, n)| n == 0));
+}
+
+#[test]
+fn a_run_time_error_is_counted_never_a_match() {
+    let set = RuleSet::parse(RULES, &lists()).unwrap();
+    // `fraud_probability` is null without a supervised model: `null > 0.5` errors.
+    assert!(matches(&set, &lists(), &txn(10.0, "GB", "M1"), &[0.0; N_FEATURES]).is_empty());
+    let errors: Vec<_> = set.errors().collect();
+    assert_eq!(errors[3], ("night", 1));
+    assert_eq!(errors[0], ("big-foreign-burst", 0));
+}
+
+#[test]
+fn decision_is_the_most_severe_unless_an_allow_rule_matches() {
+    let m = |action| Match { name: "r".into(), action, reason: "x".into() };
+    assert_eq!(decide(Action::Allow, &[]), Action::Allow);
+    assert_eq!(decide(Action::Review, &[]), Action::Review);
+    assert_eq!(decide(Action::Allow, &[m(Action::Review)]), Action::Review);
+    assert_eq!(decide(Action::Review, &[m(Action::Block), m(Action::Review)]), Action::Block);
+    assert_eq!(decide(Action::Block, &[m(Action::Review)]), Action::Block);
+    assert_eq!(decide(Action::Block, &[m(Action::Block), m(Action::Allow)]), Action::Allow);
+}
+
+#[test]
+fn load_errors_name_the_rule_and_its_position() {
+    let err = |text: &str| format!("{:#}", RuleSet::parse(text, &Lists::default()).unwrap_err());
+    let rule = |when: &str| format!("[[rule]]\nname = \"ok\"\nwhen = \"true\"\naction = \"block\"\nreason = \"r\"\n\n[[rule]]\nname = \"bad\"\nwhen = '{when}'\naction = \"review\"\nreason = \"r\"\n");
+    let e = err(&rule("amount >> 5"));
+    assert!(e.contains("rule 2 (`bad`)") && e.contains("does not parse"), "{e}");
+    let e = err(&rule("amout > 5.0"));
+    assert!(e.contains("rule 2 (`bad`)") && e.contains("unknown name `amout`"), "{e}");
+    let e = err(&rule("amount + 1.0"));
+    assert!(e.contains("rule 2 (`bad`)") && e.contains("not true or false"), "{e}");
+    let e = err(&rule("merchant in nowhere"));
+    assert!(e.contains("unknown name `nowhere`"), "{e}");
+    let e = err("[[rule]]\nname = \"x\"\nwhen = \"true\"\naction = \"deny\"\nreason = \"r\"\n");
+    assert!(e.contains("deny"), "{e}");
+    let e = err("[[rule]]\nname = \"x\"\nwhen = \"true\"\naction = \"block\"\nreason = \"r\"\nresaon = \"typo\"\n");
+    assert!(e.contains("resaon"), "{e}");
+    let two = "[[rule]]\nname = \"x\"\nwhen = \"true\"\naction = \"block\"\nreason = \"r\"\n";
+    assert!(err(&format!("{two}{two}")).contains("same name"));
+}
