@@ -13,8 +13,33 @@
     timer: null,        // interval while polling
     baseline: null,     // `processed` when updates (re)started, for auto-stop
     lastProcessed: null,
+    lastVerdicts: null,
     pushErrors: 0,
   };
+
+  // The API token for writing (labels), asked once and kept for this tab only: sent as a
+  // Bearer header, never as a cookie, so another site cannot make the browser send it.
+  const TOKEN_KEY = "aegis-api-token";
+
+  async function postJson(url, body) {
+    const send = () => {
+      const headers = { "content-type": "application/json", accept: "application/json" };
+      const token = sessionStorage.getItem(TOKEN_KEY);
+      if (token) headers.authorization = `Bearer ${token}`;
+      return fetch(url, { method: "POST", headers, body: JSON.stringify(body) });
+    };
+    let response = await send();
+    if (response.status === 401) {
+      const token = window.prompt("This server requires its API token to record verdicts:");
+      if (!token) throw new Error("no API token given");
+      sessionStorage.setItem(TOKEN_KEY, token.trim());
+      response = await send();
+      if (response.status === 401) sessionStorage.removeItem(TOKEN_KEY);
+    }
+    const json = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Error((json.error && json.error.message) || `HTTP ${response.status}`);
+    return json;
+  }
 
   // ---- small helpers -------------------------------------------------------------------------
 
@@ -60,7 +85,22 @@
     $("t-throughput").textContent = s.throughput_per_sec.toFixed(1);
     $("t-p99").textContent = s.p99_latency_us == null ? "–" : `${(s.p99_latency_us / 1000).toFixed(2)} ms`;
     $("empty").hidden = s.processed > 0;
+    $("t-confirmed").textContent = number.format(s.confirmed_fraud);
+    $("t-precision").textContent = s.review_precision == null ? "–" : `${(100 * s.review_precision).toFixed(1)}%`;
+    $("t-reviewed").textContent = s.reviewed_flags ? `of ${number.format(s.reviewed_flags)} reviewed flags` : "none reviewed yet";
+    $("t-queue").textContent = number.format(s.open_queue);
     renderSeries(s.per_minute);
+  }
+
+  function txnLink(row, id) {
+    const td = document.createElement("td");
+    const a = document.createElement("a");
+    a.href = "#case=" + encodeURIComponent(id);
+    a.className = "mono";
+    a.textContent = id;
+    a.addEventListener("click", (e) => { e.preventDefault(); openCase(id).catch(report); });
+    td.appendChild(a);
+    row.appendChild(td);
   }
 
   function renderRows(tableId, rows, withReasons) {
@@ -68,7 +108,7 @@
     for (const t of rows) {
       const tr = document.createElement("tr");
       cell(tr, clock(t.received_at));
-      cell(tr, t.txn_id, "mono");
+      txnLink(tr, t.txn_id);
       cell(tr, money(t.amount), "num");
       cell(tr, t.country);
       cell(tr, t.merchant);
@@ -85,6 +125,102 @@
       body.appendChild(tr);
     }
     $(tableId).tBodies[0].replaceWith(body);
+  }
+
+  function renderReview(rows) {
+    const body = document.createElement("tbody");
+    for (const t of rows) {
+      const tr = document.createElement("tr");
+      tr.dataset.txn = t.txn_id;
+      cell(tr, clock(t.received_at));
+      txnLink(tr, t.txn_id);
+      cell(tr, money(t.amount), "num");
+      cell(tr, t.country);
+      cell(tr, t.merchant);
+      cell(tr, t.card_masked, "mono");
+      cell(tr, t.score.toFixed(3), "num");
+      badge(tr, t.action);
+      cell(tr, t.reasons.slice(0, 2).join("; "), "reasons");
+      const td = document.createElement("td");
+      for (const [label, text] of [["fraud", "Fraud"], ["legit", "Legitimate"]]) {
+        const button = document.createElement("button");
+        button.type = "button";
+        button.className = "verdict " + label;
+        button.textContent = text;
+        button.addEventListener("click", () => verdict(t.txn_id, label, tr).catch(report));
+        td.appendChild(button);
+      }
+      tr.appendChild(td);
+      body.appendChild(tr);
+    }
+    if (!rows.length) {
+      const tr = document.createElement("tr");
+      const td = cell(tr, "Nothing to review.", "muted");
+      td.colSpan = 10;
+      body.appendChild(tr);
+    }
+    $("review").tBodies[0].replaceWith(body);
+  }
+
+  async function verdict(txnId, label, row) {
+    for (const b of row.querySelectorAll("button")) b.disabled = true;
+    try {
+      await postJson("/labels", { txn_id: txnId, label, source: "analyst" });
+      row.remove();
+      $("review-message").textContent = `${txnId} labelled ${label === "fraud" ? "fraud" : "legitimate"}.`;
+      if ($("case-id").textContent === txnId) await openCase(txnId);
+    } catch (e) {
+      for (const b of row.querySelectorAll("button")) b.disabled = false;
+      $("review-message").textContent = `Could not label ${txnId}: ${e.message}`;
+    }
+  }
+
+  async function openCase(txnId) {
+    const c = await getJson(`/api/transactions/${encodeURIComponent(txnId)}`);
+    const t = c.transaction;
+    $("case-id").textContent = t.txn_id;
+    const facts = [
+      ["Time", t.timestamp], ["Amount", money(t.amount)], ["Card", t.card_masked], ["Merchant", t.merchant],
+      ["Category", t.merchant_category || "–"], ["Country", t.country], ["Action", t.action],
+      ["Score", t.score.toFixed(3)],
+      ["Fraud probability", t.fraud_probability == null ? "–" : t.fraud_probability.toFixed(3)],
+      ["Isolation Forest", t.if_score.toFixed(3)], ["Autoencoder error", t.ae_mse.toFixed(3)],
+      ["Rules matched", t.rules.length ? t.rules.join(", ") : "none"],
+      ["Shadow model", t.shadow ? `${t.shadow.score.toFixed(3)} → ${t.shadow.action} (${t.shadow.model_version})` : "–"],
+      ["Verdict", c.verdict || "none yet"], ["Model", t.model_version],
+    ];
+    $("case-facts").replaceChildren(...facts.flatMap(([k, v]) => {
+      const dt = document.createElement("dt");
+      dt.textContent = k;
+      const dd = document.createElement("dd");
+      dd.textContent = v;
+      return [dt, dd];
+    }));
+    const items = (list, empty) => (list.length ? list : [empty]).map((text) => {
+      const li = document.createElement("li");
+      li.textContent = text;
+      return li;
+    });
+    $("case-reasons").replaceChildren(...items(t.reasons, "none (allowed)"));
+    $("case-labels").replaceChildren(...items(
+      c.labels.map((l) => `${l.label} from ${l.source}, reported ${l.reported_at}${l.note ? ": " + l.note : ""}`),
+      "no labels yet"));
+    const body = document.createElement("tbody");
+    for (const h of c.card_history) {
+      const tr = document.createElement("tr");
+      cell(tr, h.timestamp);
+      cell(tr, h.txn_id, "mono");
+      cell(tr, money(h.amount), "num");
+      cell(tr, h.country);
+      cell(tr, h.merchant);
+      cell(tr, h.card_masked, "mono");
+      cell(tr, h.score.toFixed(3), "num");
+      badge(tr, h.action);
+      cell(tr, h.verdict || "–");
+      body.appendChild(tr);
+    }
+    $("case-history").tBodies[0].replaceWith(body);
+    $("case").hidden = false;
   }
 
   function renderCountries(list) {
@@ -148,11 +284,13 @@
   async function refreshTables() {
     const action = $("action-filter").value;
     const recentUrl = "/api/transactions?limit=200" + (action ? `&action=${encodeURIComponent(action)}` : "");
-    const [flagged, recent, countries] = await Promise.all([
+    const [review, flagged, recent, countries] = await Promise.all([
+      getJson("/api/review?limit=20"),
       getJson("/api/flagged?limit=20"),
       getJson(recentUrl),
       getJson("/api/countries?limit=10"),
     ]);
+    renderReview(review.transactions);
     renderRows("flagged", flagged.transactions, true);
     renderRows("recent", recent.transactions, false);
     renderCountries(countries);
@@ -161,8 +299,9 @@
   async function onStats(s) {
     if (state.baseline === null) state.baseline = s.processed;
     renderStats(s);
-    if (s.processed !== state.lastProcessed) {
+    if (s.processed !== state.lastProcessed || s.verdicts_version !== state.lastVerdicts) {
       state.lastProcessed = s.processed;
+      state.lastVerdicts = s.verdicts_version;
       await refreshTables();
     }
     const limit = Number($("autostop").value) || 0;
@@ -235,6 +374,9 @@
   }
 
   $("refresh").addEventListener("change", start);
+  $("case-close").addEventListener("click", () => { $("case").hidden = true; $("case-id").textContent = ""; });
+  const hash = new URLSearchParams(location.hash.slice(1)).get("case");
+  if (hash) openCase(hash).catch(report);
   $("resume").addEventListener("click", start);
   $("action-filter").addEventListener("change", () => refreshTables().catch(report));
   start();

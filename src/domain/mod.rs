@@ -2,11 +2,13 @@
 
 mod card;
 mod decision;
+mod label;
 mod time;
 mod transaction;
 mod wire;
 
 pub use card::{CardKey, CardToken, luhn_check_digit, luhn_valid, mask_pan};
+pub use label::{LabelIn, LabelRequest};
 pub use decision::{Action, PredictResponse, ScoredTransaction, ShadowScore, Verdict};
 pub use time::{parse_timestamp, rfc3339};
 pub use transaction::{Country, Transaction};

@@ -12,10 +12,10 @@ use serde_json::{Map, Value};
 /// Largest amount accepted: anything above is a client bug (cents sent as units, say).
 pub const MAX_AMOUNT: f64 = 1_000_000.0;
 /// Earliest timestamp accepted (2000-01-01T00:00:00Z).
-const MIN_TIMESTAMP: i64 = 946_684_800;
+pub(super) const MIN_TIMESTAMP: i64 = 946_684_800;
 /// How far in the future a timestamp may be (clock skew), in seconds.
-const MAX_FUTURE_SECS: i64 = 86_400;
-const MAX_ID_LEN: usize = 128;
+pub(super) const MAX_FUTURE_SECS: i64 = 86_400;
+pub(super) const MAX_ID_LEN: usize = 128;
 
 /// One transaction to score, as sent to `POST /predict`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -66,7 +66,7 @@ pub struct Rejection {
 }
 
 impl Rejection {
-    fn field(code: &'static str, field: &'static str, message: impl Into<String>) -> Self {
+    pub(super) fn field(code: &'static str, field: &'static str, message: impl Into<String>) -> Self {
         Self { code, message: message.into(), field: Some(field) }
     }
 
@@ -143,24 +143,24 @@ impl TransactionIn {
     }
 }
 
-fn present<'a>(obj: &'a Map<String, Value>, field: &'static str) -> Result<&'a Value, Rejection> {
+pub(super) fn present<'a>(obj: &'a Map<String, Value>, field: &'static str) -> Result<&'a Value, Rejection> {
     match obj.get(field) {
         None | Some(Value::Null) => Err(Rejection::field("missing_field", field, format!("`{field}` is required"))),
         Some(v) => Ok(v),
     }
 }
 
-fn wrong_type(field: &'static str, expected: &str) -> Rejection {
+pub(super) fn wrong_type(field: &'static str, expected: &str) -> Rejection {
     Rejection::field("invalid_type", field, format!("`{field}` must be {expected}"))
 }
 
 /// A non-empty string of at most `max` characters with no control characters.
-fn text<'a>(obj: &'a Map<String, Value>, field: &'static str, max: usize) -> Result<&'a str, Rejection> {
+pub(super) fn text<'a>(obj: &'a Map<String, Value>, field: &'static str, max: usize) -> Result<&'a str, Rejection> {
     let s = present(obj, field)?.as_str().ok_or_else(|| wrong_type(field, "a string"))?;
     check_text(s, field, max)
 }
 
-fn optional_text<'a>(
+pub(super) fn optional_text<'a>(
     obj: &'a Map<String, Value>,
     field: &'static str,
     max: usize,

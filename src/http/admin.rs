@@ -53,8 +53,9 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text)
 }
 
-/// Load the model bundle again from its path and swap it in; a bundle that does not load is
-/// refused and the current one keeps serving. SIGHUP does the same.
+/// Load the model bundle (and the shadow bundle and rules file, if any) again from their paths
+/// and swap them in; if anything does not load, nothing changes and the current ones keep
+/// serving. SIGHUP does the same.
 #[utoipa::path(post, path = "/admin/reload", tag = "operations", security((), ("bearer" = [])),
     responses((status = 200, body = Reloaded), (status = 401, body = ErrorBody),
               (status = 422, description = "The bundle was refused; the old one still serves", body = ErrorBody)))]
@@ -69,5 +70,27 @@ pub async fn reload(State(state): State<AppState>) -> Result<Json<Reloaded>, Api
             tracing::warn!(error = %format!("{e:#}"), "model reload refused; the current bundle keeps serving");
             Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "reload_failed", format!("{e:#}")))
         }
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Promoted {
+    /// The new champion (the former shadow).
+    pub model_version: String,
+}
+
+/// Make the shadow model the champion: it answers from now on, with the card history it built
+/// while in the shadow; `current` beside it points at it, so restarts and reloads keep it.
+#[utoipa::path(post, path = "/admin/promote", tag = "operations", security((), ("bearer" = [])),
+    responses((status = 200, body = Promoted), (status = 401, body = ErrorBody),
+              (status = 409, description = "No shadow model is loaded", body = ErrorBody)))]
+pub async fn promote(State(state): State<AppState>) -> Result<Json<Promoted>, ApiError> {
+    let engine = std::sync::Arc::clone(&state.engine);
+    let result = tokio::task::spawn_blocking(move || engine.promote())
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    match result {
+        Ok(model_version) => Ok(Json(Promoted { model_version })),
+        Err(e) => Err(ApiError::new(StatusCode::CONFLICT, "promote_failed", format!("{e:#}"))),
     }
 }

@@ -129,6 +129,126 @@ async fn page(
     Ok(Json(Page { transactions, next }))
 }
 
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct ReviewQuery {
+    /// Rows (1–500, default 50).
+    limit: Option<usize>,
+    /// Only flags received before this time (Unix milliseconds), e.g. to work on the ones
+    /// waiting longest.
+    before: Option<i64>,
+    /// The `next` cursor of the previous page.
+    after: Option<String>,
+}
+
+/// The review queue: flagged (review or block) transactions without a verdict, oldest first.
+/// A transaction leaves it when any label arrives for it.
+#[utoipa::path(get, path = "/api/review", tag = "dashboard", params(ReviewQuery),
+    responses((status = 200, body = Page), (status = 400, body = ErrorBody)))]
+pub async fn review(
+    State(state): State<AppState>,
+    q: Result<Query<ReviewQuery>, QueryRejection>,
+) -> Result<Json<Page>, ApiError> {
+    let Query(q) = q.map_err(query_error)?;
+    let limit = checked_limit(q.limit)?;
+    let after = q.after.as_deref().map(|b| b.parse::<Cursor>().map_err(|m| bad_query("after", m))).transpose()?;
+    let before = q.before;
+    let transactions = read(&state, move |r| r.review_queue(limit, before, after.as_ref())).await?;
+    let next = (transactions.len() == limit)
+        .then(|| {
+            transactions.last().map(|t| Cursor { received_at: t.received_at, txn_id: t.txn_id.clone() }.to_string())
+        })
+        .flatten();
+    Ok(Json(Page { transactions, next }))
+}
+
+/// The shadow model's opinion on a stored transaction.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ShadowView {
+    pub score: f32,
+    pub action: Action,
+    pub model_version: String,
+}
+
+/// Everything stored about one transaction (no card token).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TransactionDetail {
+    pub txn_id: String,
+    /// Transaction time (RFC 3339).
+    pub timestamp: String,
+    /// When Aegis received it (Unix milliseconds).
+    pub received_at: i64,
+    pub amount: f64,
+    pub country: String,
+    pub merchant: String,
+    pub merchant_category: Option<String>,
+    pub card_masked: String,
+    pub score: f32,
+    pub if_score: f32,
+    pub ae_mse: f32,
+    pub fraud_probability: Option<f32>,
+    pub action: Action,
+    /// Most important first: matching rules, then the models' reasons.
+    pub reasons: Vec<String>,
+    pub rules: Vec<String>,
+    pub model_version: String,
+    pub latency_us: u32,
+    pub shadow: Option<ShadowView>,
+}
+
+/// The case view of one transaction.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CaseView {
+    pub transaction: TransactionDetail,
+    /// Its newest label over every source, if any.
+    pub verdict: Option<crate::domain::Verdict>,
+    /// Every label, newest first.
+    pub labels: Vec<crate::store::StoredLabel>,
+    /// The card's newest transactions (this one included), newest first, with their actions
+    /// and verdicts.
+    pub card_history: Vec<TransactionRow>,
+}
+
+/// One transaction: every model's score, the reasons and rules, its labels and its card's
+/// recent transactions.
+#[utoipa::path(get, path = "/api/transactions/{txn_id}", tag = "dashboard",
+    params(("txn_id" = String, Path, description = "The transaction id")),
+    responses((status = 200, body = CaseView), (status = 404, description = "Not stored", body = ErrorBody)))]
+pub async fn case(
+    State(state): State<AppState>,
+    axum::extract::Path(txn_id): axum::extract::Path<String>,
+) -> Result<Json<CaseView>, ApiError> {
+    let case = read(&state, move |r| r.case(&txn_id)).await?;
+    let Some(case) = case else {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "no stored transaction has this txn_id"));
+    };
+    let t = case.txn;
+    Ok(Json(CaseView {
+        transaction: TransactionDetail {
+            timestamp: crate::domain::rfc3339(t.timestamp),
+            received_at: t.received_at,
+            amount: t.amount,
+            country: t.country,
+            merchant: t.merchant,
+            merchant_category: t.merchant_category,
+            card_masked: t.card_masked,
+            score: t.score,
+            if_score: t.if_score,
+            ae_mse: t.ae_mse,
+            fraud_probability: t.fraud_probability,
+            action: t.action,
+            reasons: t.reasons,
+            rules: t.rules,
+            model_version: t.model_version,
+            latency_us: t.latency_us,
+            shadow: t.shadow.map(|s| ShadowView { score: s.score, action: s.action, model_version: s.model_version }),
+            txn_id: t.txn_id,
+        },
+        verdict: case.verdict,
+        labels: case.labels,
+        card_history: case.card_history,
+    }))
+}
+
 /// Countries by number of flagged transactions.
 #[utoipa::path(get, path = "/api/countries", tag = "dashboard", params(("limit" = Option<usize>, Query, description = "Rows (1–500, default 10)")),
     responses((status = 200, body = Vec<CountryCount>), (status = 400, body = ErrorBody)))]
@@ -142,7 +262,7 @@ pub async fn countries(
 }
 
 /// Server-Sent Events: a `stats` event (the `/api/stats` body) at connection and whenever new
-/// results are stored, checked every second; comments keep the connection alive.
+/// results or verdicts are stored, checked every second; comments keep the connection alive.
 #[utoipa::path(get, path = "/api/events", tag = "dashboard",
     responses((status = 200, description = "text/event-stream of `stats` events", content_type = "text/event-stream")))]
 pub async fn events(
@@ -155,8 +275,8 @@ pub async fn events(
             }
             let now = chrono::Utc::now().timestamp_millis();
             match read(&state, move |r| r.stats(now)).await {
-                Ok(stats) if seen != Some((stats.processed, stats.last_received_at)) => {
-                    let mark = Some((stats.processed, stats.last_received_at));
+                Ok(stats) if seen != Some((stats.processed, stats.last_received_at, stats.verdicts_version)) => {
+                    let mark = Some((stats.processed, stats.last_received_at, stats.verdicts_version));
                     let event = Event::default().event("stats").json_data(&stats).unwrap_or_default();
                     return Some((Ok(event), (state, mark)));
                 }

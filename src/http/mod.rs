@@ -5,6 +5,8 @@
 mod admin;
 mod dashboard;
 mod error;
+mod labels;
+mod lists;
 mod openapi;
 mod predict;
 
@@ -29,10 +31,13 @@ const PREDICT_BODY_LIMIT: usize = 64 * 1024;
 const BATCH_BODY_LIMIT: usize = 16 * 1024 * 1024;
 
 /// Every route, as metrics label them (a fixed set keeps the label cardinality bounded).
-const ROUTES: [&str; 16] = [
+const ROUTES: [&str; 21] = [
     "/predict",
     "/predict/batch",
+    "/labels",
+    "/lists/{name}/items",
     "/admin/reload",
+    "/admin/promote",
     "/health",
     "/ready",
     "/metrics",
@@ -44,6 +49,8 @@ const ROUTES: [&str; 16] = [
     "/api/stats",
     "/api/transactions",
     "/api/flagged",
+    "/api/review",
+    "/api/transactions/{txn_id}",
     "/api/countries",
     "/api/events",
 ];
@@ -76,7 +83,10 @@ pub fn router(state: AppState) -> Router {
     let protected = Router::new()
         .route("/predict", post(predict::one).layer(DefaultBodyLimit::max(PREDICT_BODY_LIMIT)))
         .route("/predict/batch", post(predict::batch).layer(DefaultBodyLimit::max(BATCH_BODY_LIMIT)))
+        .route("/labels", post(labels::post).layer(DefaultBodyLimit::max(BATCH_BODY_LIMIT)))
+        .route("/lists/{name}/items", get(lists::get).post(lists::post).delete(lists::delete))
         .route("/admin/reload", post(admin::reload))
+        .route("/admin/promote", post(admin::promote))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/health", get(admin::health))
@@ -90,6 +100,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/stats", get(dashboard::stats))
         .route("/api/transactions", get(dashboard::transactions))
         .route("/api/flagged", get(dashboard::flagged))
+        .route("/api/review", get(dashboard::review))
+        .route("/api/transactions/{txn_id}", get(dashboard::case))
         .route("/api/countries", get(dashboard::countries))
         .route("/api/events", get(dashboard::events))
         .merge(protected)
@@ -114,6 +126,7 @@ async fn track(State(state): State<AppState>, req: Request, next: Next) -> Respo
         Method::GET => "GET",
         Method::POST => "POST",
         Method::HEAD => "HEAD",
+        Method::DELETE => "DELETE",
         _ => "other",
     };
     let response = next.run(req).await;

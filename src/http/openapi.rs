@@ -1,6 +1,6 @@
 //! `GET /openapi.json`: the API description, generated from the handler and type annotations.
 
-use super::{admin, dashboard, error, predict};
+use super::{admin, dashboard, error, labels, lists, predict};
 use axum::Json;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
@@ -15,13 +15,20 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         admin::ready,
         admin::metrics,
         admin::reload,
+        admin::promote,
+        labels::post,
+        lists::get,
+        lists::post,
+        lists::delete,
         dashboard::stats,
         dashboard::transactions,
         dashboard::flagged,
+        dashboard::review,
+        dashboard::case,
         dashboard::countries,
         dashboard::events
     ),
-    components(schemas(crate::domain::TransactionIn, error::ErrorBody, error::ErrorDetail)),
+    components(schemas(crate::domain::TransactionIn, error::ErrorBody, error::ErrorDetail, labels::LabelBatchResponse, labels::LabelItem)),
     modifiers(&BearerAuth)
 )]
 struct ApiDoc;

@@ -7,20 +7,9 @@
 //! is moved by those changes, once each, never by the raw labels.
 
 use super::Store;
+pub use crate::domain::LabelIn;
 use crate::domain::{Action, CardToken, Country, Transaction, Verdict};
 use rusqlite::{Connection, OptionalExtension, params};
-
-/// One label to store (validated by the caller).
-#[derive(Debug, Clone, PartialEq)]
-pub struct LabelIn {
-    pub txn_id: String,
-    pub verdict: Verdict,
-    /// Who says so: `chargeback`, `analyst`, `customer`, …
-    pub source: String,
-    /// When the label became known, Unix seconds.
-    pub reported_at: i64,
-    pub note: Option<String>,
-}
 
 /// What storing one label did.
 #[derive(Debug, Clone, PartialEq)]
