@@ -23,10 +23,18 @@ pub struct Cli {
 pub enum Command {
     /// Write synthetic card transactions with labelled fraud scenarios to CSV.
     Generate(GenerateArgs),
-    /// Train the models on a CSV and write a versioned model bundle with an evaluation report.
+    /// Train the models on a CSV (or on the results database and its labels) and write a
+    /// versioned model bundle with an evaluation report.
     Train(TrainArgs),
-    /// Evaluate a model bundle on any labelled CSV (a backtest).
+    /// Evaluate a model bundle on any labelled CSV (a backtest), or compare the stored champion
+    /// and shadow decisions (--db).
     Evaluate(EvaluateArgs),
+    /// Labels (chargebacks, analyst verdicts) into the results database.
+    #[command(subcommand)]
+    Labels(LabelsCommand),
+    /// Rules: backtest a rules file on a CSV.
+    #[command(subcommand, after_long_help = RULES_HELP)]
+    Rules(RulesCommand),
     /// Run the HTTP scoring API: POST /predict, /predict/batch, /health, /ready, /metrics,
     /// /openapi.json. Every decision is committed to SQLite before it is answered.
     Serve(ServeArgs),
@@ -39,6 +47,80 @@ pub enum Command {
     /// The whole pipeline on defaults: generate data and train if needed, start the API, stream
     /// transactions through it over HTTP, and show the decisions.
     Demo(DemoArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LabelsCommand {
+    /// Import a labels CSV (a chargeback file, a case-management export) into the results
+    /// database, validated like `POST /labels`: one row per label with `txn_id`, `label`
+    /// (fraud/legit, or 1/0) and optionally `reported_at` (RFC 3339 or Unix seconds; default
+    /// now), `source` and `note`. Rows that fail are reported with their line and nothing is
+    /// stored for them; the rest are stored. A running `serve` or `consume` sharing the database
+    /// picks the new verdicts up within seconds.
+    Import(LabelsImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LabelsImportArgs {
+    /// The labels CSV.
+    pub file: PathBuf,
+    /// Column mapping as field=COLUMN pairs, e.g. `txn_id=TRANSACTION,label=IS_FRAUD`. Fields:
+    /// txn_id, label, reported_at, source, note.
+    #[arg(long, default_value = "")]
+    pub columns: String,
+    /// Source for rows without a `source` column.
+    #[arg(long, default_value = "chargeback")]
+    pub source: String,
+    /// Results database.
+    #[arg(long, default_value = "results.db")]
+    pub db: PathBuf,
+}
+
+/// What rule expressions can use (shown by `aegis rules --help`).
+pub const RULES_HELP: &str = "\
+Rules files are TOML:
+
+  lists = [\"blocked_merchants\"]      # lists rules may name before they have items
+
+  [[rule]]
+  name = \"big-foreign-burst\"
+  when = 'amount > 1000.0 && country != \"GB\" && card_txn_count_1h > 3'
+  action = \"block\"                   # allow | review | block
+  reason = \"burst of large foreign purchases\"
+
+`when` is a CEL expression (https://cel.dev) giving true or false. It can use:
+  transaction: txn_id, amount (double), country, merchant, merchant_category (\"\" if none),
+               card (its token), timestamp (Unix seconds), hour (0-23, UTC)
+  scores:      score, if_score, ae_mse, fraud_probability (null without a supervised model),
+               model_action (\"allow\", \"review\" or \"block\")
+  features:    every feature schema name (log_amount, log_count_1h, merchant_risk_7d, ...) and,
+               in natural units, card_txn_count_1h/24h/7d/30d (int, earlier transactions of the
+               card), card_amount_sum_1h/24h, secs_since_prev, amount_ratio_30d,
+               merchant_txn_count_1d/7d/30d (int)
+  lists:       `merchant in blocked_merchants`, `card in stolen_cards` (managed with
+               GET/POST/DELETE /lists/{name}/items)
+Write doubles with a decimal point (1000.0) and ints without (3). The decision is the most
+severe of the model's action and every matching rule's, except that a matching `allow` rule
+allows. A rule that fails at run time (a type error) counts as errored, never as a match.";
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Backtest a rules file on a transaction CSV: per rule, transactions hit, and precision and
+    /// recall when the file has labels. Features and scores are computed with the model bundle,
+    /// as live scoring would.
+    Test(RulesTestArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RulesTestArgs {
+    /// The rules file.
+    #[arg(long)]
+    pub rules: PathBuf,
+    /// Model bundle directory (or a models directory holding `current`).
+    #[arg(long, default_value = "models")]
+    pub models: PathBuf,
+    #[command(flatten)]
+    pub data: DataArgs,
 }
 
 /// Where the scoring service keeps its state and how it is reached.
@@ -262,8 +344,14 @@ pub struct GenerateArgs {
 #[derive(Debug, Clone, Args)]
 pub struct DataArgs {
     /// Input CSV.
-    #[arg(long)]
-    pub data: PathBuf,
+    #[arg(long, required_unless_present = "db", conflicts_with = "db")]
+    pub data: Option<PathBuf>,
+    /// Instead of a CSV: the results database `serve`/`consume` write, with the labels it has
+    /// received (a transaction without a verdict counts as legitimate; a fraud verdict is known
+    /// from the time it arrived). `evaluate --db` compares the stored champion and shadow
+    /// decisions instead of scoring with a bundle.
+    #[arg(long, value_name = "RESULTS_DB")]
+    pub db: Option<PathBuf>,
     /// Column mapping for transaction CSVs with other column names, as field=COLUMN pairs:
     /// e.g. `card=CUSTOMER,timestamp=TX_TIME,amount=TX_AMOUNT,merchant=TERMINAL,label=TX_FRAUD`.
     /// Fields: txn_id, timestamp, card, amount, country, merchant, merchant_category, label,
@@ -299,6 +387,10 @@ pub struct TrainArgs {
     /// points to it.
     #[arg(long, default_value = "models")]
     pub out: PathBuf,
+    /// Write the bundle beside the others without pointing <out>/current at it: a challenger to
+    /// try with `serve --shadow <out>/<version>` and `POST /admin/promote`.
+    #[arg(long)]
+    pub challenger: bool,
     /// Treat the CSV as purely numeric, preprocessed features (no transaction feature pipeline).
     #[arg(long)]
     pub numeric: bool,

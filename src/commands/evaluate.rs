@@ -6,25 +6,27 @@ use super::{report_skipped, rfc3339};
 use crate::cli::EvaluateArgs;
 use crate::evaluation::{self, RowContext};
 use crate::features::{TimeWindow, replay};
-use crate::ingest::{NumericSpec, read_numeric, read_transactions};
+use crate::ingest::{NumericSpec, read_numeric};
 use crate::scoring::{Bundle, SchemaKind};
-use crate::{domain::CardKey, progress};
+use crate::progress;
 use anyhow::{Context, bail, ensure};
 
 pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
+    if let Some(db) = &args.data.db {
+        return compare_stored(db, args.data.from, args.data.to);
+    }
     let bundle = Bundle::load(&args.models)?;
     let manifest = &bundle.manifest;
     let mut ids: Vec<String> = Vec::new();
     let mut scenarios = None;
     let (features, labels, context) = match (manifest.schema.kind, &bundle.encoders) {
         (SchemaKind::Transaction, Some(encoders)) => {
-            let key = CardKey::from_env_or_random()?;
-            let data = read_transactions(&args.data.data, &args.data.columns, &key, args.data.skip_bad_rows, |_| {})?;
+            let data = super::read_data(&args.data)?;
             report_skipped(&data.skipped);
             ensure!(
                 data.has_labels,
                 "{} has no `{}` column to evaluate against; map one with --columns label=COLUMN",
-                args.data.data.display(),
+                super::data_source(&args.data),
                 args.data.columns.label_name()
             );
             let range = TimeWindow { from: args.data.from, to: args.data.to }.range(&data.rows);
@@ -62,7 +64,8 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
                 .or_else(|| manifest.data.label_column.clone())
                 .context("this numeric bundle was trained without a target; name the label column with --target")?;
             let spec = NumericSpec { target: Some(target), features: manifest.schema.names.clone() };
-            let data = read_numeric(&args.data.data, &spec, args.data.skip_bad_rows)?;
+            let csv = args.data.data.as_deref().context("numeric bundles evaluate a CSV (--data)")?;
+            let data = read_numeric(csv, &spec, args.data.skip_bad_rows)?;
             report_skipped(&data.skipped);
             (data.matrix, data.labels.unwrap_or_default(), None)
         }
@@ -121,5 +124,76 @@ fn write_scores(
         ])?;
     }
     w.flush()?;
+    Ok(())
+}
+
+/// `evaluate --db`: the stored champion decisions against the shadow model's, on the same
+/// transactions, judged by their verdicts (none = legitimate).
+fn compare_stored(db: &std::path::Path, from: Option<i64>, to: Option<i64>) -> anyhow::Result<()> {
+    use aegis_model::metrics::{at_threshold, average_precision, roc_auc};
+    ensure!(db.exists(), "{} does not exist", db.display());
+    let rows = crate::store::Store::open(db)?.compared(from, to)?;
+    ensure!(!rows.is_empty(), "{} holds no transactions in the window", db.display());
+    let verdicts = rows.iter().filter(|r| r.verdict.is_some()).count();
+    let frauds = rows.iter().filter(|r| r.verdict == Some(true)).count();
+    ensure!(
+        frauds > 0,
+        "none of the {} stored transactions has a fraud verdict yet ({verdicts} verdicts): send labels with POST /labels or `aegis labels import` first",
+        rows.len()
+    );
+    // Both columns on the same rows: those the shadow scored too, if it scored any.
+    let with_shadow: Vec<_> = rows.iter().filter(|r| r.shadow.is_some()).collect();
+    let same: Vec<_> = if with_shadow.is_empty() { rows.iter().collect() } else { with_shadow };
+    let labels: Vec<bool> = same.iter().map(|r| r.verdict == Some(true)).collect();
+    let context: Vec<RowContext> = same
+        .iter()
+        .map(|r| RowContext {
+            card: u128::from_str_radix(&r.card, 16).unwrap_or_default(),
+            timestamp: r.timestamp,
+            known_compromised: false,
+        })
+        .collect();
+    let column = |scores: Vec<f32>, actions: Vec<crate::scoring::Action>| -> Vec<String> {
+        let flagged: Vec<f32> = actions.iter().map(|a| f32::from(u8::from(*a != crate::scoring::Action::Allow))).collect();
+        let blocked: Vec<f32> = actions.iter().map(|a| f32::from(u8::from(*a == crate::scoring::Action::Block))).collect();
+        let (f, b) = (at_threshold(&flagged, &labels, 0.5), at_threshold(&blocked, &labels, 0.5));
+        let fmt = |x: Option<f64>| x.map_or_else(|| "–".to_owned(), |v| format!("{v:.3}"));
+        vec![
+            fmt(roc_auc(&scores, &labels)),
+            fmt(average_precision(&scores, &labels)),
+            fmt(evaluation::card_precision_per_day(&scores, &labels, &context, 100)),
+            format!("{:.3}", f.precision),
+            format!("{:.3}", f.recall),
+            format!("{:.3}", b.precision),
+            format!("{:.3}", b.recall),
+        ]
+    };
+    let champion = column(same.iter().map(|r| r.score).collect(), same.iter().map(|r| r.action).collect());
+    let shadow = (same.iter().all(|r| r.shadow.is_some())).then(|| {
+        column(
+            same.iter().filter_map(|r| r.shadow.as_ref().map(|s| s.0)).collect(),
+            same.iter().filter_map(|r| r.shadow.as_ref().map(|s| s.1)).collect(),
+        )
+    });
+    let version = |v: Option<&str>| v.unwrap_or("–").to_owned();
+    let champion_version = version(same.last().map(|r| r.model_version.as_str()));
+    let shadow_version = version(same.last().and_then(|r| r.shadow.as_ref()).map(|s| s.2.as_str()));
+    println!(
+        "{} stored transactions{}; {} with a verdict, {} fraud (no verdict counts as legitimate)",
+        same.len(),
+        if same.len() < rows.len() { format!(" scored by both models (of {})", rows.len()) } else { String::new() },
+        same.iter().filter(|r| r.verdict.is_some()).count(),
+        labels.iter().filter(|&&l| l).count()
+    );
+    let names = ["ROC AUC", "average precision", "card precision@100/day", "flagged precision", "flagged recall",
+        "blocked precision", "blocked recall"];
+    println!("{:<24} {:>14} {:>14}", "", format!("champion {champion_version}"), format!("shadow {shadow_version}"));
+    for (i, name) in names.iter().enumerate() {
+        let s = shadow.as_ref().map_or("–", |c| c[i].as_str());
+        println!("{name:<24} {:>14} {:>14}", champion[i], s);
+    }
+    if shadow.is_none() {
+        println!("no shadow scores stored: start `aegis serve --shadow DIR` to try a challenger");
+    }
     Ok(())
 }

@@ -5,7 +5,9 @@ pub mod consume;
 pub mod demo;
 pub mod evaluate;
 pub mod generate;
+pub mod labels;
 pub mod produce;
+pub mod rules;
 pub mod serve;
 pub mod train;
 
@@ -16,6 +18,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Generate(args) => generate::run(&args),
         Command::Train(args) => train::run(&args),
         Command::Evaluate(args) => evaluate::run(&args),
+        Command::Labels(command) => labels::run(&command),
+        Command::Rules(command) => rules::run(&command),
         Command::Serve(args) => serve::run(&args),
         Command::Produce(args) => produce::run(&args),
         #[cfg(feature = "kafka")]
@@ -59,4 +63,37 @@ pub(crate) fn runtime_config(
         }),
         warm_up,
     }
+}
+
+/// Where the data of `train`/`evaluate` comes from, for manifests and messages.
+pub(crate) fn data_source(args: &crate::cli::DataArgs) -> String {
+    match (&args.data, &args.db) {
+        (Some(csv), _) => csv.display().to_string(),
+        (None, Some(db)) => format!("results database {}", db.display()),
+        (None, None) => String::new(),
+    }
+}
+
+/// The transactions of `--data FILE.csv` or `--db results.db`, time-ordered, with a spinner.
+pub(crate) fn read_data(args: &crate::cli::DataArgs) -> anyhow::Result<crate::ingest::TransactionData> {
+    let bar = crate::progress::spinner("reading");
+    let data = match (&args.data, &args.db) {
+        (Some(csv), _) => {
+            let key = crate::domain::CardKey::from_env_or_random()?;
+            crate::ingest::read_transactions(csv, &args.columns, &key, args.skip_bad_rows, |n| {
+                bar.set_message(format!("reading line {n}"))
+            })?
+        }
+        (None, Some(db)) => {
+            anyhow::ensure!(db.exists(), "{} does not exist (run `aegis serve` or `aegis demo` first)", db.display());
+            let store = crate::store::Store::open(db)?;
+            // The store keeps card tokens, not numbers: rows carry them as they are.
+            let rows = store.training_rows(None, None, |n| bar.set_message(format!("reading row {n}")))?;
+            anyhow::ensure!(!rows.is_empty(), "{} holds no transactions yet", db.display());
+            crate::ingest::TransactionData { rows, skipped: Vec::new(), has_labels: true, has_scenarios: false }
+        }
+        (None, None) => anyhow::bail!("give --data FILE.csv or --db results.db"),
+    };
+    bar.finish_and_clear();
+    Ok(data)
 }

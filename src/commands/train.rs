@@ -6,9 +6,9 @@ use super::{report_skipped, rfc3339};
 use crate::cli::TrainArgs;
 use crate::evaluation::{self, Report, RowContext};
 use crate::features::{CategoryEncoder, DEFAULT_LABEL_DELAY_SECS, Encoders, FeatureConfig, TimeWindow, replay};
-use crate::ingest::{NumericSpec, read_numeric, read_transactions};
+use crate::ingest::{NumericSpec, read_numeric};
 use crate::scoring::{Bundle, DataInfo, FORMAT_VERSION, FeatureSchema, FitConfig, Manifest, SchemaKind, fit};
-use crate::{domain::CardKey, progress};
+use crate::progress;
 use aegis_model::{AutoencoderParams, GbdtParams, IsolationForestParams, Matrix};
 use anyhow::{Context, bail, ensure};
 use sha2::{Digest, Sha256};
@@ -56,7 +56,12 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         review_precision: args.review_precision,
     };
     fit_config.check()?;
-    let sha256 = sha256_file(&args.data.data)?;
+    ensure!(!(args.numeric && args.data.db.is_some()), "--numeric reads a CSV (--data), not a results database");
+    let sha256 = match (&args.data.data, &args.data.db) {
+        (Some(csv), _) => sha256_file(csv)?,
+        (None, Some(db)) => store_digest(db)?,
+        (None, None) => bail!("give --data FILE.csv or --db results.db"),
+    };
     let prepared = if args.numeric { prepare_numeric(args)? } else { prepare_transactions(args)? };
     tracing::debug!(secs = started.elapsed().as_secs_f64(), "data read and featurised");
     let has_labels = prepared.label_column.is_some();
@@ -103,7 +108,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         aegis_version: env!("CARGO_PKG_VERSION").to_owned(),
         schema: prepared.schema,
         data: DataInfo {
-            path: args.data.data.display().to_string(),
+            path: super::data_source(&args.data),
             sha256,
             rows: prepared.rows,
             training_rows: prepared.train.n_rows(),
@@ -133,7 +138,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let extra: Vec<(&str, &[u8])> = extra.iter().map(|(n, b)| (n.as_str(), b.as_slice())).collect();
     std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
     tracing::debug!(secs = started.elapsed().as_secs_f64(), "models fitted and evaluated");
-    let dir = bundle.save(&args.out, &extra)?;
+    let dir = if args.challenger { bundle.save_beside(&args.out, &extra)? } else { bundle.save(&args.out, &extra)? };
 
     if let Some(r) = &report {
         evaluation::print_table(r, std::io::stdout().lock())?;
@@ -177,16 +182,28 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         100.0 * thresholds.block_rate
     );
     println!("model bundle written to {} in {:.1}s", dir.display(), started.elapsed().as_secs_f64());
+    if args.challenger {
+        println!("a challenger: try it with `aegis serve --shadow {}`, then POST /admin/promote", dir.display());
+    }
     Ok(())
 }
 
+/// A fingerprint of a results database's content for the manifest: its row count and newest
+/// transaction and verdict (hashing a live database file would race its writers).
+fn store_digest(db: &Path) -> anyhow::Result<String> {
+    let store = crate::store::Store::open(db)?;
+    let text = format!(
+        "{}:{}:{:?}:{}",
+        db.display(),
+        store.count()?,
+        store.latest_timestamp()?,
+        store.last_verdict_seq()?
+    );
+    Ok(format!("{:x}", Sha256::digest(text.as_bytes())))
+}
+
 fn prepare_transactions(args: &TrainArgs) -> anyhow::Result<Prepared> {
-    let key = CardKey::from_env_or_random()?;
-    let bar = progress::spinner("reading");
-    let data = read_transactions(&args.data.data, &args.data.columns, &key, args.data.skip_bad_rows, |n| {
-        bar.set_message(format!("reading line {n}"))
-    })?;
-    bar.finish_and_clear();
+    let data = super::read_data(&args.data)?;
     report_skipped(&data.skipped);
     let rows = &data.rows;
     let window = TimeWindow { from: args.data.from, to: args.data.to };
@@ -262,7 +279,8 @@ fn prepare_numeric(args: &TrainArgs) -> anyhow::Result<Prepared> {
         bail!("--from/--to need timestamps, which --numeric data does not have");
     }
     let spec = NumericSpec { target: args.target.clone(), features: args.features.clone() };
-    let data = read_numeric(&args.data.data, &spec, args.data.skip_bad_rows)?;
+    let csv = args.data.data.as_deref().context("--numeric needs --data FILE.csv")?;
+    let data = read_numeric(csv, &spec, args.data.skip_bad_rows)?;
     report_skipped(&data.skipped);
     let n = data.matrix.n_rows();
     // File order is taken as time order.

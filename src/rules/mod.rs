@@ -239,6 +239,11 @@ impl RuleSet {
         self.rules.iter().map(|r| r.name.as_str())
     }
 
+    /// The rules' actions, in file order.
+    pub fn actions(&self) -> impl Iterator<Item = Action> + '_ {
+        self.rules.iter().map(|r| r.action)
+    }
+
     /// Appends every matching rule to `out`, in file order. A rule that errors is counted
     /// (see [`RuleSet::errors`]) and logged the first time.
     pub fn evaluate(&self, input: &RuleInput<'_>, lists: &Lists, out: &mut Vec<Match>) {

@@ -13,6 +13,7 @@ mod labels;
 mod lists;
 mod reader;
 mod results;
+mod training;
 mod writer;
 
 pub use alerts::{AlertStatus, StoredAlert};
@@ -20,6 +21,7 @@ pub use dashboard::{Case, CountryCount, Cursor, Filter, MAX_PAGE, MinuteCount, S
 pub use labels::{LabelIn, LabelOutcome, LabelStats, StoredLabel, VerdictChange};
 pub use lists::{ListItem, MAX_LIST_NAME};
 pub use reader::ReadPool;
+pub use training::Compared;
 pub use results::Results;
 pub use writer::{Ack, Writer, WriterClosed, WriterStats};
 

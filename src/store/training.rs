@@ -1,0 +1,90 @@
+//! The store as a data set: stored transactions with their verdicts, for `aegis train --db`
+//! (retraining without a CSV) and `aegis evaluate --db` (champion against shadow).
+//!
+//! A transaction without a verdict counts as legitimate, as chargeback-fed training sets do
+//! (fraud is reported; genuine purchases are not), and a fraud verdict is known from the time of
+//! the change that made it fraud — so features and training see it only from then on.
+
+use super::Store;
+use crate::domain::Action;
+use crate::ingest::LabelledTransaction;
+use rusqlite::params;
+
+/// One stored decision with both models' opinions and its verdict.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Compared {
+    pub card: String,
+    pub timestamp: i64,
+    pub score: f32,
+    pub action: Action,
+    pub shadow: Option<(f32, Action, String)>,
+    pub model_version: String,
+    /// `Some(true)` fraud, `Some(false)` confirmed legitimate, `None` no verdict.
+    pub verdict: Option<bool>,
+}
+
+impl Store {
+    /// Stored transactions with `from <= timestamp < to`, oldest first, labelled from their
+    /// verdicts (none = legitimate), each fraud label with the time it became known. Rows whose
+    /// card token is not in the current format are skipped. `progress` gets the row count so far.
+    pub fn training_rows(
+        &self,
+        from: Option<i64>,
+        to: Option<i64>,
+        mut progress: impl FnMut(u64),
+    ) -> anyhow::Result<Vec<LabelledTransaction>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT r.txn_id, r.timestamp, r.card_token, r.amount, r.country, r.merchant, r.merchant_category,
+                    r.card_masked, r.verdict,
+                    (SELECT MAX(c.known_at) FROM verdict_changes c WHERE c.txn_id = r.txn_id AND c.verdict = 'fraud')
+             FROM results r WHERE r.timestamp >= ?1 AND r.timestamp < ?2
+             ORDER BY r.timestamp, r.received_at",
+        )?;
+        let mut rows = stmt.query(params![from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX)])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            let Some(txn) = super::labels::transaction(r, 0)? else { continue };
+            let fraud = r.get::<_, Option<String>>(8)?.as_deref() == Some("fraud");
+            out.push(LabelledTransaction {
+                txn,
+                label: Some(fraud),
+                label_time: if fraud { r.get(9)? } else { None },
+                scenario: None,
+                masked_card: r.get(7)?,
+                line: out.len() as u64 + 1,
+            });
+            if out.len() % 10_000 == 0 {
+                progress(out.len() as u64);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every stored decision with `from <= timestamp < to` with its shadow opinion and verdict,
+    /// oldest first.
+    pub fn compared(&self, from: Option<i64>, to: Option<i64>) -> anyhow::Result<Vec<Compared>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT card_token, timestamp, score, action, shadow_score, shadow_action, shadow_version, model_version,
+                    verdict
+             FROM results WHERE timestamp >= ?1 AND timestamp < ?2 ORDER BY timestamp, received_at",
+        )?;
+        let bad = |i: usize, e: String| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e.into());
+        let rows = stmt.query_map(params![from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX)], |r| {
+            let action = |i: usize| -> rusqlite::Result<Action> { r.get::<_, String>(i)?.parse().map_err(|e| bad(i, e)) };
+            let shadow = match r.get::<_, Option<f32>>(4)? {
+                Some(score) => Some((score, action(5)?, r.get::<_, Option<String>>(6)?.unwrap_or_default())),
+                None => None,
+            };
+            Ok(Compared {
+                card: r.get(0)?,
+                timestamp: r.get(1)?,
+                score: r.get(2)?,
+                action: action(3)?,
+                shadow,
+                model_version: r.get(7)?,
+                verdict: r.get::<_, Option<String>>(8)?.map(|v| v == "fraud"),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
