@@ -296,10 +296,10 @@ pub struct DemoArgs {
     pub models: PathBuf,
     /// How many of the newest transactions to stream through the API (the rest train the
     /// models and warm up each card's history).
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 600)]
     pub count: usize,
     /// Transactions per second (0 = as fast as possible).
-    #[arg(long, default_value_t = 5.0)]
+    #[arg(long, default_value_t = 20.0)]
     pub rate: f64,
     /// Stop once the stream is done instead of serving until Ctrl-C.
     #[arg(long)]

@@ -22,7 +22,8 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         crate::domain::CardKey::for_database(&args.service.store.db, args.service.store.card_key_file.as_deref())?;
     let rows = read_transactions(&args.data, &ColumnMap::default(), &key, false, |_| {})?.rows;
     ensure!(rows.len() > args.count + 100, "{data} has {} rows; the demo needs more than --count + 100", rows.len());
-    let split = rows.len() - args.count;
+    let split = fraud_window(&rows, args.count);
+    let end = split + args.count;
     let cutoff = crate::commands::rfc3339(rows[split].txn.timestamp);
 
     let models = args.models.to_string_lossy().into_owned();
@@ -30,20 +31,41 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         println!("No model bundle in {models}: training one on the transactions before {cutoff}.");
         subcommand(&["train", "--data", &data, "--out", &models, "--to", &cutoff])?;
     }
+    // The window's labelled frauds by scenario, to say what there is to catch.
+    let mut scenarios: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    for r in rows[split..end].iter().filter(|r| r.label == Some(true)) {
+        *scenarios.entry(scenario_name(r.scenario.as_deref())).or_default() += 1;
+    }
     // The older transactions build each card's history; the newest `count` are sent.
     let warm_up = rows.into_iter().take(split).collect();
     let requests = read_requests(&args.data, &ColumnMap::default())?;
     let items: Vec<Outgoing> =
-        requests.into_iter().skip(split).map(|(request, label)| Outgoing { request, label, live: false }).collect();
+        requests.into_iter().skip(split).take(args.count).map(|(request, label)| Outgoing { request, label, live: false }).collect();
 
     super::serve::runtime()?.block_on(async {
         let service = super::serve::Service::start(&args.models, &args.service, warm_up).await?;
         println!("Model bundle {}; API listening at {}", service.engine().model_version(), service.url);
-        println!("Streaming {} transactions at {} through POST {}/predict:", items.len(), pace.describe(), service.url);
+        println!("Streaming {} transactions at {} through POST {}/predict.", items.len(), pace.describe(), service.url);
+        if !scenarios.is_empty() {
+            let list: Vec<String> = scenarios.iter().map(|(name, n)| format!("{n} {name}")).collect();
+            println!("They include labelled frauds: {}.", list.join(", "));
+        }
         let base = service.url.parse().context("internal: the service URL does not parse")?;
         let target = Arc::new(Target::Http(HttpTarget::new(&base, args.service.api_token.clone())?));
         let summary = super::produce::send(items, target, pace, false).await;
         println!("{}", summary.report());
+        println!(
+            "{} transactions, caught {} of {} labelled frauds ({} false alarms)",
+            summary.sent,
+            summary.frauds_flagged,
+            summary.frauds,
+            summary.flagged().saturating_sub(summary.frauds_flagged)
+        );
+        println!(
+            "Open the dashboard's review queue to give the flagged ones a verdict; the labels feed the \
+             features at once and `aegis train --db {} --challenger` retrains from them.",
+            args.service.store.db.display()
+        );
         println!("Results are in {}; the dashboard is at {}/", args.service.store.db.display(), service.url);
         if !args.exit_when_done {
             println!("Still serving the API and the dashboard at {}/ ; press Ctrl-C to stop.", service.url);
@@ -62,5 +84,44 @@ fn subcommand(args: &[&str]) -> anyhow::Result<()> {
     match cli.command {
         Command::Demo(_) => Ok(()),
         command => crate::commands::run(Cli { command, ..cli }),
+    }
+}
+
+/// Where the streamed window of `count` rows starts: among windows in the newest quarter of the
+/// data, the one with labelled frauds of the most scenarios (then the most frauds; then the
+/// newest), so that the demo shows several kinds of fraud being caught. Earlier rows train the
+/// model and warm up the card history.
+fn fraud_window(rows: &[crate::ingest::LabelledTransaction], count: usize) -> usize {
+    let last = rows.len() - count;
+    let step = (count / 4).max(1);
+    let mut best = (0, 0, last);
+    let mut start = last;
+    while start >= rows.len() * 3 / 4 {
+        let window = &rows[start..start + count];
+        let frauds = window.iter().filter(|r| r.label == Some(true) && r.scenario.as_deref() != Some("4"));
+        let kinds: std::collections::BTreeSet<&str> = frauds.clone().filter_map(|r| r.scenario.as_deref()).collect();
+        let key = (kinds.len(), frauds.count(), start);
+        if (key.0, key.1) > (best.0, best.1) {
+            best = key;
+        }
+        match start.checked_sub(step) {
+            Some(s) => start = s,
+            None => break,
+        }
+    }
+    best.2
+}
+
+/// A generated fraud scenario's name, from its id in the `fraud_scenario` column.
+fn scenario_name(id: Option<&str>) -> String {
+    match id.map(str::trim) {
+        Some("1") => "large purchases abroad".into(),
+        Some("2") => "bust-out merchant".into(),
+        Some("3") => "compromised-card burst".into(),
+        Some("4") => "label noise".into(),
+        Some("5") => "skimmed terminal".into(),
+        Some("6") => "card takeover".into(),
+        Some(other) if !other.is_empty() && other != "0" => format!("scenario {other}"),
+        _ => "unlabelled scenario".into(),
     }
 }
