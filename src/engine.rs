@@ -229,18 +229,31 @@ impl Engine {
     }
 
     /// Makes the shadow bundle the champion: it answers from now on (with the card history it
-    /// built beside the champion), `current` beside it points at it, and reloads load it.
+    /// built beside the champion), the champion's models directory's `current` points at it,
+    /// and reloads and restarts load it.
     /// Returns the new champion's version.
     pub fn promote(&self) -> anyhow::Result<String> {
         let mut sources = lock(&self.sources);
         let path = sources.shadow.clone().context("no shadow model to promote (start with --shadow DIR)")?;
-        let dir = crate::scoring::make_current(&path)?;
+        // The champion's models directory now points at the promoted bundle; a champion given as
+        // a bundle directory is replaced by the shadow's path.
+        let models = if crate::scoring::is_models_root(&sources.models) {
+            let root = if sources.models.file_name().is_some_and(|n| n == "current") {
+                sources.models.parent().map(std::path::Path::to_path_buf).unwrap_or_default()
+            } else {
+                sources.models.clone()
+            };
+            crate::scoring::make_current(&root, &path)?;
+            sources.models.clone()
+        } else {
+            path
+        };
         let mut scorer = self.scorer();
         let shadow = lock(&self.shadow).take().context("no shadow model to promote")?;
         *scorer = shadow;
         let version = scorer.model_version().to_owned();
         drop(scorer);
-        (sources.models, sources.shadow) = (dir, None);
+        (sources.models, sources.shadow) = (models, None);
         self.metrics.set_model_version(&version);
         tracing::info!(version = %version, "shadow model promoted to champion");
         Ok(version)

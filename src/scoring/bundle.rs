@@ -165,17 +165,25 @@ impl Bundle {
     }
 }
 
-/// Points `current` beside the bundle at `bundle` (a path to a bundle, or through `current`),
-/// so that it is what loads next; returns the bundle's directory.
-pub fn make_current(bundle: &Path) -> anyhow::Result<PathBuf> {
+/// Points `root/current` at the bundle at `bundle` (a bundle directory, or through a
+/// `current` link) so that it is what loads next; returns the bundle's directory. A bundle
+/// inside `root` is linked by its name, one elsewhere by its absolute path.
+pub fn make_current(root: &Path, bundle: &Path) -> anyhow::Result<PathBuf> {
     let dir = resolve_current(bundle)?;
     // Through the link itself (`models/current`) to the version it names.
     let dir = std::fs::canonicalize(&dir).with_context(|| format!("cannot resolve {}", dir.display()))?;
-    let (Some(root), Some(version)) = (dir.parent(), dir.file_name().and_then(|v| v.to_str())) else {
-        bail!("{}: not a bundle directory inside a models directory", dir.display());
+    let root_dir = std::fs::canonicalize(root).with_context(|| format!("cannot resolve {}", root.display()))?;
+    let target = match (dir.parent(), dir.file_name()) {
+        (Some(parent), Some(name)) if parent == root_dir => PathBuf::from(name),
+        _ => dir.clone(),
     };
-    point_current(root, version)?;
+    point_current(root, &target.to_string_lossy())?;
     Ok(dir)
+}
+
+/// True if `path` is a models root (it holds `current` and is not a bundle itself).
+pub fn is_models_root(path: &Path) -> bool {
+    !path.join(MANIFEST).exists() || path.file_name().is_some_and(|n| n == "current")
 }
 
 /// If `path` is a models root holding `current` (or is `current` itself), the bundle it names.

@@ -10,7 +10,7 @@ mod scorer;
 #[cfg(test)]
 pub(crate) mod testing;
 
-pub use bundle::{Bundle, DataInfo, FORMAT_VERSION, FeatureSchema, Manifest, SchemaKind, make_current};
+pub use bundle::{Bundle, DataInfo, FORMAT_VERSION, FeatureSchema, Manifest, SchemaKind, is_models_root, make_current};
 pub use fit::{FitConfig, Fitted, MIN_POSITIVES, SupervisedSummary, fit, write_csv};
 pub use models::{Models, Score, Scratch, Thresholds, supervised_input};
 pub use scorer::{Decision, Scorer};

@@ -3,6 +3,7 @@
 // Test helpers outside `#[test]` functions unwrap too: a failure there is a test failure.
 #![allow(clippy::unwrap_used)]
 
+mod analyst;
 mod api;
 mod browser;
 mod cli_errors;

@@ -61,14 +61,15 @@ pub struct Server {
 impl Server {
     /// Starts `aegis serve --models models --db dir/results.db --addr 127.0.0.1:0 <extra>`.
     pub fn start(dir: &Path, models: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
-        let db = dir.join("results.db");
+        // `--db` in `extra` shares another server's database.
+        let shared = extra.iter().position(|a| *a == "--db").map(|i| PathBuf::from(extra[i + 1]));
+        let db = shared.clone().unwrap_or_else(|| dir.join("results.db"));
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_aegis"));
-        cmd.arg("serve")
-            .arg("--models")
-            .arg(models)
-            .arg("--db")
-            .arg(&db)
-            .args(["--addr", "127.0.0.1:0", "--log", "warn"])
+        cmd.arg("serve").arg("--models").arg(models);
+        if shared.is_none() {
+            cmd.arg("--db").arg(&db);
+        }
+        cmd.args(["--addr", "127.0.0.1:0", "--log", "warn"])
             .args(extra)
             .env_remove("AEGIS_CARD_KEY")
             .env_remove("AEGIS_API_TOKEN")
