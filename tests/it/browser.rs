@@ -161,3 +161,63 @@ fn dashboard_counts_up_and_shows_values_as_text_in_a_real_browser() {
         client.close().await.unwrap();
     });
 }
+
+#[test]
+fn an_analyst_labels_a_queued_transaction_and_reads_its_case_in_a_real_browser() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &bundles().b, &["--api-token", "analyst-token"], &[]);
+    let mut flagged = Vec::new();
+    for i in 0..30u64 {
+        let body = json!({"txn_id": format!("b-{i}"), "timestamp": format!("2025-01-09T10:{:02}:00Z", i),
+            "amount": 50.0 + 97.0 * i as f64, "country": "BR", "merchant": "M000001", "card_num": pan(700 + i % 3)});
+        let (_, answer) = server.post("/predict", &body, Some("analyst-token"));
+        if answer["action"] != "allow" {
+            flagged.push(answer["txn_id"].as_str().unwrap().to_owned());
+        }
+    }
+    assert!(flagged.len() >= 2, "bundle b flags some: {flagged:?}");
+    let first = flagged[0].clone();
+    let driver = Chromedriver::start();
+    let profile = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let mut caps = Capabilities::new();
+        caps.insert("browserName".into(), json!("chrome"));
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({"args": ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--window-size=1400,1000",
+                format!("--user-data-dir={}", profile.path().display())]}),
+        );
+        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&driver.url)
+            .await
+            .expect("a WebDriver session with headless Chromium");
+        client.goto(&server.url).await.unwrap();
+        let row = format!("#review tbody tr[data-txn='{first}']");
+        eventually(&client, "the queue lists the first flag", async |c| count(c, &row).await == 1).await;
+        assert_eq!(count(&client, "#review tbody tr[data-txn]").await, flagged.len().min(20));
+
+        // The case view, as text: reasons and the card's history.
+        client.find(Locator::Css(&format!("{row} a"))).await.unwrap().click().await.unwrap();
+        eventually(&client, "the case view", async |c| text(c, "#case-id").await == first).await;
+        assert!(!text(&client, "#case-reasons").await.trim().is_empty());
+        let history = text(&client, "#case-history").await;
+        assert!(history.contains(&first) && history.contains("411111******"), "{history}");
+
+        // "Fraud": the page asks for the token once, keeps it for the tab, and the row leaves.
+        client.find(Locator::Css(&format!("{row} button.fraud"))).await.unwrap().click().await.unwrap();
+        eventually(&client, "the token prompt", async |c| c.get_alert_text().await.is_ok()).await;
+        client.send_alert_text("analyst-token").await.unwrap();
+        client.accept_alert().await.unwrap();
+        eventually(&client, "the row leaves the queue", async |c| count(c, &row).await == 0).await;
+        eventually(&client, "the verdict in the case view", async |c| text(c, "#case-facts").await.contains("fraud")).await;
+        eventually(&client, "the confirmed-fraud tile", async |c| text(c, "#t-confirmed").await == "1").await;
+        client.close().await.unwrap();
+    });
+    let verdict: String = rusqlite::Connection::open(&server.db)
+        .unwrap()
+        .query_row("SELECT label || '/' || source FROM labels WHERE txn_id = ?1", [&first], |r| r.get(0))
+        .unwrap();
+    assert_eq!(verdict, "fraud/analyst");
+}
