@@ -71,6 +71,8 @@ fn result(i: usize, start_ms: i64) -> ScoredTransaction {
         received_at: start_ms + i as i64 * 7,
         latency_us: 300 + (i % 700) as u32,
         fraud_probability: None,
+        rules: Vec::new(),
+        shadow: None,
     }
 }
 

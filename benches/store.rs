@@ -43,6 +43,8 @@ fn main() {
                         received_at: 1_735_689_600_000 + i as i64,
                         latency_us: 7,
                         fraud_probability: None,
+                        rules: Vec::new(),
+                        shadow: None,
                     };
                     let acked = acked.clone();
                     writer.submit(row, Box::new(move |o| acked.send(o.is_ok()).unwrap_or(()))).expect("writer running");

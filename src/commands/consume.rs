@@ -19,7 +19,8 @@ pub fn run(args: &ConsumeArgs) -> anyhow::Result<()> {
     };
     super::serve::runtime()?.block_on(async {
         let runtime =
-            Runtime::start(super::runtime_config(&args.models, &args.store, &args.alerts, &args.decision, Vec::new())).await?;
+            Runtime::start(super::runtime_config(&args.models, &args.store, &args.alerts, &args.decision, Vec::new()))
+                .await?;
         println!(
             "Aegis is consuming {} from {} as group {} with model {}",
             config.topic,

@@ -39,8 +39,12 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     // The older transactions build each card's history; the newest `count` are sent.
     let warm_up = rows.into_iter().take(split).collect();
     let requests = read_requests(&args.data, &ColumnMap::default())?;
-    let items: Vec<Outgoing> =
-        requests.into_iter().skip(split).take(args.count).map(|(request, label)| Outgoing { request, label, live: false }).collect();
+    let items: Vec<Outgoing> = requests
+        .into_iter()
+        .skip(split)
+        .take(args.count)
+        .map(|(request, label)| Outgoing { request, label, live: false })
+        .collect();
 
     super::serve::runtime()?.block_on(async {
         let service = super::serve::Service::start(&args.models, &args.service, warm_up).await?;

@@ -7,8 +7,8 @@ use crate::cli::EvaluateArgs;
 use crate::evaluation::{self, RowContext};
 use crate::features::{TimeWindow, replay};
 use crate::ingest::{NumericSpec, read_numeric};
-use crate::scoring::{Bundle, SchemaKind};
 use crate::progress;
+use crate::scoring::{Bundle, SchemaKind};
 use anyhow::{Context, bail, ensure};
 
 pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
@@ -154,8 +154,10 @@ fn compare_stored(db: &std::path::Path, from: Option<i64>, to: Option<i64>) -> a
         })
         .collect();
     let column = |scores: Vec<f32>, actions: Vec<crate::scoring::Action>| -> Vec<String> {
-        let flagged: Vec<f32> = actions.iter().map(|a| f32::from(u8::from(*a != crate::scoring::Action::Allow))).collect();
-        let blocked: Vec<f32> = actions.iter().map(|a| f32::from(u8::from(*a == crate::scoring::Action::Block))).collect();
+        let flagged: Vec<f32> =
+            actions.iter().map(|a| f32::from(u8::from(*a != crate::scoring::Action::Allow))).collect();
+        let blocked: Vec<f32> =
+            actions.iter().map(|a| f32::from(u8::from(*a == crate::scoring::Action::Block))).collect();
         let (f, b) = (at_threshold(&flagged, &labels, 0.5), at_threshold(&blocked, &labels, 0.5));
         let fmt = |x: Option<f64>| x.map_or_else(|| "–".to_owned(), |v| format!("{v:.3}"));
         vec![
@@ -185,8 +187,15 @@ fn compare_stored(db: &std::path::Path, from: Option<i64>, to: Option<i64>) -> a
         same.iter().filter(|r| r.verdict.is_some()).count(),
         labels.iter().filter(|&&l| l).count()
     );
-    let names = ["ROC AUC", "average precision", "card precision@100/day", "flagged precision", "flagged recall",
-        "blocked precision", "blocked recall"];
+    let names = [
+        "ROC AUC",
+        "average precision",
+        "card precision@100/day",
+        "flagged precision",
+        "flagged recall",
+        "blocked precision",
+        "blocked recall",
+    ];
     println!("{:<24} {:>14} {:>14}", "", format!("champion {champion_version}"), format!("shadow {shadow_version}"));
     for (i, name) in names.iter().enumerate() {
         let s = shadow.as_ref().map_or("–", |c| c[i].as_str());

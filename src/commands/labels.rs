@@ -32,12 +32,17 @@ struct Tally {
 }
 
 fn import(args: &LabelsImportArgs) -> anyhow::Result<()> {
-    ensure!(args.db.exists(), "{} does not exist: labels need the transactions they label (run `aegis serve` first)", args.db.display());
+    ensure!(
+        args.db.exists(),
+        "{} does not exist: labels need the transactions they label (run `aegis serve` first)",
+        args.db.display()
+    );
     let columns = columns(&args.columns)?;
     let file = std::fs::File::open(&args.file).with_context(|| format!("cannot open {}", args.file.display()))?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
     let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(std::io::BufReader::new(file));
-    let headers = reader.headers().with_context(|| format!("cannot read the header of {}", args.file.display()))?.clone();
+    let headers =
+        reader.headers().with_context(|| format!("cannot read the header of {}", args.file.display()))?.clone();
     let index: Vec<Option<usize>> = columns.iter().map(|c| headers.iter().position(|h| h.trim() == c)).collect();
     for (i, required) in [(0, "txn_id"), (1, "label")] {
         if index[i].is_none() {

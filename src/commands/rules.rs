@@ -68,7 +68,10 @@ fn test(args: &RulesTestArgs) -> anyhow::Result<()> {
     let labelled = data.has_labels;
     let pct = |a: u64, b: u64| if b == 0 { "–".to_owned() } else { format!("{:.1}%", 100.0 * a as f64 / b as f64) };
     println!("{n} transactions{}", if labelled { format!(", {frauds} labelled fraud") } else { String::new() });
-    println!("{:<28} {:>7} {:>10} {:>8} {:>10} {:>8} {:>7}", "rule", "action", "hits", "share", "precision", "recall", "errors");
+    println!(
+        "{:<28} {:>7} {:>10} {:>8} {:>10} {:>8} {:>7}",
+        "rule", "action", "hits", "share", "precision", "recall", "errors"
+    );
     let errors: Vec<u64> = rules.errors().map(|(_, e)| e).collect();
     let actions: Vec<Action> = rules.actions().collect();
     for (k, name) in names.iter().enumerate() {

@@ -45,7 +45,8 @@ impl Service {
         args: &ServiceArgs,
         warm_up: Vec<crate::ingest::LabelledTransaction>,
     ) -> anyhow::Result<Self> {
-        let runtime = Runtime::start(super::runtime_config(models, &args.store, &args.alerts, &args.decision, warm_up)).await?;
+        let runtime =
+            Runtime::start(super::runtime_config(models, &args.store, &args.alerts, &args.decision, warm_up)).await?;
         let listener = tokio::net::TcpListener::bind(args.addr)
             .await
             .with_context(|| format!("cannot listen on {} (is another server running there?)", args.addr))?;

@@ -7,8 +7,8 @@ use crate::cli::TrainArgs;
 use crate::evaluation::{self, Report, RowContext};
 use crate::features::{CategoryEncoder, DEFAULT_LABEL_DELAY_SECS, Encoders, FeatureConfig, TimeWindow, replay};
 use crate::ingest::{NumericSpec, read_numeric};
-use crate::scoring::{Bundle, DataInfo, FORMAT_VERSION, FeatureSchema, FitConfig, Manifest, SchemaKind, fit};
 use crate::progress;
+use crate::scoring::{Bundle, DataInfo, FORMAT_VERSION, FeatureSchema, FitConfig, Manifest, SchemaKind, fit};
 use aegis_model::{AutoencoderParams, GbdtParams, IsolationForestParams, Matrix};
 use anyhow::{Context, bail, ensure};
 use sha2::{Digest, Sha256};
@@ -192,13 +192,8 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
 /// transaction and verdict (hashing a live database file would race its writers).
 fn store_digest(db: &Path) -> anyhow::Result<String> {
     let store = crate::store::Store::open(db)?;
-    let text = format!(
-        "{}:{}:{:?}:{}",
-        db.display(),
-        store.count()?,
-        store.latest_timestamp()?,
-        store.last_verdict_seq()?
-    );
+    let text =
+        format!("{}:{}:{:?}:{}", db.display(), store.count()?, store.latest_timestamp()?, store.last_verdict_seq()?);
     Ok(format!("{:x}", Sha256::digest(text.as_bytes())))
 }
 

@@ -54,7 +54,9 @@ impl LabelRequest {
         })?;
         let txn_id = text(obj, "txn_id", MAX_ID_LEN)?.to_owned();
         let verdict = match present(obj, "label")? {
-            Value::String(s) => s.parse::<Verdict>().map_err(|m| Rejection::field("invalid_value", "label", format!("`label`: {m}")))?,
+            Value::String(s) => {
+                s.parse::<Verdict>().map_err(|m| Rejection::field("invalid_value", "label", format!("`label`: {m}")))?
+            }
             _ => return Err(wrong_type("label", "the string \"fraud\" or \"legit\"")),
         };
         let source = text(obj, "source", MAX_SOURCE)?;
@@ -68,7 +70,11 @@ impl LabelRequest {
         let reported_at = match obj.get("reported_at") {
             None | Some(Value::Null) => now,
             Some(Value::String(s)) => parse_timestamp(s).ok_or_else(|| {
-                Rejection::field("invalid_value", "reported_at", "`reported_at` must be RFC 3339, e.g. 2025-01-08T09:00:00Z")
+                Rejection::field(
+                    "invalid_value",
+                    "reported_at",
+                    "`reported_at` must be RFC 3339, e.g. 2025-01-08T09:00:00Z",
+                )
             })?,
             Some(Value::Number(n)) => n.as_i64().ok_or_else(|| wrong_type("reported_at", "whole Unix seconds"))?,
             Some(_) => return Err(wrong_type("reported_at", "an RFC 3339 string or Unix seconds")),
@@ -94,7 +100,8 @@ mod tests {
 
     #[test]
     fn a_label_defaults_its_time_to_now_and_each_rejection_names_its_field() {
-        let ok = LabelRequest::validate(&json!({"txn_id": "t1", "label": "fraud", "source": "chargeback"}), NOW).unwrap();
+        let ok =
+            LabelRequest::validate(&json!({"txn_id": "t1", "label": "fraud", "source": "chargeback"}), NOW).unwrap();
         assert_eq!((ok.verdict, ok.reported_at, ok.source.as_str()), (Verdict::Fraud, NOW, "chargeback"));
         let with = |field: &str, value: Value| {
             let mut v = json!({"txn_id": "t1", "label": "legit", "source": "analyst"});

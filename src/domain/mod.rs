@@ -8,8 +8,8 @@ mod transaction;
 mod wire;
 
 pub use card::{CardKey, CardToken, luhn_check_digit, luhn_valid, mask_pan};
-pub use label::{LabelIn, LabelRequest};
 pub use decision::{Action, PredictResponse, ScoredTransaction, ShadowScore, Verdict};
+pub use label::{LabelIn, LabelRequest};
 pub use time::{parse_timestamp, rfc3339};
 pub use transaction::{Country, Transaction};
 pub use wire::{MAX_AMOUNT, Rejection, TransactionIn, ValidTransaction};

@@ -120,7 +120,11 @@ async fn store(state: &AppState, labels: Vec<LabelIn>) -> Result<Vec<LabelOutcom
         Ok(Ok(outcomes)) => Ok(outcomes),
         Ok(Err(e)) => {
             tracing::error!(error = %format!("{e:#}"), "labels not stored");
-            Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the labels could not be stored; retry"))
+            Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                "the labels could not be stored; retry",
+            ))
         }
         Err(_) => Err(internal()),
     }

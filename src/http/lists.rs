@@ -125,8 +125,7 @@ pub async fn delete(
     q: Result<Query<RemoveQuery>, QueryRejection>,
 ) -> Result<Json<Removed>, ApiError> {
     check_name(&name)?;
-    let Query(q) =
-        q.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))?;
+    let Query(q) = q.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))?;
     let engine = std::sync::Arc::clone(&state.engine);
     let removed = tokio::task::spawn_blocking(move || engine.remove_list_item(&name, &q.value))
         .await
@@ -158,14 +157,17 @@ fn item(v: &Value, key: &crate::domain::CardKey) -> Result<(String, Option<Strin
         e.detail.field = Some(field);
         e
     };
-    let obj = v.as_object().ok_or_else(|| invalid("items", "each item must be an object with `value` or `card_num`"))?;
+    let obj =
+        v.as_object().ok_or_else(|| invalid("items", "each item must be an object with `value` or `card_num`"))?;
     let note = match obj.get("note") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if s.chars().count() <= 1_000 => Some(s.clone()),
         Some(_) => return Err(invalid("note", "`note` must be a string of at most 1,000 characters")),
     };
     match (obj.get("value").filter(|v| !v.is_null()), obj.get("card_num").filter(|v| !v.is_null())) {
-        (Some(Value::String(s)), None) if !s.trim().is_empty() && s.len() <= MAX_VALUE && !s.chars().any(char::is_control) => {
+        (Some(Value::String(s)), None)
+            if !s.trim().is_empty() && s.len() <= MAX_VALUE && !s.chars().any(char::is_control) =>
+        {
             Ok((s.trim().to_owned(), note))
         }
         (Some(_), None) => Err(invalid("value", "`value` must be a non-empty string of at most 128 characters")),

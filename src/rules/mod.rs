@@ -100,9 +100,7 @@ impl Lists {
     pub fn new(version: i64, lists: BTreeMap<String, Vec<String>>) -> Self {
         let maps = lists
             .into_iter()
-            .map(|(name, values)| {
-                (name, map_value(values.into_iter().map(|v| (v, true)).collect()))
-            })
+            .map(|(name, values)| (name, map_value(values.into_iter().map(|v| (v, true)).collect())))
             .collect();
         Self { version, maps, empty: map_value(HashMap::new()) }
     }
@@ -149,7 +147,8 @@ impl RuleSet {
     /// name a list declared in the file's `lists = [...]`. Every error names the rule and its
     /// position in the file.
     pub fn load(path: &Path, lists: &Lists) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the rules file {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("cannot read the rules file {}", path.display()))?;
         let mut set = Self::parse(&text, lists).with_context(|| format!("rules file {}", path.display()))?;
         set.path = Some(path.to_owned());
         Ok(set)

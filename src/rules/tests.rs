@@ -97,7 +97,11 @@ fn decision_is_the_most_severe_unless_an_allow_rule_matches() {
 #[test]
 fn load_errors_name_the_rule_and_its_position() {
     let err = |text: &str| format!("{:#}", RuleSet::parse(text, &Lists::default()).unwrap_err());
-    let rule = |when: &str| format!("[[rule]]\nname = \"ok\"\nwhen = \"true\"\naction = \"block\"\nreason = \"r\"\n\n[[rule]]\nname = \"bad\"\nwhen = '{when}'\naction = \"review\"\nreason = \"r\"\n");
+    let rule = |when: &str| {
+        format!(
+            "[[rule]]\nname = \"ok\"\nwhen = \"true\"\naction = \"block\"\nreason = \"r\"\n\n[[rule]]\nname = \"bad\"\nwhen = '{when}'\naction = \"review\"\nreason = \"r\"\n"
+        )
+    };
     let e = err(&rule("amount >> 5"));
     assert!(e.contains("rule 2 (`bad`)") && e.contains("does not parse"), "{e}");
     let e = err(&rule("amout > 5.0"));

@@ -169,11 +169,7 @@ fn put_label(tx: &Connection, l: &LabelIn, origin: &str, now_ms: i64) -> anyhow:
         "UPDATE label_stats SET confirmed_fraud = confirmed_fraud + ?1, reviewed_flags = reviewed_flags + ?2,
              confirmed_flags = confirmed_flags + ?3",
     )?
-    .execute(params![
-        delta,
-        i64::from(flagged && previous.is_none()),
-        if flagged { delta } else { 0 }
-    ])?;
+    .execute(params![delta, i64::from(flagged && previous.is_none()), if flagged { delta } else { 0 }])?;
     let txn = tx
         .prepare_cached(
             "SELECT txn_id, timestamp, card_token, amount, country, merchant, merchant_category
@@ -236,8 +232,8 @@ pub(super) fn labels_of(c: &Connection, txn_id: &str) -> anyhow::Result<Vec<Stor
 }
 
 pub(super) fn label_stats(c: &Connection) -> anyhow::Result<LabelStats> {
-    Ok(c.prepare_cached("SELECT confirmed_fraud, reviewed_flags, confirmed_flags FROM label_stats")?.query_row(
-        [],
-        |r| Ok(LabelStats { confirmed_fraud: r.get(0)?, reviewed_flags: r.get(1)?, confirmed_flags: r.get(2)? }),
-    )?)
+    Ok(c.prepare_cached("SELECT confirmed_fraud, reviewed_flags, confirmed_flags FROM label_stats")?
+        .query_row([], |r| {
+            Ok(LabelStats { confirmed_fraud: r.get(0)?, reviewed_flags: r.get(1)?, confirmed_flags: r.get(2)? })
+        })?)
 }

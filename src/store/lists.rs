@@ -20,7 +20,12 @@ pub struct ListItem {
 
 impl Store {
     /// Adds `items` (value, note) to `list`; returns how many were new.
-    pub fn add_list_items(&mut self, list: &str, items: &[(String, Option<String>)], now_ms: i64) -> anyhow::Result<usize> {
+    pub fn add_list_items(
+        &mut self,
+        list: &str,
+        items: &[(String, Option<String>)],
+        now_ms: i64,
+    ) -> anyhow::Result<usize> {
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let mut added = 0;
         {

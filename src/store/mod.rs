@@ -21,8 +21,8 @@ pub use dashboard::{Case, CountryCount, Cursor, Filter, MAX_PAGE, MinuteCount, S
 pub use labels::{LabelIn, LabelOutcome, LabelStats, StoredLabel, VerdictChange};
 pub use lists::{ListItem, MAX_LIST_NAME};
 pub use reader::ReadPool;
-pub use training::Compared;
 pub use results::Results;
+pub use training::Compared;
 pub use writer::{Ack, Writer, WriterClosed, WriterStats};
 
 use crate::domain::Action;

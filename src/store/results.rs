@@ -5,10 +5,10 @@
 
 use super::{Ack, History, LabelIn, LabelOutcome, ReadPool, Store, VerdictChange, Writer, WriterStats};
 use crate::domain::ScoredTransaction;
-use std::sync::Mutex;
 use anyhow::Context;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::Mutex;
 
 /// Results waiting for the writer before `submit` pushes back.
 const WRITER_QUEUE: usize = 65_536;
@@ -31,12 +31,7 @@ impl Results {
     /// Opens (creating and migrating) the store at `db`, and hands every stored transaction from
     /// `since`, or from `window_secs` before the newest one if that is later, to `history` in
     /// time order, before any new result can be written. Returns how many it replayed.
-    pub fn open(
-        db: &Path,
-        since: i64,
-        window_secs: i64,
-        history: impl FnMut(History),
-    ) -> anyhow::Result<(Self, u64)> {
+    pub fn open(db: &Path, since: i64, window_secs: i64, history: impl FnMut(History)) -> anyhow::Result<(Self, u64)> {
         let store = Store::open(db)?;
         let context = || format!("cannot rebuild card history from {}", db.display());
         let replayed = match store.latest_timestamp().with_context(context)? {

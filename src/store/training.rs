@@ -68,9 +68,11 @@ impl Store {
                     verdict
              FROM results WHERE timestamp >= ?1 AND timestamp < ?2 ORDER BY timestamp, received_at",
         )?;
-        let bad = |i: usize, e: String| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e.into());
+        let bad =
+            |i: usize, e: String| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e.into());
         let rows = stmt.query_map(params![from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX)], |r| {
-            let action = |i: usize| -> rusqlite::Result<Action> { r.get::<_, String>(i)?.parse().map_err(|e| bad(i, e)) };
+            let action =
+                |i: usize| -> rusqlite::Result<Action> { r.get::<_, String>(i)?.parse().map_err(|e| bad(i, e)) };
             let shadow = match r.get::<_, Option<f32>>(4)? {
                 Some(score) => Some((score, action(5)?, r.get::<_, Option<String>>(6)?.unwrap_or_default())),
                 None => None,

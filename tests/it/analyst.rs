@@ -42,7 +42,8 @@ fn labels_are_validated_idempotent_and_empty_the_review_queue() {
     let token = Some("s3cret");
     let flagged = flagged_ids(&server, 30, token);
     let (_, queue) = get_json(&server, "/api/review?limit=500");
-    let queued: Vec<&str> = queue["transactions"].as_array().unwrap().iter().map(|t| t["txn_id"].as_str().unwrap()).collect();
+    let queued: Vec<&str> =
+        queue["transactions"].as_array().unwrap().iter().map(|t| t["txn_id"].as_str().unwrap()).collect();
     assert_eq!(queued, flagged, "the queue holds the flagged ones, oldest first");
 
     let label = json!({"txn_id": flagged[0], "label": "fraud", "source": "analyst", "note": "customer confirmed"});
@@ -52,7 +53,8 @@ fn labels_are_validated_idempotent_and_empty_the_review_queue() {
     // The same label again changes nothing; an older report from the same source neither.
     let (_, again) = server.post("/labels", &label, token);
     assert_eq!((&again["status"], &again["verdict_changed"]), (&json!("unchanged"), &json!(false)));
-    let older = json!({"txn_id": flagged[0], "label": "legit", "source": "analyst", "reported_at": "2025-01-10T00:00:00Z"});
+    let older =
+        json!({"txn_id": flagged[0], "label": "legit", "source": "analyst", "reported_at": "2025-01-10T00:00:00Z"});
     assert_eq!(server.post("/labels", &older, token).1["status"], "unchanged");
 
     // Validation names the field; an unknown id is 404; nothing is stored for either.
@@ -87,7 +89,8 @@ fn labels_are_validated_idempotent_and_empty_the_review_queue() {
 
     // Labelled transactions left the queue; the tiles count them.
     let (_, queue) = get_json(&server, "/api/review?limit=500");
-    let left: Vec<&str> = queue["transactions"].as_array().unwrap().iter().map(|t| t["txn_id"].as_str().unwrap()).collect();
+    let left: Vec<&str> =
+        queue["transactions"].as_array().unwrap().iter().map(|t| t["txn_id"].as_str().unwrap()).collect();
     assert_eq!(left, flagged[3..].iter().map(String::as_str).collect::<Vec<_>>());
     let (_, stats) = get_json(&server, "/api/stats");
     assert_eq!(stats["confirmed_fraud"], 2, "{stats}");
@@ -177,7 +180,8 @@ fn rules_and_lists_decide_beside_the_model_and_a_broken_reload_keeps_the_old_rul
     assert!(big["reasons"][0].as_str().unwrap().contains("large amount"), "{big}");
     // block: a card listed by its number (tokenized at once, never stored as a number).
     let stolen = pan(902);
-    let (status, added) = server.post("/lists/stolen_cards/items", &json!({"card_num": stolen, "note": "reported"}), None);
+    let (status, added) =
+        server.post("/lists/stolen_cards/items", &json!({"card_num": stolen, "note": "reported"}), None);
     assert_eq!((status, &added["added"]), (200, &json!(1)), "{added}");
     let (_, listed) = get_json(&server, "/lists/stolen_cards/items");
     assert_eq!(listed["items"][0]["value"].as_str().unwrap().len(), 32, "{listed}");
@@ -226,7 +230,8 @@ fn a_broken_rules_file_stops_serve_from_starting_with_the_rule_named() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("rules.toml"), RULES.replace("card in stolen_cards", "card in stolen")).unwrap();
     let models = bundles().a.to_str().unwrap().to_owned();
-    let err = super::aegis_err(dir.path(), &["serve", "--models", &models, "--rules", "rules.toml", "--addr", "127.0.0.1:0"]);
+    let err =
+        super::aegis_err(dir.path(), &["serve", "--models", &models, "--rules", "rules.toml", "--addr", "127.0.0.1:0"]);
     assert!(err.contains("rule 1 (`stolen-card`)") && err.contains("unknown name `stolen`"), "{err}");
 }
 
@@ -275,7 +280,10 @@ fn retraining_from_the_store_runs_the_loop_without_a_csv() {
     let d = dir.path();
     let data = bundles().data.to_str().unwrap().to_owned();
     // The demo stores 2,500 decisions; the file's labels come back as a chargeback file.
-    super::aegis_ok(d, &["demo", "--data", &data, "--count", "2500", "--rate", "0", "--exit-when-done", "--addr", "127.0.0.1:0"]);
+    super::aegis_ok(
+        d,
+        &["demo", "--data", &data, "--count", "2500", "--rate", "0", "--exit-when-done", "--addr", "127.0.0.1:0"],
+    );
     let mut chargebacks = String::from("TRANSACTION,IS_FRAUD,REPORTED\n");
     let mut reader = csv::Reader::from_path(&bundles().data).unwrap();
     let headers = reader.headers().unwrap().clone();
@@ -289,7 +297,10 @@ fn retraining_from_the_store_runs_the_loop_without_a_csv() {
     }
     chargebacks += "not-a-row,maybe,\n";
     std::fs::write(d.join("chargebacks.csv"), chargebacks).unwrap();
-    let out = super::aegis(d, &["labels", "import", "chargebacks.csv", "--columns", "txn_id=TRANSACTION,label=IS_FRAUD,reported_at=REPORTED"]);
+    let out = super::aegis(
+        d,
+        &["labels", "import", "chargebacks.csv", "--columns", "txn_id=TRANSACTION,label=IS_FRAUD,reported_at=REPORTED"],
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success(), "an invalid row fails the import: {stdout}");
     assert!(stdout.contains("1 invalid") && stdout.contains("for unknown transactions"), "{stdout}");
@@ -299,7 +310,10 @@ fn retraining_from_the_store_runs_the_loop_without_a_csv() {
         .unwrap();
     assert!(stored >= 20, "the window's frauds got their verdicts: {stored}");
 
-    let out = super::aegis_ok(d, &["train", "--db", "results.db", "--out", "retrained", "--challenger", "--epochs", "3", "--trees", "50"]);
+    let out = super::aegis_ok(
+        d,
+        &["train", "--db", "results.db", "--out", "retrained", "--challenger", "--epochs", "3", "--trees", "50"],
+    );
     assert!(out.contains("training on") && out.contains("a challenger"), "{out}");
     assert!(!d.join("retrained/current").exists(), "a challenger does not become current");
     let version = std::fs::read_dir(d.join("retrained")).unwrap().next().unwrap().unwrap().path();

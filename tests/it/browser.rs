@@ -211,7 +211,8 @@ fn an_analyst_labels_a_queued_transaction_and_reads_its_case_in_a_real_browser()
         client.send_alert_text("analyst-token").await.unwrap();
         client.accept_alert().await.unwrap();
         eventually(&client, "the row leaves the queue", async |c| count(c, &row).await == 0).await;
-        eventually(&client, "the verdict in the case view", async |c| text(c, "#case-facts").await.contains("fraud")).await;
+        eventually(&client, "the verdict in the case view", async |c| text(c, "#case-facts").await.contains("fraud"))
+            .await;
         eventually(&client, "the confirmed-fraud tile", async |c| text(c, "#t-confirmed").await == "1").await;
         client.close().await.unwrap();
     });
