@@ -28,6 +28,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// Longest rule name.
 const MAX_NAME: usize = 64;
+/// Longest list name.
+pub const MAX_LIST_NAME: usize = 64;
 
 #[derive(Debug, Deserialize)]
 struct RulesFile {
@@ -296,7 +298,7 @@ pub fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();
     chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && s.len() <= crate::store::MAX_LIST_NAME
+        && s.len() <= MAX_LIST_NAME
 }
 
 #[cfg(test)]

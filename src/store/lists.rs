@@ -5,9 +5,6 @@ use super::{ReadPool, Store};
 use rusqlite::{Connection, params};
 use std::collections::BTreeMap;
 
-/// Longest list name.
-pub const MAX_LIST_NAME: usize = 64;
-
 /// One list entry.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct ListItem {

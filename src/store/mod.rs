@@ -19,7 +19,7 @@ mod writer;
 pub use alerts::{AlertStatus, StoredAlert};
 pub use dashboard::{Case, CountryCount, Cursor, Filter, MAX_PAGE, MinuteCount, Stats, TransactionRow};
 pub use labels::{LabelIn, LabelOutcome, LabelStats, StoredLabel, VerdictChange};
-pub use lists::{ListItem, MAX_LIST_NAME};
+pub use lists::ListItem;
 pub use reader::ReadPool;
 pub use results::Results;
 pub use training::Compared;
