@@ -306,11 +306,6 @@ impl Engine {
         Ok(removed)
     }
 
-    /// Run-time errors per rule, in file order.
-    pub fn rule_errors(&self) -> Vec<(String, u64)> {
-        self.policy().rules.errors().map(|(n, e)| (n.to_owned(), e)).collect()
-    }
-
     fn refresh_lists(&self) -> anyhow::Result<()> {
         let (version, lists) = self.readers().all_lists()?;
         write(&self.policy).lists = Arc::new(Lists::new(version, lists));
@@ -371,6 +366,9 @@ impl Engine {
                 model_action: decision.action,
             };
             policy.rules.evaluate(&input, &policy.lists, &mut matches);
+            for m in &matches {
+                self.metrics.count_rule_match(&m.name);
+            }
         }
         let action = rules::decide(decision.action, &matches);
         let mut reasons: Vec<String> = matches.iter().map(|m| format!("rule {}: {}", m.name, m.reason)).collect();
@@ -436,7 +434,9 @@ impl Engine {
         use std::sync::atomic::Ordering::Relaxed;
         let stats = self.results.writer_stats();
         let cards = self.scorer().n_cards();
-        self.metrics.render(stats.queued.load(Relaxed), stats.batches.load(Relaxed), cards)
+        let policy = self.policy();
+        let rule_errors: Vec<(&str, u64)> = policy.rules.errors().collect();
+        self.metrics.render(stats.queued.load(Relaxed), stats.batches.load(Relaxed), cards, &rule_errors)
     }
 
     /// Stops the writer after it commits what is queued.
@@ -598,6 +598,42 @@ mod tests {
         );
         ea.shutdown();
         eb.shutdown();
+    }
+
+    #[tokio::test]
+    async fn a_restart_replays_verdicts_with_the_history() {
+        use crate::domain::{LabelIn, Verdict};
+        let (bundle, rows) = trained();
+        let (t0, t1) = same_card(&rows);
+        let fraud = LabelIn {
+            txn_id: t0.txn_id.clone(),
+            verdict: Verdict::Fraud,
+            source: "chargeback".into(),
+            reported_at: t0.timestamp + 1,
+            note: None,
+        };
+        // Restarted between the label and the card's next transaction.
+        let (a, b, c) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let first = engine(a.path(), &bundle);
+        first.process(valid(&t0), Arrival::now()).await.unwrap();
+        first.label(std::slice::from_ref(&fraud)).unwrap();
+        first.shutdown();
+        let restarted = engine(a.path(), &bundle);
+        let got = restarted.process(valid(&t1), Arrival::now()).await.unwrap().txn.score;
+        // Never restarted.
+        let live = engine(b.path(), &bundle);
+        live.process(valid(&t0), Arrival::now()).await.unwrap();
+        live.label(std::slice::from_ref(&fraud)).unwrap();
+        let want = live.process(valid(&t1), Arrival::now()).await.unwrap().txn.score;
+        // Never labelled: the label must matter for the comparison to mean anything.
+        let unlabelled = engine(c.path(), &bundle);
+        unlabelled.process(valid(&t0), Arrival::now()).await.unwrap();
+        let without = unlabelled.process(valid(&t1), Arrival::now()).await.unwrap().txn.score;
+        assert_eq!(got, want, "the restarted engine lost the verdict");
+        assert_ne!(want, without, "the fraud verdict should change the card's next score");
+        for e in [restarted, live, unlabelled] {
+            e.shutdown();
+        }
     }
 
     #[tokio::test]

@@ -30,6 +30,11 @@ struct AlertLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RuleLabels {
+    rule: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ModelLabels {
     version: String,
 }
@@ -53,6 +58,8 @@ pub struct Metrics {
     cards: Gauge,
     alerts: Family<AlertLabels, Counter>,
     model: Family<ModelLabels, Gauge>,
+    rule_matches: Family<RuleLabels, Counter>,
+    rule_errors: Family<RuleLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -74,6 +81,14 @@ impl Default for Metrics {
         registry.register("cards_tracked", "Cards with streaming history in memory", cards.clone());
         registry.register("alerts", "Webhook alert deliveries by final status", alerts.clone());
         registry.register("model_info", "The model bundle version in use (value 1)", model.clone());
+        let (rule_matches, rule_errors) =
+            (Family::<RuleLabels, Counter>::default(), Family::<RuleLabels, Gauge>::default());
+        registry.register("rule_matches", "Transactions each rule matched", rule_matches.clone());
+        registry.register(
+            "rule_errors",
+            "Run-time errors per rule since its rules file was loaded (an errored rule does not match)",
+            rule_errors.clone(),
+        );
         Self {
             registry,
             http_requests,
@@ -85,6 +100,8 @@ impl Default for Metrics {
             cards,
             alerts,
             model,
+            rule_matches,
+            rule_errors,
         }
     }
 }
@@ -115,7 +132,17 @@ impl Metrics {
     }
 
     /// The text exposition, with the gauges sampled now.
-    pub fn render(&self, queue_depth: u64, commits: u64, cards: usize) -> String {
+    pub fn count_rule_match(&self, rule: &str) {
+        self.rule_matches.get_or_create(&RuleLabels { rule: rule.to_owned() }).inc();
+    }
+
+    /// The metrics text, with the gauges sampled by the caller: queue depth, commits, cards
+    /// tracked, and each current rule's run-time errors.
+    pub fn render(&self, queue_depth: u64, commits: u64, cards: usize, rule_errors: &[(&str, u64)]) -> String {
+        self.rule_errors.clear();
+        for (rule, errors) in rule_errors {
+            self.rule_errors.get_or_create(&RuleLabels { rule: (*rule).to_owned() }).set(*errors as i64);
+        }
         self.store_queue.set(i64::try_from(queue_depth).unwrap_or(i64::MAX));
         self.store_batches.set(i64::try_from(commits).unwrap_or(i64::MAX));
         self.cards.set(i64::try_from(cards).unwrap_or(i64::MAX));
@@ -137,7 +164,10 @@ mod tests {
         m.count_decision(Action::Block);
         m.set_model_version("v1");
         m.set_model_version("v2");
-        let text = m.render(3, 7, 11);
+        m.count_rule_match("stolen-card");
+        let text = m.render(3, 7, 11, &[("stolen-card", 0), ("night", 2)]);
+        assert!(text.contains(r#"aegis_rule_matches_total{rule="stolen-card"} 1"#), "{text}");
+        assert!(text.contains(r#"aegis_rule_errors{rule="night"} 2"#), "{text}");
         assert!(text.contains(r#"aegis_http_requests_total{route="/predict",method="POST",status="200"} 1"#), "{text}");
         assert!(text.contains(r#"aegis_decisions_total{action="block"} 1"#), "{text}");
         assert!(text.contains(r#"aegis_model_info{version="v2"} 1"#), "{text}");

@@ -103,44 +103,45 @@
     row.appendChild(td);
   }
 
-  function renderRows(tableId, rows, withReasons) {
+  // One transaction's cells, as every table shows them; `extra` adds the table's own columns.
+  function transactionRow(t, time, extra) {
+    const tr = document.createElement("tr");
+    tr.dataset.txn = t.txn_id;
+    cell(tr, time);
+    txnLink(tr, t.txn_id);
+    cell(tr, money(t.amount), "num");
+    cell(tr, t.country);
+    cell(tr, t.merchant);
+    cell(tr, t.card_masked, "mono");
+    cell(tr, t.score.toFixed(3), "num");
+    badge(tr, t.action);
+    if (extra) extra(tr);
+    return tr;
+  }
+
+  // Replaces a table's body with `rows`, or one row saying `empty`.
+  function fillTable(tableId, rows, empty) {
     const body = document.createElement("tbody");
-    for (const t of rows) {
-      const tr = document.createElement("tr");
-      cell(tr, clock(t.received_at));
-      txnLink(tr, t.txn_id);
-      cell(tr, money(t.amount), "num");
-      cell(tr, t.country);
-      cell(tr, t.merchant);
-      cell(tr, t.card_masked, "mono");
-      cell(tr, t.score.toFixed(3), "num");
-      badge(tr, t.action);
-      if (withReasons) cell(tr, t.reasons.slice(0, 2).join("; "), "reasons");
-      body.appendChild(tr);
-    }
+    body.append(...rows);
     if (!rows.length) {
       const tr = document.createElement("tr");
-      const td = cell(tr, "Nothing yet.", "muted");
-      td.colSpan = withReasons ? 9 : 8;
+      const td = cell(tr, empty, "muted");
+      td.colSpan = $(tableId).tHead.rows[0].cells.length;
       body.appendChild(tr);
     }
     $(tableId).tBodies[0].replaceWith(body);
   }
 
+  const topReasons = (t) => (tr) => cell(tr, t.reasons.slice(0, 2).join("; "), "reasons");
+
+  function renderRows(tableId, rows, withReasons) {
+    const trs = rows.map((t) => transactionRow(t, clock(t.received_at), withReasons ? topReasons(t) : null));
+    fillTable(tableId, trs, "Nothing yet.");
+  }
+
   function renderReview(rows) {
-    const body = document.createElement("tbody");
-    for (const t of rows) {
-      const tr = document.createElement("tr");
-      tr.dataset.txn = t.txn_id;
-      cell(tr, clock(t.received_at));
-      txnLink(tr, t.txn_id);
-      cell(tr, money(t.amount), "num");
-      cell(tr, t.country);
-      cell(tr, t.merchant);
-      cell(tr, t.card_masked, "mono");
-      cell(tr, t.score.toFixed(3), "num");
-      badge(tr, t.action);
-      cell(tr, t.reasons.slice(0, 2).join("; "), "reasons");
+    const trs = rows.map((t) => transactionRow(t, clock(t.received_at), (tr) => {
+      topReasons(t)(tr);
       const td = document.createElement("td");
       for (const [label, text] of [["fraud", "Fraud"], ["legit", "Legitimate"]]) {
         const button = document.createElement("button");
@@ -151,15 +152,8 @@
         td.appendChild(button);
       }
       tr.appendChild(td);
-      body.appendChild(tr);
-    }
-    if (!rows.length) {
-      const tr = document.createElement("tr");
-      const td = cell(tr, "Nothing to review.", "muted");
-      td.colSpan = 10;
-      body.appendChild(tr);
-    }
-    $("review").tBodies[0].replaceWith(body);
+    }));
+    fillTable("review", trs, "Nothing to review.");
   }
 
   async function verdict(txnId, label, row) {
@@ -187,7 +181,7 @@
       ["Isolation Forest", t.if_score.toFixed(3)], ["Autoencoder error", t.ae_mse.toFixed(3)],
       ["Rules matched", t.rules.length ? t.rules.join(", ") : "none"],
       ["Shadow model", t.shadow ? `${t.shadow.score.toFixed(3)} → ${t.shadow.action} (${t.shadow.model_version})` : "–"],
-      ["Verdict", c.verdict || "none yet"], ["Model", t.model_version],
+      ["Verdict", t.verdict || "none yet"], ["Model", t.model_version],
     ];
     $("case-facts").replaceChildren(...facts.flatMap(([k, v]) => {
       const dt = document.createElement("dt");
@@ -205,21 +199,8 @@
     $("case-labels").replaceChildren(...items(
       c.labels.map((l) => `${l.label} from ${l.source}, reported ${l.reported_at}${l.note ? ": " + l.note : ""}`),
       "no labels yet"));
-    const body = document.createElement("tbody");
-    for (const h of c.card_history) {
-      const tr = document.createElement("tr");
-      cell(tr, h.timestamp);
-      cell(tr, h.txn_id, "mono");
-      cell(tr, money(h.amount), "num");
-      cell(tr, h.country);
-      cell(tr, h.merchant);
-      cell(tr, h.card_masked, "mono");
-      cell(tr, h.score.toFixed(3), "num");
-      badge(tr, h.action);
-      cell(tr, h.verdict || "–");
-      body.appendChild(tr);
-    }
-    $("case-history").tBodies[0].replaceWith(body);
+    const history = c.card_history.map((h) => transactionRow(h, h.timestamp, (tr) => cell(tr, h.verdict || "–")));
+    fillTable("case-history", history, "No transactions.");
     $("case").hidden = false;
   }
 

@@ -261,3 +261,33 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_retracted_fraud_label_leaves_merchant_risk_as_if_it_never_came() {
+    let key = CardKey::new(b"test");
+    let day = 86_400;
+    let t0 = 1_700_006_400 - 1_700_006_400 % day;
+    let later = t0 + 10 * day;
+    // The same history twice; in one, the first transaction is labelled fraud, then found legitimate.
+    let risk_after = |labels: &[bool]| {
+        let mut p = FeaturePipeline::new(encoders(), FeatureConfig::default());
+        let mut out = [0.0; N_FEATURES];
+        let first = txn(&key, "4111111111111111", t0 + 3600, 20.0, "US", "m1");
+        p.observe(&first, &mut out);
+        for k in 0..10 {
+            p.observe(&txn(&key, "5500005555555559", t0 + 7200 + k, 20.0, "US", "m1"), &mut out);
+        }
+        for &fraud in labels {
+            if fraud {
+                p.observe_label(&first, t0 + 2 * day, true);
+            } else {
+                p.retract_label(&first);
+            }
+        }
+        p.observe(&txn(&key, "5500005555555559", later, 20.0, "US", "m1"), &mut out);
+        out[feature_index("merchant_risk_30d").unwrap()]
+    };
+    let (never, labelled, retracted) = (risk_after(&[]), risk_after(&[true]), risk_after(&[true, false]));
+    assert!(labelled > never + 0.05, "{labelled} vs {never}");
+    assert_eq!(retracted, never);
+}

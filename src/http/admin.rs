@@ -2,6 +2,7 @@
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
+use crate::engine::Engine;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -17,12 +18,15 @@ pub struct Health {
 pub struct Readiness {
     pub ready: bool,
     pub model_version: String,
+    /// The shadow (challenger) bundle scored beside the model, if any.
+    pub shadow_model_version: Option<String>,
     /// `ok`, or why the store cannot take results.
     pub store: String,
 }
 
+/// The model version serving after a reload or a promotion.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Reloaded {
+pub struct ModelVersion {
     pub model_version: String,
 }
 
@@ -42,7 +46,8 @@ pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     };
     let ready = store == "ok";
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, Json(Readiness { ready, model_version: state.engine.model_version(), store }))
+    let (model_version, shadow_model_version) = (state.engine.model_version(), state.engine.shadow_version());
+    (status, Json(Readiness { ready, model_version, shadow_model_version, store }))
 }
 
 /// Prometheus metrics (OpenMetrics text).
@@ -57,40 +62,36 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 /// and swap them in; if anything does not load, nothing changes and the current ones keep
 /// serving. SIGHUP does the same.
 #[utoipa::path(post, path = "/admin/reload", tag = "operations", security((), ("bearer" = [])),
-    responses((status = 200, body = Reloaded), (status = 401, body = ErrorBody),
-              (status = 422, description = "The bundle was refused; the old one still serves", body = ErrorBody)))]
-pub async fn reload(State(state): State<AppState>) -> Result<Json<Reloaded>, ApiError> {
-    let engine = std::sync::Arc::clone(&state.engine);
-    let result = tokio::task::spawn_blocking(move || engine.reload())
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
-    match result {
-        Ok(model_version) => Ok(Json(Reloaded { model_version })),
-        Err(e) => {
-            tracing::warn!(error = %format!("{e:#}"), "model reload refused; the current bundle keeps serving");
-            Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "reload_failed", format!("{e:#}")))
-        }
-    }
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Promoted {
-    /// The new champion (the former shadow).
-    pub model_version: String,
+    responses((status = 200, body = ModelVersion), (status = 401, body = ErrorBody),
+              (status = 422, description = "Refused (a bundle or the rules file does not load); the old ones still serve", body = ErrorBody)))]
+pub async fn reload(State(state): State<AppState>) -> Result<Json<ModelVersion>, ApiError> {
+    change(&state, Engine::reload, StatusCode::UNPROCESSABLE_ENTITY, "reload_failed").await
 }
 
 /// Make the shadow model the champion: it answers from now on, with the card history it built
-/// while in the shadow; `current` beside it points at it, so restarts and reloads keep it.
+/// while in the shadow; the models directory's `current` points at it, so restarts and reloads
+/// keep it.
 #[utoipa::path(post, path = "/admin/promote", tag = "operations", security((), ("bearer" = [])),
-    responses((status = 200, body = Promoted), (status = 401, body = ErrorBody),
+    responses((status = 200, body = ModelVersion), (status = 401, body = ErrorBody),
               (status = 409, description = "No shadow model is loaded", body = ErrorBody)))]
-pub async fn promote(State(state): State<AppState>) -> Result<Json<Promoted>, ApiError> {
+pub async fn promote(State(state): State<AppState>) -> Result<Json<ModelVersion>, ApiError> {
+    change(&state, Engine::promote, StatusCode::CONFLICT, "promote_failed").await
+}
+
+/// Runs a change of the engine's models on a blocking thread: the model version that serves
+/// after it, or `status`/`code` with the reason (logged) when it is refused.
+async fn change(
+    state: &AppState,
+    f: fn(&Engine) -> anyhow::Result<String>,
+    status: StatusCode,
+    code: &'static str,
+) -> Result<Json<ModelVersion>, ApiError> {
     let engine = std::sync::Arc::clone(&state.engine);
-    let result = tokio::task::spawn_blocking(move || engine.promote())
+    let result = tokio::task::spawn_blocking(move || f(&engine))
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
-    match result {
-        Ok(model_version) => Ok(Json(Promoted { model_version })),
-        Err(e) => Err(ApiError::new(StatusCode::CONFLICT, "promote_failed", format!("{e:#}"))),
-    }
+    result.map(|model_version| Json(ModelVersion { model_version })).map_err(|e| {
+        tracing::warn!(error = %format!("{e:#}"), "{code}: the current models keep serving");
+        ApiError::new(status, code, format!("{e:#}"))
+    })
 }

@@ -4,7 +4,7 @@
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use crate::scoring::Action;
-use crate::store::{CountryCount, Cursor, Filter, MAX_PAGE, Stats, TransactionRow};
+use crate::store::{Case, CountryCount, Cursor, Filter, MAX_PAGE, Stats, TransactionRow};
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -74,8 +74,19 @@ pub struct PageQuery {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Page {
     pub transactions: Vec<TransactionRow>,
-    /// Pass as `before` for the next page; absent on the last page.
+    /// Pass as `before` (`after` for the review queue) for the next page; absent on the last page.
     pub next: Option<String>,
+}
+
+impl Page {
+    /// A page of up to `limit` rows; a full page has a cursor at its last row.
+    fn of(transactions: Vec<TransactionRow>, limit: usize) -> Self {
+        let next = transactions
+            .last()
+            .filter(|_| transactions.len() == limit)
+            .map(|t| Cursor { received_at: t.received_at, txn_id: t.txn_id.clone() }.to_string());
+        Self { transactions, next }
+    }
 }
 
 /// Recent results, newest first, optionally of one action.
@@ -121,12 +132,7 @@ async fn page(
     let limit = checked_limit(limit)?;
     let before = before.map(|b| b.parse::<Cursor>().map_err(|m| bad_query("before", m))).transpose()?;
     let transactions = read(state, move |r| r.page(filter, limit, before.as_ref())).await?;
-    let next = (transactions.len() == limit)
-        .then(|| {
-            transactions.last().map(|t| Cursor { received_at: t.received_at, txn_id: t.txn_id.clone() }.to_string())
-        })
-        .flatten();
-    Ok(Json(Page { transactions, next }))
+    Ok(Json(Page::of(transactions, limit)))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -153,100 +159,22 @@ pub async fn review(
     let after = q.after.as_deref().map(|b| b.parse::<Cursor>().map_err(|m| bad_query("after", m))).transpose()?;
     let before = q.before;
     let transactions = read(&state, move |r| r.review_queue(limit, before, after.as_ref())).await?;
-    let next = (transactions.len() == limit)
-        .then(|| {
-            transactions.last().map(|t| Cursor { received_at: t.received_at, txn_id: t.txn_id.clone() }.to_string())
-        })
-        .flatten();
-    Ok(Json(Page { transactions, next }))
-}
-
-/// The shadow model's opinion on a stored transaction.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ShadowView {
-    pub score: f32,
-    pub action: Action,
-    pub model_version: String,
-}
-
-/// Everything stored about one transaction (no card token).
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct TransactionDetail {
-    pub txn_id: String,
-    /// Transaction time (RFC 3339).
-    pub timestamp: String,
-    /// When Aegis received it (Unix milliseconds).
-    pub received_at: i64,
-    pub amount: f64,
-    pub country: String,
-    pub merchant: String,
-    pub merchant_category: Option<String>,
-    pub card_masked: String,
-    pub score: f32,
-    pub if_score: f32,
-    pub ae_mse: f32,
-    pub fraud_probability: Option<f32>,
-    pub action: Action,
-    /// Most important first: matching rules, then the models' reasons.
-    pub reasons: Vec<String>,
-    pub rules: Vec<String>,
-    pub model_version: String,
-    pub latency_us: u32,
-    pub shadow: Option<ShadowView>,
-}
-
-/// The case view of one transaction.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct CaseView {
-    pub transaction: TransactionDetail,
-    /// Its newest label over every source, if any.
-    pub verdict: Option<crate::domain::Verdict>,
-    /// Every label, newest first.
-    pub labels: Vec<crate::store::StoredLabel>,
-    /// The card's newest transactions (this one included), newest first, with their actions
-    /// and verdicts.
-    pub card_history: Vec<TransactionRow>,
+    Ok(Json(Page::of(transactions, limit)))
 }
 
 /// One transaction: every model's score, the reasons and rules, its labels and its card's
 /// recent transactions.
 #[utoipa::path(get, path = "/api/transactions/{txn_id}", tag = "dashboard",
     params(("txn_id" = String, Path, description = "The transaction id")),
-    responses((status = 200, body = CaseView), (status = 404, description = "Not stored", body = ErrorBody)))]
+    responses((status = 200, body = Case), (status = 404, description = "Not stored", body = ErrorBody)))]
 pub async fn case(
     State(state): State<AppState>,
     axum::extract::Path(txn_id): axum::extract::Path<String>,
-) -> Result<Json<CaseView>, ApiError> {
-    let case = read(&state, move |r| r.case(&txn_id)).await?;
-    let Some(case) = case else {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "no stored transaction has this txn_id"));
-    };
-    let t = case.txn;
-    Ok(Json(CaseView {
-        transaction: TransactionDetail {
-            timestamp: crate::domain::rfc3339(t.timestamp),
-            received_at: t.received_at,
-            amount: t.amount,
-            country: t.country,
-            merchant: t.merchant,
-            merchant_category: t.merchant_category,
-            card_masked: t.card_masked,
-            score: t.score,
-            if_score: t.if_score,
-            ae_mse: t.ae_mse,
-            fraud_probability: t.fraud_probability,
-            action: t.action,
-            reasons: t.reasons,
-            rules: t.rules,
-            model_version: t.model_version,
-            latency_us: t.latency_us,
-            shadow: t.shadow.map(|s| ShadowView { score: s.score, action: s.action, model_version: s.model_version }),
-            txn_id: t.txn_id,
-        },
-        verdict: case.verdict,
-        labels: case.labels,
-        card_history: case.card_history,
-    }))
+) -> Result<Json<Case>, ApiError> {
+    match read(&state, move |r| r.case(&txn_id)).await? {
+        Some(case) => Ok(Json(case)),
+        None => Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "no stored transaction has this txn_id")),
+    }
 }
 
 /// Countries by number of flagged transactions.

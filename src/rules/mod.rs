@@ -22,7 +22,7 @@ use cel::common::value::Val;
 use cel::{Context, Env, Program, Value};
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -79,7 +79,6 @@ pub struct RuleSet {
     rules: Vec<Rule>,
     /// List names declared in the file.
     declared_lists: Vec<String>,
-    path: Option<PathBuf>,
 }
 
 /// Named lists as the rules see them: CEL maps (`x in name` is a hash look-up), built once per
@@ -151,9 +150,7 @@ impl RuleSet {
     pub fn load(path: &Path, lists: &Lists) -> anyhow::Result<Self> {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("cannot read the rules file {}", path.display()))?;
-        let mut set = Self::parse(&text, lists).with_context(|| format!("rules file {}", path.display()))?;
-        set.path = Some(path.to_owned());
-        Ok(set)
+        Self::parse(&text, lists).with_context(|| format!("rules file {}", path.display()))
     }
 
     /// Compiles rules from TOML text.
@@ -196,7 +193,7 @@ impl RuleSet {
                 logged: AtomicBool::new(false),
             });
         }
-        let set = Self { rules, declared_lists: file.lists, path: None };
+        let set = Self { rules, declared_lists: file.lists };
         set.dry_run(lists)?;
         Ok(set)
     }
@@ -206,8 +203,10 @@ impl RuleSet {
     fn dry_run(&self, lists: &Lists) -> anyhow::Result<()> {
         let sample = vars::Sample::new();
         let input = sample.input();
+        let resolver = vars::Resolver { input: &input, lists, declared: &self.declared_lists };
+        let context = context(&resolver);
         for (i, rule) in self.rules.iter().enumerate() {
-            match self.run(rule, &input, lists) {
+            match rule.program.execute(&context) {
                 Ok(Value::Bool(_)) => {}
                 Ok(other) => bail!("rule {} (`{}`): `when` gives {other:?}, not true or false", i + 1, rule.name),
                 Err(e) => bail!("rule {} (`{}`): `when` fails on a sample transaction: {e}", i + 1, rule.name),
@@ -216,23 +215,12 @@ impl RuleSet {
         Ok(())
     }
 
-    fn run(&self, rule: &Rule, input: &RuleInput<'_>, lists: &Lists) -> Result<Value, cel::ExecutionError> {
-        let resolver = vars::Resolver { input, lists, declared: &self.declared_lists };
-        let mut context = Context::with_env(env());
-        context.set_variable_resolver(&resolver);
-        rule.program.execute(&context)
-    }
-
     pub fn is_empty(&self) -> bool {
         self.rules.is_empty()
     }
 
     pub fn len(&self) -> usize {
         self.rules.len()
-    }
-
-    pub fn path(&self) -> Option<&Path> {
-        self.path.as_deref()
     }
 
     /// The rule names, in file order.
@@ -248,8 +236,10 @@ impl RuleSet {
     /// Appends every matching rule to `out`, in file order. A rule that errors is counted
     /// (see [`RuleSet::errors`]) and logged the first time.
     pub fn evaluate(&self, input: &RuleInput<'_>, lists: &Lists, out: &mut Vec<Match>) {
+        let resolver = vars::Resolver { input, lists, declared: &self.declared_lists };
+        let context = context(&resolver);
         for rule in &self.rules {
-            match self.run(rule, input, lists) {
+            match rule.program.execute(&context) {
                 Ok(Value::Bool(true)) => {
                     out.push(Match { name: rule.name.clone(), action: rule.action, reason: rule.reason.clone() })
                 }
@@ -273,6 +263,13 @@ impl RuleSet {
     pub fn errors(&self) -> impl Iterator<Item = (&str, u64)> {
         self.rules.iter().map(|r| (r.name.as_str(), r.errors.load(Ordering::Relaxed)))
     }
+}
+
+/// A context whose every variable comes from `resolver` (built once per transaction).
+fn context<'p, 'r>(resolver: &'r dyn cel::context::VariableResolver) -> Context<'p, 'r> {
+    let mut context = Context::with_env(env());
+    context.set_variable_resolver(resolver);
+    context
 }
 
 /// The action after rules: a matching `allow` rule wins; otherwise the most severe of the

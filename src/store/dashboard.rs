@@ -2,9 +2,9 @@
 //! of results newest first through the `received_at` indexes. Each query reads a bounded number
 //! of rows whatever the size of the store (BENCHMARKS.md: 1,000,000 stored results).
 
-use super::ReadPool;
+use super::{ReadPool, column};
 use crate::scoring::Action;
-use rusqlite::{Connection, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 
 /// Most rows one page may ask for.
@@ -87,14 +87,34 @@ pub struct Stats {
 /// The card's transactions a case view lists.
 const CARD_HISTORY: usize = 20;
 
-/// One transaction with its labels and its card's recent transactions.
-#[derive(Debug, Clone, PartialEq)]
+/// The shadow model's opinion on a stored transaction.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct ShadowView {
+    pub score: f32,
+    pub action: Action,
+    pub model_version: String,
+}
+
+/// One stored transaction in full: the dashboard row and every model's score.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct TransactionDetail {
+    #[serde(flatten)]
+    pub row: TransactionRow,
+    pub if_score: f32,
+    pub ae_mse: f32,
+    pub fraud_probability: Option<f32>,
+    pub shadow: Option<ShadowView>,
+}
+
+/// The case view of one transaction: everything stored about it (no card token), its labels
+/// and its card's recent transactions.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Case {
-    pub txn: crate::domain::ScoredTransaction,
-    pub verdict: Option<crate::domain::Verdict>,
-    /// Newest first.
+    pub transaction: TransactionDetail,
+    /// Every label, newest first (the verdict is the newest).
     pub labels: Vec<super::StoredLabel>,
-    /// The card's newest transactions (this one included), newest first.
+    /// The card's newest transactions (this one included), newest first, with their actions
+    /// and verdicts.
     pub card_history: Vec<TransactionRow>,
 }
 
@@ -172,24 +192,40 @@ impl ReadPool {
     /// Everything the case view shows about `txn_id`, if it is stored.
     pub fn case(&self, txn_id: &str) -> anyhow::Result<Option<Case>> {
         self.with(|c| {
-            let Some(txn) = super::get(c, txn_id)? else { return Ok(None) };
-            let verdict = c
-                .prepare_cached("SELECT verdict FROM results WHERE txn_id = ?1")?
-                .query_row([txn_id], |r| r.get::<_, Option<String>>(0))?
-                .and_then(|v| v.parse().ok());
+            let detail = c
+                .prepare_cached(&format!(
+                    "SELECT {COLUMNS}, if_score, ae_mse, fraud_probability, shadow_score, shadow_action,
+                        shadow_version, card_token
+                     FROM results WHERE txn_id = ?1"
+                ))?
+                .query_row([txn_id], |r| {
+                    let shadow = match r.get::<_, Option<f32>>(18)? {
+                        Some(score) => Some(ShadowView {
+                            score,
+                            action: column::parsed(r, 19)?,
+                            model_version: r.get::<_, Option<String>>(20)?.unwrap_or_default(),
+                        }),
+                        None => None,
+                    };
+                    let transaction = TransactionDetail {
+                        row: row(r)?,
+                        if_score: r.get(15)?,
+                        ae_mse: r.get(16)?,
+                        fraud_probability: r.get(17)?,
+                        shadow,
+                    };
+                    Ok((transaction, r.get::<_, String>(21)?))
+                })
+                .optional()?;
+            let Some((transaction, card_token)) = detail else { return Ok(None) };
             let labels = super::labels::labels_of(c, txn_id)?;
             let mut stmt = c.prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM results WHERE card_token = ?1 ORDER BY timestamp DESC, received_at DESC LIMIT ?2"
             ))?;
             let card_history =
-                stmt.query_map(params![txn.card_token, CARD_HISTORY as i64], row)?.collect::<Result<_, _>>()?;
-            Ok(Some(Case { txn, verdict, labels, card_history }))
+                stmt.query_map(params![card_token, CARD_HISTORY as i64], row)?.collect::<Result<_, _>>()?;
+            Ok(Some(Case { transaction, labels, card_history }))
         })
-    }
-
-    /// Label counters.
-    pub fn label_stats(&self) -> anyhow::Result<super::LabelStats> {
-        self.with(super::labels::label_stats)
     }
 
     /// Countries by flagged count, then by transactions.
@@ -288,9 +324,6 @@ fn page(c: &Connection, filter: Filter, limit: usize, before: Option<&Cursor>) -
 }
 
 fn row(r: &Row<'_>) -> rusqlite::Result<TransactionRow> {
-    let action: String = r.get(9)?;
-    let reasons: String = r.get(10)?;
-    let bad = |i: usize, e: String| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e.into());
     Ok(TransactionRow {
         txn_id: r.get(0)?,
         timestamp: crate::domain::rfc3339(r.get(1)?),
@@ -301,11 +334,11 @@ fn row(r: &Row<'_>) -> rusqlite::Result<TransactionRow> {
         merchant_category: r.get(6)?,
         card_masked: r.get(7)?,
         score: r.get(8)?,
-        action: action.parse().map_err(|e| bad(9, e))?,
-        reasons: serde_json::from_str(&reasons).map_err(|e| bad(10, e.to_string()))?,
+        action: column::parsed(r, 9)?,
+        reasons: column::json_list(r, 10)?,
         model_version: r.get(11)?,
         latency_us: r.get(12)?,
-        rules: serde_json::from_str(&r.get::<_, String>(13)?).map_err(|e| bad(13, e.to_string()))?,
-        verdict: r.get::<_, Option<String>>(14)?.map(|v| v.parse()).transpose().map_err(|e| bad(14, e))?,
+        rules: column::json_list(r, 13)?,
+        verdict: column::parsed_opt(r, 14)?,
     })
 }

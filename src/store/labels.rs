@@ -72,16 +72,6 @@ impl Store {
         Ok(self.conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM verdict_changes", [], |r| r.get(0))?)
     }
 
-    /// See [`changes_since`].
-    pub fn verdict_changes_since(
-        &self,
-        seq: i64,
-        origin: &str,
-        limit: usize,
-    ) -> anyhow::Result<(Vec<VerdictChange>, i64)> {
-        changes_since(&self.conn, seq, origin, limit)
-    }
-
     /// Every verdict change known at or after `since` (Unix seconds), in the order they became
     /// known, for rebuilding feature state.
     pub(super) fn verdict_changes_known_since(&self, since: i64) -> anyhow::Result<Vec<VerdictChange>> {
@@ -181,13 +171,10 @@ fn put_label(tx: &Connection, l: &LabelIn, origin: &str, now_ms: i64) -> anyhow:
 
 /// A change from the columns `seq, verdict, previous, known_at, origin` then the transaction's.
 fn change_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<VerdictChange> {
-    let verdict = |i: usize| -> rusqlite::Result<Option<Verdict>> {
-        Ok(r.get::<_, Option<String>>(i)?.and_then(|s| s.parse().ok()))
-    };
     Ok(VerdictChange {
         seq: r.get(0)?,
-        verdict: verdict(1)?.unwrap_or(Verdict::Legit),
-        previous: verdict(2)?,
+        verdict: super::column::parsed(r, 1)?,
+        previous: super::column::parsed_opt(r, 2)?,
         known_at: r.get(3)?,
         txn: transaction(r, 5)?,
     })
@@ -219,9 +206,8 @@ pub(super) fn labels_of(c: &Connection, txn_id: &str) -> anyhow::Result<Vec<Stor
          ORDER BY reported_at DESC, source",
     )?;
     let rows = stmt.query_map([txn_id], |r| {
-        let label: String = r.get(0)?;
         Ok(StoredLabel {
-            label: label.parse().unwrap_or(Verdict::Legit),
+            label: super::column::parsed(r, 0)?,
             source: r.get(1)?,
             reported_at: crate::domain::rfc3339(r.get(2)?),
             note: r.get(3)?,

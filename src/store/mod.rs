@@ -7,6 +7,7 @@
 //! Card numbers never reach this module: it stores the card token and the masked number.
 
 mod alerts;
+mod column;
 mod counters;
 mod dashboard;
 mod labels;
@@ -17,7 +18,9 @@ mod training;
 mod writer;
 
 pub use alerts::{AlertStatus, StoredAlert};
-pub use dashboard::{Case, CountryCount, Cursor, Filter, MAX_PAGE, MinuteCount, Stats, TransactionRow};
+pub use dashboard::{
+    Case, CountryCount, Cursor, Filter, MAX_PAGE, MinuteCount, ShadowView, Stats, TransactionDetail, TransactionRow,
+};
 pub use labels::{LabelIn, LabelOutcome, LabelStats, StoredLabel, VerdictChange};
 pub use lists::ListItem;
 pub use reader::ReadPool;
@@ -25,7 +28,6 @@ pub use results::Results;
 pub use training::Compared;
 pub use writer::{Ack, Writer, WriterClosed, WriterStats};
 
-use crate::domain::Action;
 use crate::domain::{ScoredTransaction, Transaction};
 use anyhow::Context;
 use counters::Counters;
@@ -360,15 +362,10 @@ pub(crate) fn get(conn: &Connection, txn_id: &str) -> anyhow::Result<Option<Scor
 
 /// A stored result, from a row selected with [`SCORED_COLUMNS`].
 pub(crate) fn scored_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ScoredTransaction> {
-    let bad = |i: usize, e: String| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e.into());
-    let json = |i: usize| -> rusqlite::Result<Vec<String>> {
-        serde_json::from_str(&r.get::<_, String>(i)?).map_err(|e| bad(i, e.to_string()))
-    };
-    let action = |i: usize| -> rusqlite::Result<Action> { r.get::<_, String>(i)?.parse().map_err(|e| bad(i, e)) };
     let shadow = match r.get::<_, Option<f32>>(18)? {
         Some(score) => Some(crate::domain::ShadowScore {
             score,
-            action: action(19)?,
+            action: column::parsed(r, 19)?,
             model_version: r.get::<_, Option<String>>(20)?.unwrap_or_default(),
         }),
         None => None,
@@ -385,13 +382,13 @@ pub(crate) fn scored_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ScoredTransa
         score: r.get(8)?,
         if_score: r.get(9)?,
         ae_mse: r.get(10)?,
-        action: action(11)?,
-        reasons: json(12)?,
+        action: column::parsed(r, 11)?,
+        reasons: column::json_list(r, 12)?,
         model_version: r.get(13)?,
         received_at: r.get(14)?,
         latency_us: r.get(15)?,
         fraud_probability: r.get(16)?,
-        rules: json(17)?,
+        rules: column::json_list(r, 17)?,
         shadow,
     })
 }

@@ -1,4 +1,5 @@
 use super::*;
+use crate::domain::Action;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 
@@ -199,4 +200,40 @@ fn connections_creating_one_new_database_together_all_succeed() {
             o.join().unwrap().unwrap_or_else(|e| panic!("round {round}: {e}"));
         }
     }
+}
+
+fn label(txn: &str, verdict: crate::domain::Verdict, source: &str, reported_at: i64) -> LabelIn {
+    LabelIn { txn_id: txn.into(), verdict, source: source.into(), reported_at, note: None }
+}
+
+#[test]
+fn the_newest_label_decides_the_verdict_and_each_change_is_logged_once() {
+    use crate::domain::Verdict::{Fraud, Legit};
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("r.db")).unwrap();
+    store.insert_batch(&[result("t1", Action::Block), result("t2", Action::Allow)]).unwrap();
+    let t = 1_735_700_000;
+    let mut put = |l: LabelIn| store.put_labels(&[l], "me", 0).unwrap().remove(0);
+    let changed = |o: LabelOutcome| match o {
+        LabelOutcome::Stored { change } => change.map(|c| (c.verdict, c.previous, c.known_at)),
+        other => panic!("not stored: {other:?}"),
+    };
+    assert_eq!(changed(put(label("t1", Fraud, "chargeback", t + 100))), Some((Fraud, None, t + 100)));
+    assert_eq!(put(label("t1", Fraud, "chargeback", t + 100)), LabelOutcome::Unchanged);
+    assert_eq!(put(label("t1", Legit, "chargeback", t + 50)), LabelOutcome::Unchanged, "older than this source's");
+    // A newer report from another source overrides; then an in-between one changes nothing.
+    assert_eq!(changed(put(label("t1", Legit, "analyst", t + 200))), Some((Legit, Some(Fraud), t + 200)));
+    assert_eq!(changed(put(label("t1", Fraud, "chargeback", t + 150))), None);
+    assert_eq!(changed(put(label("t2", Fraud, "customer", t + 10))), Some((Fraud, None, t + 10)));
+    assert_eq!(put(label("nope", Fraud, "customer", t)), LabelOutcome::UnknownTxn);
+
+    let (others, last) = labels::changes_since(&store.conn, 0, "someone else", 100).unwrap();
+    assert_eq!(others.iter().map(|c| c.verdict).collect::<Vec<_>>(), [Fraud, Legit, Fraud]);
+    assert_eq!(others[0].txn.as_ref().map(|t| t.txn_id.as_str()), Some("t1"));
+    let (mine, seen) = labels::changes_since(&store.conn, 0, "me", 100).unwrap();
+    assert!(mine.is_empty(), "a process skips its own changes");
+    assert_eq!((last, seen), (3, 3));
+    // t1 was flagged and ended legitimate; t2 was allowed and is fraud.
+    let stats = labels::label_stats(&store.conn).unwrap();
+    assert_eq!(stats, LabelStats { confirmed_fraud: 1, reviewed_flags: 1, confirmed_flags: 0 });
 }

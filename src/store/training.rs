@@ -68,20 +68,18 @@ impl Store {
                     verdict
              FROM results WHERE timestamp >= ?1 AND timestamp < ?2 ORDER BY timestamp, received_at",
         )?;
-        let bad =
-            |i: usize, e: String| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e.into());
         let rows = stmt.query_map(params![from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX)], |r| {
-            let action =
-                |i: usize| -> rusqlite::Result<Action> { r.get::<_, String>(i)?.parse().map_err(|e| bad(i, e)) };
             let shadow = match r.get::<_, Option<f32>>(4)? {
-                Some(score) => Some((score, action(5)?, r.get::<_, Option<String>>(6)?.unwrap_or_default())),
+                Some(score) => {
+                    Some((score, super::column::parsed(r, 5)?, r.get::<_, Option<String>>(6)?.unwrap_or_default()))
+                }
                 None => None,
             };
             Ok(Compared {
                 card: r.get(0)?,
                 timestamp: r.get(1)?,
                 score: r.get(2)?,
-                action: action(3)?,
+                action: super::column::parsed(r, 3)?,
                 shadow,
                 model_version: r.get(7)?,
                 verdict: r.get::<_, Option<String>>(8)?.map(|v| v == "fraud"),

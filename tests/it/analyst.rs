@@ -101,7 +101,7 @@ fn labels_are_validated_idempotent_and_empty_the_review_queue() {
     // The case view: scores, reasons, the labels and the card's history.
     let (status, case) = get_json(&server, &format!("/api/transactions/{}", flagged[0]));
     assert_eq!(status, 200, "{case}");
-    assert_eq!(case["verdict"], "fraud");
+    assert_eq!(case["transaction"]["verdict"], "fraud");
     assert_eq!(case["labels"][0]["note"], "customer confirmed");
     assert!(case["transaction"]["fraud_probability"].is_number(), "{case}");
     assert!(!case["transaction"]["reasons"].as_array().unwrap().is_empty(), "{case}");
@@ -113,14 +113,21 @@ fn labels_are_validated_idempotent_and_empty_the_review_queue() {
 #[test]
 fn a_label_moves_the_features_at_once_here_and_within_seconds_in_a_process_sharing_the_store() {
     let dir = tempfile::tempdir().unwrap();
-    let one = Server::start(dir.path(), &bundles().a, &[], &[]);
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(&rules, RULES).unwrap();
+    let rules = rules.to_str().unwrap();
+    let one = Server::start(dir.path(), &bundles().a, &["--rules", rules], &[]);
     let card = pan(77);
     assert_eq!(one.predict(&txn("k-1", &card, 60.0, "FR", "2025-01-09T10:00:00Z")).0, 200);
     // A second process on the same database rebuilds the card's history from it.
     let two_dir = tempfile::tempdir().unwrap();
-    let two = Server::start(two_dir.path(), &bundles().a, &["--db", one.db.to_str().unwrap()], &[]);
+    let two = Server::start(two_dir.path(), &bundles().a, &["--db", one.db.to_str().unwrap(), "--rules", rules], &[]);
     let (_, label) = one.post("/labels", &json!({"txn_id": "k-1", "label": "fraud", "source": "chargeback"}), None);
     assert_eq!(label["verdict_changed"], true, "{label}");
+    // A list change reaches the other process too (checked last: scoring another transaction
+    // at `two` alone would make the two processes' merchant counts differ).
+    let stolen = pan(78);
+    assert_eq!(one.post("/lists/stolen_cards/items", &json!({"card_num": stolen}), None).0, 200);
     std::thread::sleep(aegis::runtime::SYNC_INTERVAL + Duration::from_secs(1));
     // The card's next transaction (a different id at each process) scores the same in both:
     // each has applied the label exactly once. A third process that never heard of the label
@@ -130,12 +137,14 @@ fn a_label_moves_the_features_at_once_here_and_within_seconds_in_a_process_shari
     let (_, b) = two.predict(&next("k-2b"));
     assert_eq!(a["score"], b["score"], "{a}\n{b}");
     let fresh = tempfile::tempdir().unwrap();
-    let three = Server::start(fresh.path(), &bundles().a, &[], &[]);
+    let three = Server::start(fresh.path(), &bundles().a, &["--rules", rules], &[]);
     three.predict(&txn("k-1", &card, 60.0, "FR", "2025-01-09T10:00:00Z"));
     let (_, c) = three.predict(&next("k-2c"));
     assert_ne!(a["score"], c["score"], "the fraud label should change the card's next score: {a}\n{c}");
     let reasons = a["reasons"].to_string() + &a["score"].to_string();
     assert!(a["score"].as_f64() > c["score"].as_f64(), "a card with confirmed fraud scores higher: {reasons}");
+    let (_, blocked) = two.predict(&txn("k-stolen", &stolen, 10.0, "FR", "2025-01-09T11:30:00Z"));
+    assert_eq!(blocked["rules"], json!(["stolen-card"]), "{blocked}");
 }
 
 const RULES: &str = r#"
@@ -319,4 +328,28 @@ fn retraining_from_the_store_runs_the_loop_without_a_csv() {
     let version = std::fs::read_dir(d.join("retrained")).unwrap().next().unwrap().unwrap().path();
     let manifest = std::fs::read_to_string(version.join("manifest.json")).unwrap();
     assert!(manifest.contains("results database"), "{manifest}");
+}
+
+#[test]
+fn rules_test_backtests_a_rules_file_on_a_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = "[[rule]]\nname = \"big\"\nwhen = \"amount > 500.0\"\naction = \"review\"\nreason = \"large\"\n\n\
+                 [[rule]]\nname = \"burst\"\nwhen = \"card_txn_count_1h >= 3\"\naction = \"block\"\nreason = \"burst\"\n";
+    std::fs::write(dir.path().join("rules.toml"), rules).unwrap();
+    let (data, models) = (bundles().data.to_str().unwrap(), bundles().a.to_str().unwrap());
+    let out =
+        super::aegis_ok(dir.path(), &["rules", "test", "--rules", "rules.toml", "--data", data, "--models", models]);
+    // `big` hits exactly the rows above 500.
+    let mut reader = csv::Reader::from_path(&bundles().data).unwrap();
+    let amount = reader.headers().unwrap().iter().position(|h| h == "amount").unwrap();
+    let above = reader.records().map(Result::unwrap).filter(|r| r[amount].parse::<f64>().unwrap() > 500.0).count();
+    let row = |name: &str| -> Vec<String> {
+        let line = out.lines().find(|l| l.split_whitespace().next() == Some(name)).unwrap_or_else(|| panic!("{out}"));
+        line.split_whitespace().map(str::to_owned).collect()
+    };
+    let big = row("big");
+    assert_eq!((big[1].as_str(), big[2].parse::<usize>().unwrap()), ("review", above), "{out}");
+    assert!(big[4].ends_with('%') && big[5].ends_with('%'), "precision and recall with labels: {out}");
+    assert!(row("burst")[2].parse::<usize>().unwrap() > 0, "{out}");
+    assert!(out.contains("model + rules: flagged"), "{out}");
 }

@@ -72,6 +72,24 @@ async fn count(client: &Client, css: &str) -> usize {
     client.find_all(Locator::Css(css)).await.unwrap().len()
 }
 
+/// A headless Chromium session with its profile in `profile`, keeping the browser log.
+async fn session(driver: &Chromedriver, profile: &std::path::Path) -> Client {
+    let mut caps = Capabilities::new();
+    caps.insert("browserName".into(), json!("chrome"));
+    caps.insert("goog:loggingPrefs".into(), json!({"browser": "ALL"}));
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({"args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1400,1000",
+            format!("--user-data-dir={}", profile.display())]}),
+    );
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("a WebDriver session with headless Chromium")
+}
+
 /// Waits until `check` holds, failing with `what` after 30 s.
 async fn eventually(client: &Client, what: &str, check: impl AsyncFn(&Client) -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -93,20 +111,7 @@ fn dashboard_counts_up_and_shows_values_as_text_in_a_real_browser() {
 
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
-        let mut caps = Capabilities::new();
-        caps.insert("browserName".into(), json!("chrome"));
-        caps.insert("goog:loggingPrefs".into(), json!({"browser": "ALL"}));
-        caps.insert(
-            "goog:chromeOptions".into(),
-            json!({"args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1400,1000",
-                format!("--user-data-dir={}", profile.path().display())]}),
-        );
-        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-            .capabilities(caps)
-            .connect(&driver.url)
-            .await
-            .expect("a WebDriver session with headless Chromium");
+        let client = session(&driver, profile.path()).await;
 
         client.goto(&server.url).await.unwrap();
         eventually(&client, "the empty state", async |c| text(c, "#empty").await.contains("No transactions yet")).await;
@@ -181,18 +186,7 @@ fn an_analyst_labels_a_queued_transaction_and_reads_its_case_in_a_real_browser()
     let profile = tempfile::tempdir().unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
-        let mut caps = Capabilities::new();
-        caps.insert("browserName".into(), json!("chrome"));
-        caps.insert(
-            "goog:chromeOptions".into(),
-            json!({"args": ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--window-size=1400,1000",
-                format!("--user-data-dir={}", profile.path().display())]}),
-        );
-        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-            .capabilities(caps)
-            .connect(&driver.url)
-            .await
-            .expect("a WebDriver session with headless Chromium");
+        let client = session(&driver, profile.path()).await;
         client.goto(&server.url).await.unwrap();
         let row = format!("#review tbody tr[data-txn='{first}']");
         eventually(&client, "the queue lists the first flag", async |c| count(c, &row).await == 1).await;
@@ -214,6 +208,12 @@ fn an_analyst_labels_a_queued_transaction_and_reads_its_case_in_a_real_browser()
         eventually(&client, "the verdict in the case view", async |c| text(c, "#case-facts").await.contains("fraud"))
             .await;
         eventually(&client, "the confirmed-fraud tile", async |c| text(c, "#t-confirmed").await == "1").await;
+        // The one expected failure: the first POST, sent before the page knew the token.
+        let log = client.issue_cmd(BrowserLog).await.expect("the browser log");
+        let expected = |e: &Value| e["source"] == "network" && e["message"].as_str().is_some_and(|m| m.contains("401"));
+        let errors: Vec<&Value> =
+            log.as_array().into_iter().flatten().filter(|e| e["level"] == "SEVERE" && !expected(e)).collect();
+        assert!(errors.is_empty(), "console errors: {errors:?}");
         client.close().await.unwrap();
     });
     let verdict: String = rusqlite::Connection::open(&server.db)

@@ -169,6 +169,14 @@ fn demo_generates_trains_and_streams_through_the_api() {
     };
     let first = summary(&out);
     assert!(first.ends_with(", 0"), "no request failed: {first}");
+    // The streamed window holds several kinds of fraud, and the demo says how many it caught.
+    let kinds =
+        out.lines().find_map(|l| l.strip_prefix("They include labelled frauds: ")).unwrap_or_else(|| panic!("{out}"));
+    assert!(kinds.split(", ").filter(|k| !k.contains("label noise")).count() >= 3, "{kinds}");
+    let caught = out.lines().find(|l| l.starts_with("300 transactions, caught ")).unwrap_or_else(|| panic!("{out}"));
+    let numbers: Vec<usize> = caught.split(|c: char| !c.is_ascii_digit()).filter_map(|w| w.parse().ok()).collect();
+    let (hits, frauds, false_alarms) = (numbers[1], numbers[2], numbers[3]);
+    assert!(frauds > 0 && 2 * hits >= frauds && false_alarms < hits, "the demo should catch most frauds: {caught}");
     assert!(d.join("data/transactions.csv").is_file() && d.join("models/current/manifest.json").is_file());
     assert_eq!(super::stored_rows(&d.join("results.db")), 300, "every decision is stored");
     // A second run reuses the data and the bundle; the store answers with the same decisions.
