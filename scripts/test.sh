@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: formatting, lints, then every test in the workspace.
-# Installs what the tests need: the Rust toolchain's components, and headless Chromium with
-# chromedriver (Debian packages) for the dashboard's browser test.
+# Installs what the tests need: the Rust toolchain's components, headless Chromium with
+# chromedriver (Debian packages) for the dashboard's browser test, a Kafka-protocol broker and
+# schemathesis (PyPI, in venvs under target/) for the API contract.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,6 +42,9 @@ echo "== cargo test"
 log=$(mktemp)
 trap 'rm -f "$log"; kill "$broker" 2>/dev/null || true' EXIT
 cargo test --workspace --locked 2>&1 | tee "$log"
+echo "== API contract (schemathesis, every check, against a running aegis serve)"
+scripts/contract/run.sh 2>&1 | tee -a "$log" | tail -n 40
 # One closing line over every test binary (the last binary cargo runs is a doc-test pass that
 # may have no tests of its own).
 awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+grep -E "^ *[0-9]+ generated" "$log" | tail -n 1 | sed 's/^ */contract cases: /'

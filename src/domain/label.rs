@@ -3,7 +3,8 @@
 
 use super::Verdict;
 use super::time::parse_timestamp;
-use super::wire::{MAX_FUTURE_SECS, MAX_ID_LEN, MIN_TIMESTAMP, Rejection, optional_text, present, text, wrong_type};
+use super::wire::latest_timestamp;
+use super::wire::{MAX_ID_LEN, MIN_TIMESTAMP, Rejection, optional_text, present, text, unix_seconds, wrong_type};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -16,7 +17,7 @@ const MAX_NOTE: usize = 1_000;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LabelRequest {
     /// The labelled transaction (already scored by Aegis).
-    #[schema(example = "9f2c01d4a1b3e7f0")]
+    #[schema(example = "9f2c01d4a1b3e7f0", min_length = 1, max_length = 128)]
     pub txn_id: String,
     pub label: Verdict,
     /// Who says so: lower-case letters, digits, `_` and `-`, at most 32 (`chargeback`,
@@ -30,6 +31,7 @@ pub struct LabelRequest {
     pub reported_at: Option<Value>,
     /// Free text, at most 1,000 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 1000)]
     pub note: Option<String>,
 }
 
@@ -76,14 +78,14 @@ impl LabelRequest {
                     "`reported_at` must be RFC 3339, e.g. 2025-01-08T09:00:00Z",
                 )
             })?,
-            Some(Value::Number(n)) => n.as_i64().ok_or_else(|| wrong_type("reported_at", "whole Unix seconds"))?,
+            Some(Value::Number(n)) => unix_seconds(n).ok_or_else(|| wrong_type("reported_at", "whole Unix seconds"))?,
             Some(_) => return Err(wrong_type("reported_at", "an RFC 3339 string or Unix seconds")),
         };
-        if reported_at < MIN_TIMESTAMP || reported_at > now + MAX_FUTURE_SECS {
+        if !(MIN_TIMESTAMP..=latest_timestamp(now)).contains(&reported_at) {
             return Err(Rejection::field(
                 "invalid_value",
                 "reported_at",
-                "`reported_at` must be after 2000 and not in the future",
+                "`reported_at` must be after 2000 and at most the end of tomorrow (UTC)",
             ));
         }
         let note = optional_text(obj, "note", MAX_NOTE)?.map(str::to_owned);

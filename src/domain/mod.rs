@@ -12,4 +12,4 @@ pub use decision::{Action, PredictResponse, ScoredTransaction, ShadowScore, Verd
 pub use label::{LabelIn, LabelRequest};
 pub use time::{parse_timestamp, rfc3339};
 pub use transaction::{Country, Transaction};
-pub use wire::{MAX_AMOUNT, Rejection, TransactionIn, ValidTransaction};
+pub use wire::{MAX_AMOUNT, MIN_TIMESTAMP, Rejection, TransactionIn, ValidTransaction, latest_timestamp};

@@ -12,48 +12,53 @@ use serde_json::{Map, Value};
 /// Largest amount accepted: anything above is a client bug (cents sent as units, say).
 pub const MAX_AMOUNT: f64 = 1_000_000.0;
 /// Earliest timestamp accepted (2000-01-01T00:00:00Z).
-pub(super) const MIN_TIMESTAMP: i64 = 946_684_800;
-/// How far in the future a timestamp may be (clock skew), in seconds.
-pub(super) const MAX_FUTURE_SECS: i64 = 86_400;
+pub const MIN_TIMESTAMP: i64 = 946_684_800;
+/// The latest timestamp accepted at `now`: the end of tomorrow (UTC). A day or more of clock
+/// skew passes; a date further ahead (milliseconds sent as seconds, a typo) does not. The bound
+/// moves once a day, so the OpenAPI document can state it as a `maximum`.
+pub fn latest_timestamp(now: i64) -> i64 {
+    (now.div_euclid(86_400) + 2) * 86_400 - 1
+}
 pub(super) const MAX_ID_LEN: usize = 128;
 
 /// One transaction to score, as sent to `POST /predict`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TransactionIn {
     /// Unique transaction id (1–128 characters); the idempotency key.
-    #[schema(example = "9f2c01d4a1b3e7f0")]
+    #[schema(example = "9f2c01d4a1b3e7f0", min_length = 1, max_length = 128)]
     pub txn_id: String,
     /// When the card was used: RFC 3339 (`2025-01-01T12:30:45Z`) or Unix seconds.
     #[schema(value_type = String, example = "2025-01-01T12:30:45Z")]
     pub timestamp: Value,
     /// Amount in the card's currency, 0 to 1,000,000.
-    #[schema(example = 42.5)]
+    #[schema(example = 42.5, minimum = 0, maximum = 1_000_000)]
     pub amount: f64,
     /// ISO 3166 alpha-2 country of the merchant.
-    #[schema(example = "FR")]
+    #[schema(example = "FR", pattern = "^[A-Za-z]{2}$")]
     pub country: String,
     /// Merchant (or terminal) id.
-    #[schema(example = "M00042")]
+    #[schema(example = "M00042", min_length = 1, max_length = 128)]
     pub merchant: String,
     /// Card number: 12–19 digits passing the Luhn check. Never stored or logged. Required
     /// unless `card_token` and `card_masked` are sent instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(example = "4111111111111111")]
+    #[schema(example = "4111111111111111", pattern = "^[0-9]{12,19}$")]
     pub card_num: Option<String>,
     /// Instead of `card_num`: the card's token (32 hex digits, HMAC-SHA256 under the deployment's
     /// card key), as `aegis produce --target kafka://…` sends it unless told `--send-pan`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[0-9a-fA-F]{32}$")]
     pub card_token: Option<String>,
     /// With `card_token`: the masked number (first 6 / last 4), for display.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(example = "411111******1111")]
+    #[schema(example = "411111******1111", pattern = "^[0-9*]{0,18}[*][0-9*]{0,18}$", max_length = 19)]
     pub card_masked: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(example = "grocery")]
+    #[schema(example = "grocery", max_length = 64)]
     pub merchant_category: Option<String>,
     /// ISO 4217 code, e.g. `EUR`; validated, not yet used for scoring.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(example = "EUR")]
+    #[schema(example = "EUR", pattern = "^[A-Z]{3}$")]
     pub currency: Option<String>,
 }
 
@@ -192,13 +197,23 @@ fn timestamp(obj: &Map<String, Value>, now: i64) -> Result<i64, Rejection> {
         Value::String(s) => parse_timestamp(s).ok_or_else(|| {
             Rejection::field("invalid_value", FIELD, "`timestamp` must be RFC 3339, e.g. 2025-01-01T12:30:45Z")
         })?,
-        Value::Number(n) => n.as_i64().ok_or_else(|| wrong_type(FIELD, "whole Unix seconds"))?,
+        Value::Number(n) => unix_seconds(n).ok_or_else(|| wrong_type(FIELD, "whole Unix seconds"))?,
         _ => return Err(wrong_type(FIELD, "an RFC 3339 string or Unix seconds")),
     };
-    if ts < MIN_TIMESTAMP || ts > now + MAX_FUTURE_SECS {
-        return Err(Rejection::field("invalid_value", FIELD, "`timestamp` must be after 2000 and not in the future"));
+    if !(MIN_TIMESTAMP..=latest_timestamp(now)).contains(&ts) {
+        return Err(Rejection::field(
+            "invalid_value",
+            FIELD,
+            "`timestamp` must be after 2000 and at most the end of tomorrow (UTC)",
+        ));
     }
     Ok(ts)
+}
+
+/// Whole seconds from a JSON number: an integer, or a float with no fraction (`1735689600.0`,
+/// which JSON Schema also counts as an integer).
+pub(super) fn unix_seconds(n: &serde_json::Number) -> Option<i64> {
+    n.as_i64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e18).map(|f| f as i64))
 }
 
 fn amount(obj: &Map<String, Value>) -> Result<f64, Rejection> {
@@ -215,7 +230,19 @@ fn amount(obj: &Map<String, Value>) -> Result<f64, Rejection> {
 
 /// The card's token and masked number, from `card_num` or from `card_token` + `card_masked`.
 fn card(obj: &Map<String, Value>, key: &CardKey) -> Result<(CardToken, String), Rejection> {
-    if obj.get("card_num").is_none_or(Value::is_null) && obj.get("card_token").is_some_and(|v| !v.is_null()) {
+    let given = |field: &str| obj.get(field).is_some_and(|v| !v.is_null());
+    if given("card_num") {
+        // One way to name the card: a token next to a number could disagree with it.
+        if let Some(field) = ["card_token", "card_masked"].into_iter().find(|f| given(f)) {
+            return Err(Rejection::field(
+                "invalid_value",
+                field,
+                format!(
+                    "send `card_num`, or `card_token` with `card_masked`, not both (`{field}` was sent with `card_num`)"
+                ),
+            ));
+        }
+    } else if given("card_token") {
         let token = text(obj, "card_token", 32)?;
         let token = CardToken::from_hex(token)
             .ok_or_else(|| Rejection::field("invalid_value", "card_token", "`card_token` must be 32 hex digits"))?;
@@ -285,13 +312,16 @@ mod tests {
             ("invalid_value", "amount", Some(json!(-1))),
             ("invalid_value", "amount", Some(json!(1e12))),
             ("invalid_value", "timestamp", Some(json!("soon"))),
-            ("invalid_value", "timestamp", Some(json!(NOW + 90_000))),
+            ("invalid_value", "timestamp", Some(json!(NOW + 200_000))),
             ("invalid_type", "timestamp", Some(json!(true))),
+            ("invalid_type", "timestamp", Some(json!(1_735_689_600.5))),
             ("invalid_value", "country", Some(json!("F1"))),
             ("invalid_value", "merchant", Some(json!(" "))),
             ("invalid_value", "card_num", Some(json!("4111111111111112"))),
             ("invalid_value", "card_num", Some(json!("41111"))),
             ("invalid_type", "card_num", Some(json!(4111111111111111u64))),
+            ("invalid_value", "card_token", Some(json!("00112233445566778899aabbccddeeff"))),
+            ("invalid_value", "card_masked", Some(json!(7))),
             ("invalid_value", "currency", Some(json!("euro"))),
         ];
         for (code, field, value) in cases {

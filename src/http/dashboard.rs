@@ -61,12 +61,16 @@ pub async fn stats(State(state): State<AppState>) -> Result<Json<Stats>, ApiErro
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
-    /// Only this action: `allow`, `review` or `block`.
+    /// Only this action.
+    #[param(value_type = Option<Action>)]
     action: Option<String>,
-    /// Rows (1–500, default 50).
+    /// Rows (default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<usize>,
-    /// The `next` cursor of the previous page.
+    /// The `next` cursor of the previous page (`<received_at ms>:<txn_id>`).
+    #[param(pattern = "^-?[0-9]{1,18}:")]
     before: Option<String>,
 }
 
@@ -97,7 +101,7 @@ pub async fn transactions(
     q: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Json<Page>, ApiError> {
     let Query(q) = q.map_err(query_error)?;
-    let filter = match q.action.as_deref().filter(|a| !a.is_empty()) {
+    let filter = match q.action.as_deref() {
         None => Filter::All,
         Some(a) => Filter::Action(a.parse::<Action>().map_err(|m| bad_query("action", m))?),
     };
@@ -105,11 +109,22 @@ pub async fn transactions(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LimitQuery {
-    /// Rows (1–500, default 50).
+    /// Rows (default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<usize>,
-    /// The `next` cursor of the previous page.
+    /// The `next` cursor of the previous page (`<received_at ms>:<txn_id>`).
+    #[param(pattern = "^-?[0-9]{1,18}:")]
     before: Option<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CountriesQuery {
+    /// Rows (default 10).
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<usize>,
 }
 
 /// Flagged (review or block) results, newest first.
@@ -136,13 +151,16 @@ async fn page(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReviewQuery {
-    /// Rows (1–500, default 50).
+    /// Rows (default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<usize>,
     /// Only flags received before this time (Unix milliseconds), e.g. to work on the ones
     /// waiting longest.
     before: Option<i64>,
-    /// The `next` cursor of the previous page.
+    /// The `next` cursor of the previous page (`<received_at ms>:<txn_id>`).
+    #[param(pattern = "^-?[0-9]{1,18}:")]
     after: Option<String>,
 }
 
@@ -178,11 +196,11 @@ pub async fn case(
 }
 
 /// Countries by number of flagged transactions.
-#[utoipa::path(get, path = "/api/countries", tag = "dashboard", params(("limit" = Option<usize>, Query, description = "Rows (1–500, default 10)")),
+#[utoipa::path(get, path = "/api/countries", tag = "dashboard", params(CountriesQuery),
     responses((status = 200, body = Vec<CountryCount>), (status = 400, body = ErrorBody)))]
 pub async fn countries(
     State(state): State<AppState>,
-    q: Result<Query<LimitQuery>, QueryRejection>,
+    q: Result<Query<CountriesQuery>, QueryRejection>,
 ) -> Result<Json<Vec<CountryCount>>, ApiError> {
     let Query(q) = q.map_err(query_error)?;
     let limit = checked_limit(q.limit.or(Some(10)))?;

@@ -12,7 +12,6 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -38,6 +37,14 @@ pub enum LabelItem {
     Err(ErrorBody),
 }
 
+/// The answer to `POST /labels`: one result for one label, a list for a batch.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum LabelAnswer {
+    One(LabelResult),
+    Batch(LabelBatchResponse),
+}
+
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LabelBatchResponse {
     /// One entry per label sent, in the same order.
@@ -60,7 +67,7 @@ pub enum LabelsBody {
 #[utoipa::path(post, path = "/labels", tag = "labels", request_body = LabelsBody,
     security((), ("bearer" = [])),
     responses(
-        (status = 200, description = "The label's result (one label) or one entry per label (a batch)", body = LabelResult),
+        (status = 200, description = "The label's result (one label) or one entry per label (a batch)", body = LabelAnswer),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
         (status = 404, description = "No scored transaction has this txn_id (one label)", body = ErrorBody),
@@ -73,7 +80,7 @@ pub async fn post(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<LabelAnswer>, ApiError> {
     let now = chrono::Utc::now().timestamp();
     match json_body(&headers, body)? {
         Value::Array(items) => {
@@ -101,12 +108,12 @@ pub async fn post(
                     },
                 })
                 .collect();
-            Ok(Json(LabelBatchResponse { results }).into_response())
+            Ok(Json(LabelAnswer::Batch(LabelBatchResponse { results })))
         }
         value => {
             let label = LabelRequest::validate(&value, now)?;
             let outcome = store(&state, vec![label.clone()]).await?.pop().ok_or_else(internal)?;
-            Ok(Json(result(&label, &outcome)?).into_response())
+            Ok(Json(LabelAnswer::One(result(&label, &outcome)?)))
         }
     }
 }

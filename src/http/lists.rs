@@ -31,9 +31,12 @@ pub struct ListBody {
 #[allow(dead_code)] // documents the body; the handler validates the JSON by hand
 pub struct ListItemIn {
     /// A merchant id, a country code or a card token (32 hex digits).
+    #[schema(min_length = 1, max_length = 128)]
     pub value: Option<String>,
     /// A card number (12–19 digits, Luhn-valid), tokenized on arrival.
+    #[schema(pattern = "^[0-9]{12,19}$")]
     pub card_num: Option<String>,
+    #[schema(max_length = 1000)]
     pub note: Option<String>,
 }
 
@@ -60,8 +63,10 @@ pub struct Removed {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RemoveQuery {
     /// The value to remove (a card by its token, as `GET` lists it).
+    #[param(min_length = 1, max_length = 128)]
     value: String,
 }
 
@@ -138,13 +143,15 @@ pub async fn delete(
 }
 
 fn check_name(name: &str) -> Result<(), ApiError> {
-    if crate::rules::is_identifier(name) && !crate::rules::variable_names().any(|v| v == name) {
+    // A list named like a rule variable (`amount`) can be stored but not used: the rules
+    // loader refuses to declare it and the variable wins in expressions.
+    if crate::rules::is_identifier(name) {
         return Ok(());
     }
     let mut e = ApiError::new(
         StatusCode::UNPROCESSABLE_ENTITY,
         "invalid_value",
-        "a list name is letters, digits and _ (at most 64), not starting with a digit, and not a rule variable",
+        "a list name is letters, digits and _ (at most 64), not starting with a digit",
     );
     e.detail.field = Some("name");
     Err(e)

@@ -87,3 +87,39 @@ async fn a_token_guards_scoring_but_not_health() {
     let (status, _) = call(&app, "GET", "/health", None, "", None).await;
     assert_eq!(status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn the_openapi_document_states_what_the_server_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path(), None);
+    let (status, doc) = call(&app, "GET", "/openapi.json", None, "", None).await;
+    assert_eq!(status, StatusCode::OK);
+    // Query parameters are in the query, optional, with the bounds the handlers enforce.
+    for path in ["/api/transactions", "/api/flagged", "/api/review", "/api/countries"] {
+        let params = doc["paths"][path]["get"]["parameters"].as_array().unwrap();
+        let limit = params.iter().find(|p| p["name"] == "limit").unwrap();
+        assert_eq!((&limit["in"], &limit["required"]), (&json!("query"), &json!(false)), "{path}: {limit}");
+        assert_eq!((&limit["schema"]["minimum"], &limit["schema"]["maximum"]), (&json!(1), &json!(500)), "{path}");
+        let (status, _) = call(&app, "GET", &format!("{path}?limit=0"), None, "", None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}");
+    }
+    // A card is a number, or a token with its masked form; sending both is refused.
+    let one_of = &doc["components"]["schemas"]["TransactionIn"]["oneOf"];
+    assert_eq!(one_of[1]["required"], json!(["card_token", "card_masked"]));
+    let both = json!({"txn_id": "b", "timestamp": "2025-01-09T10:00:00Z", "amount": 1.0, "country": "FR",
+        "merchant": "M1", "card_num": "4111111111111111", "card_token": "00112233445566778899aabbccddeeff"});
+    let (status, body) = call(&app, "POST", "/predict", JSON, &both.to_string(), None).await;
+    assert_eq!((status, &body["error"]["field"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!("card_token")));
+    // Batch items are validated one by one, so the document accepts any item.
+    let batch = &doc["paths"]["/predict/batch"]["post"]["requestBody"]["content"]["application/json"]["schema"];
+    assert_eq!((&batch["items"], &batch["maxItems"]), (&json!({}), &json!(MAX_BATCH)));
+    // The latest timestamp the server takes is stated, and taken.
+    let maximum = doc["components"]["schemas"]["TransactionIn"]["properties"]["timestamp"]["oneOf"][1]["maximum"]
+        .as_i64()
+        .unwrap();
+    let latest = json!({"txn_id": "late", "timestamp": maximum, "amount": 1.0, "country": "FR", "merchant": "M1",
+        "card_num": "4111111111111111"});
+    assert_eq!(call(&app, "POST", "/predict", JSON, &latest.to_string(), None).await.0, StatusCode::OK);
+    let later = latest.to_string().replace(&maximum.to_string(), &(maximum + 1).to_string()).replace("late", "later");
+    assert_eq!(call(&app, "POST", "/predict", JSON, &later, None).await.0, StatusCode::UNPROCESSABLE_ENTITY);
+}
