@@ -7,6 +7,7 @@ use aegis::cli::Cli;
 use aegis::domain::{CardKey, TransactionIn};
 use aegis::features::N_FEATURES;
 use aegis::ingest::{ColumnMap, read_requests, read_transactions};
+use aegis::rules::{Lists, RuleInput, RuleSet};
 use aegis::scoring::{Bundle, Scorer};
 use clap::Parser;
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -64,6 +65,33 @@ fn scoring(c: &mut Criterion) {
         })
     });
 
+    // Twenty rules of the kinds fraud teams write (amounts, countries, hours, features in
+    // natural units, scores, and membership in a 10,000-merchant list), on scored transactions.
+    let lists =
+        Lists::new(1, [("watched_merchants".to_owned(), (0..10_000).map(|k| format!("M{k:06}")).collect())].into());
+    let rules = RuleSet::parse(RULES, &lists).expect("the bench rules compile");
+    let decisions: Vec<_> = stream.iter().take(2_000).map(|r| (r, scorer.score(&r.txn).expect("scores"))).collect();
+    let cards: Vec<String> = decisions.iter().map(|(r, _)| r.txn.card.to_string()).collect();
+    let mut matches = Vec::new();
+    let mut k = 0;
+    c.bench_function("rules_20_per_transaction (CEL, resolver, 10k-entry list)", |b| {
+        b.iter(|| {
+            let n = k % decisions.len();
+            let (row, d) = &decisions[n];
+            let input = RuleInput {
+                txn: &row.txn,
+                card: &cards[n],
+                features: &d.features,
+                score: &d.score,
+                model_action: d.action,
+            };
+            matches.clear();
+            rules.evaluate(black_box(&input), &lists, &mut matches);
+            k += 1;
+            matches.len()
+        })
+    });
+
     let row = [0.3f32; N_FEATURES];
     let mut ws = models_only.autoencoder.workspace();
     let mut errors = [0f32; N_FEATURES];
@@ -81,6 +109,129 @@ fn scoring(c: &mut Criterion) {
         b.iter(|| gbdt.contributions(black_box(&input), &mut contributions).expect("explains"))
     });
 }
+
+const RULES: &str = r#"
+[[rule]]
+name = "big"
+when = 'amount > 1000.0'
+action = "review"
+reason = "big"
+
+[[rule]]
+name = "big-foreign"
+when = 'amount > 500.0 && country != "US"'
+action = "review"
+reason = "big-foreign"
+
+[[rule]]
+name = "night-big"
+when = 'hour < 5 && amount > 300.0'
+action = "review"
+reason = "night-big"
+
+[[rule]]
+name = "burst"
+when = 'card_txn_count_1h > 3'
+action = "review"
+reason = "burst"
+
+[[rule]]
+name = "burst-24h"
+when = 'card_txn_count_24h > 10 && amount > 100.0'
+action = "review"
+reason = "burst-24h"
+
+[[rule]]
+name = "ratio"
+when = 'amount_ratio_30d > 5.0'
+action = "review"
+reason = "ratio"
+
+[[rule]]
+name = "ratio-foreign"
+when = 'amount_ratio_30d > 3.0 && foreign_country > 0.5'
+action = "review"
+reason = "ratio-foreign"
+
+[[rule]]
+name = "new-merchant-big"
+when = 'new_merchant > 0.5 && amount > 400.0'
+action = "review"
+reason = "new-merchant-big"
+
+[[rule]]
+name = "new-country"
+when = 'new_country > 0.5 && amount > 200.0'
+action = "review"
+reason = "new-country"
+
+[[rule]]
+name = "countries"
+when = 'distinct_countries_24h > 2.0'
+action = "review"
+reason = "countries"
+
+[[rule]]
+name = "fast"
+when = 'secs_since_prev < 60.0 && amount > 50.0'
+action = "review"
+reason = "fast"
+
+[[rule]]
+name = "merchant-risk"
+when = 'merchant_risk_7d > 0.2'
+action = "review"
+reason = "merchant-risk"
+
+[[rule]]
+name = "merchant-frauds"
+when = 'merchant_log_recent_frauds > 1.0'
+action = "review"
+reason = "merchant-frauds"
+
+[[rule]]
+name = "known-card"
+when = 'card_known_fraud > 0.5'
+action = "review"
+reason = "known-card"
+
+[[rule]]
+name = "score"
+when = 'score > 0.9'
+action = "review"
+reason = "score"
+
+[[rule]]
+name = "forest"
+when = 'if_score > 0.7 && ae_mse > 5.0'
+action = "review"
+reason = "forest"
+
+[[rule]]
+name = "watched"
+when = 'merchant in watched_merchants && amount > 250.0'
+action = "review"
+reason = "watched"
+
+[[rule]]
+name = "category"
+when = 'merchant_category == "electronics" && amount > 800.0'
+action = "review"
+reason = "category"
+
+[[rule]]
+name = "quiet-merchant"
+when = 'merchant_txn_count_1d < 2 && amount > 300.0'
+action = "review"
+reason = "quiet-merchant"
+
+[[rule]]
+name = "model-review"
+when = 'model_action == "review" && amount > 700.0'
+action = "review"
+reason = "model-review"
+
+"#;
 
 criterion_group! {
     name = benches;

@@ -7,6 +7,8 @@ use crate::features::{FEATURE_NAMES, N_FEATURES, feature_index};
 use crate::scoring::Score;
 use cel::common::types::{CelDouble, CelInt, CelNull, CelString};
 use cel::common::value::CowVal;
+use std::collections::HashMap;
+use std::sync::OnceLock;
 
 /// What rules see of one transaction.
 #[derive(Debug, Clone, Copy)]
@@ -37,20 +39,53 @@ const FIELDS: [&str; 13] = [
     "model_action",
 ];
 
-/// Features in natural units (the schema's are logarithms): `(name, schema feature, integer)`.
-const NATURAL: [(&str, &str, bool); 11] = [
-    ("card_txn_count_1h", "log_count_1h", true),
-    ("card_txn_count_24h", "log_count_24h", true),
-    ("card_txn_count_7d", "log_count_7d", true),
-    ("card_txn_count_30d", "log_count_30d", true),
-    ("card_amount_sum_1h", "log_sum_1h", false),
-    ("card_amount_sum_24h", "log_sum_24h", false),
-    ("secs_since_prev", "log_secs_since_prev", false),
-    ("amount_ratio_30d", "log_amount_ratio_30d", false),
-    ("merchant_txn_count_1d", "merchant_log_count_1d", true),
-    ("merchant_txn_count_7d", "merchant_log_count_7d", true),
-    ("merchant_txn_count_30d", "merchant_log_count_30d", true),
+/// How a feature name reads its schema value.
+#[derive(Debug, Clone, Copy)]
+enum Unit {
+    /// As the schema has it.
+    Schema,
+    /// ln(1 + n) back to the integer n.
+    Count,
+    /// ln(1 + x) back to x.
+    Amount,
+    /// ln(r) back to r.
+    Ratio,
+}
+
+/// Features in natural units (the schema's are logarithms): `(name, schema feature, unit)`.
+const NATURAL: [(&str, &str, Unit); 11] = [
+    ("card_txn_count_1h", "log_count_1h", Unit::Count),
+    ("card_txn_count_24h", "log_count_24h", Unit::Count),
+    ("card_txn_count_7d", "log_count_7d", Unit::Count),
+    ("card_txn_count_30d", "log_count_30d", Unit::Count),
+    ("card_amount_sum_1h", "log_sum_1h", Unit::Amount),
+    ("card_amount_sum_24h", "log_sum_24h", Unit::Amount),
+    ("secs_since_prev", "log_secs_since_prev", Unit::Amount),
+    ("amount_ratio_30d", "log_amount_ratio_30d", Unit::Ratio),
+    ("merchant_txn_count_1d", "merchant_log_count_1d", Unit::Count),
+    ("merchant_txn_count_7d", "merchant_log_count_7d", Unit::Count),
+    ("merchant_txn_count_30d", "merchant_log_count_30d", Unit::Count),
 ];
+
+#[derive(Debug, Clone, Copy)]
+struct FeatureVar {
+    index: usize,
+    unit: Unit,
+}
+
+/// Every feature a rule can name (schema names and natural-unit ones), looked up once per
+/// reference instead of scanning the schema.
+fn features_by_name() -> &'static HashMap<&'static str, FeatureVar> {
+    static MAP: OnceLock<HashMap<&'static str, FeatureVar>> = OnceLock::new();
+    MAP.get_or_init(|| {
+        let schema =
+            FEATURE_NAMES.iter().enumerate().map(|(index, name)| (*name, FeatureVar { index, unit: Unit::Schema }));
+        let natural = NATURAL.iter().filter_map(|&(name, feature, unit)| {
+            feature_index(feature).map(|index| (name, FeatureVar { index, unit }))
+        });
+        schema.chain(natural).collect()
+    })
+}
 
 /// Every variable name a rule may use besides lists: transaction fields and scores, the
 /// feature schema's names, and the natural-unit features.
@@ -87,17 +122,13 @@ impl cel::context::VariableResolver for Resolver<'_> {
             },
             "model_action" => string(model_action.as_str()),
             _ => {
-                if let Some(i) = feature_index(name) {
-                    return double(f64::from(features[i]));
-                }
-                if let Some(&(_, feature, integer)) = NATURAL.iter().find(|n| n.0 == name) {
-                    let natural = f64::from(features[feature_index(feature)?]).exp_m1();
-                    return if integer {
-                        Some(CowVal::owned(CelInt::from(natural.round() as i64)))
-                    } else if feature == "log_amount_ratio_30d" {
-                        double(natural + 1.0)
-                    } else {
-                        double(natural)
+                if let Some(&feature) = features_by_name().get(name) {
+                    let value = f64::from(features[feature.index]);
+                    return match feature.unit {
+                        Unit::Schema => double(value),
+                        Unit::Count => Some(CowVal::owned(CelInt::from(value.exp_m1().round() as i64))),
+                        Unit::Amount => double(value.exp_m1()),
+                        Unit::Ratio => double(value.exp()),
                     };
                 }
                 match self.lists.get(name) {
