@@ -45,6 +45,8 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         .take(args.count)
         .map(|(request, label)| Outgoing { request, label, live: false })
         .collect();
+    let frauds: Vec<String> =
+        items.iter().filter(|o| o.label == Some(true)).map(|o| o.request.txn_id.clone()).collect();
 
     super::serve::runtime()?.block_on(async {
         let service = super::serve::Service::start(&args.models, &args.service, warm_up).await?;
@@ -65,9 +67,15 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
             summary.frauds,
             summary.flagged().saturating_sub(summary.frauds_flagged)
         );
+        let missed = tokio::task::block_in_place(|| chargebacks(service.engine(), &frauds))?;
         println!(
-            "Open the dashboard's review queue to give the flagged ones a verdict; the labels feed the \
-             features at once and `aegis train --db {} --challenger` retrains from them.",
+            "Posted {missed} chargebacks (label `fraud`, source `chargeback`) for the frauds the models let \
+             through: their cards and merchants score with that knowledge from now on."
+        );
+        println!(
+            "The {} flagged transactions wait in the dashboard's review queue for a verdict; \
+             `aegis train --db {} --challenger` retrains from the stored decisions and their labels.",
+            summary.flagged(),
             args.service.store.db.display()
         );
         println!("Results are in {}; the dashboard is at {}/", args.service.store.db.display(), service.url);
@@ -114,6 +122,27 @@ fn fraud_window(rows: &[crate::ingest::LabelledTransaction], count: usize) -> us
         }
     }
     best.2
+}
+
+/// The chargebacks a bank would receive days later: a fraud label for every labelled fraud in
+/// `frauds` that the models allowed, stored as `POST /labels` stores them. The flagged ones are
+/// left to the review queue. Returns how many were posted.
+fn chargebacks(engine: &crate::engine::Engine, frauds: &[String]) -> anyhow::Result<usize> {
+    let now = chrono::Utc::now().timestamp();
+    let mut missed = Vec::new();
+    for id in frauds {
+        if let Some(t) = engine.readers().get(id)?.filter(|t| t.action == crate::domain::Action::Allow) {
+            missed.push(crate::domain::LabelIn {
+                txn_id: t.txn_id,
+                verdict: crate::domain::Verdict::Fraud,
+                source: "chargeback".into(),
+                reported_at: now,
+                note: Some("demo: a fraud the models let through".into()),
+            });
+        }
+    }
+    engine.label(&missed)?;
+    Ok(missed.len())
 }
 
 /// A generated fraud scenario's name, from its id in the `fraud_scenario` column.

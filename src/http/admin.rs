@@ -65,7 +65,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     responses((status = 200, body = ModelVersion), (status = 401, body = ErrorBody),
               (status = 422, description = "Refused (a bundle or the rules file does not load); the old ones still serve", body = ErrorBody)))]
 pub async fn reload(State(state): State<AppState>) -> Result<Json<ModelVersion>, ApiError> {
-    change(&state, Engine::reload, StatusCode::UNPROCESSABLE_ENTITY, "reload_failed").await
+    change(&state, Engine::reload, StatusCode::UNPROCESSABLE_ENTITY, "reload_failed", "model reload").await
 }
 
 /// Make the shadow model the champion: it answers from now on, with the card history it built
@@ -75,23 +75,24 @@ pub async fn reload(State(state): State<AppState>) -> Result<Json<ModelVersion>,
     responses((status = 200, body = ModelVersion), (status = 401, body = ErrorBody),
               (status = 409, description = "No shadow model is loaded", body = ErrorBody)))]
 pub async fn promote(State(state): State<AppState>) -> Result<Json<ModelVersion>, ApiError> {
-    change(&state, Engine::promote, StatusCode::CONFLICT, "promote_failed").await
+    change(&state, Engine::promote, StatusCode::CONFLICT, "promote_failed", "promotion").await
 }
 
 /// Runs a change of the engine's models on a blocking thread: the model version that serves
-/// after it, or `status`/`code` with the reason (logged) when it is refused.
+/// after it, or `status`/`code` with the reason (logged as `what` refused) when it is refused.
 async fn change(
     state: &AppState,
     f: fn(&Engine) -> anyhow::Result<String>,
     status: StatusCode,
     code: &'static str,
+    what: &'static str,
 ) -> Result<Json<ModelVersion>, ApiError> {
     let engine = std::sync::Arc::clone(&state.engine);
     let result = tokio::task::spawn_blocking(move || f(&engine))
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
     result.map(|model_version| Json(ModelVersion { model_version })).map_err(|e| {
-        tracing::warn!(error = %format!("{e:#}"), "{code}: the current models keep serving");
+        tracing::warn!(error = %format!("{e:#}"), "{what} refused; the current models keep serving");
         ApiError::new(status, code, format!("{e:#}"))
     })
 }

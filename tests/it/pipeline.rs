@@ -177,6 +177,13 @@ fn demo_generates_trains_and_streams_through_the_api() {
     let numbers: Vec<usize> = caught.split(|c: char| !c.is_ascii_digit()).filter_map(|w| w.parse().ok()).collect();
     let (hits, frauds, false_alarms) = (numbers[1], numbers[2], numbers[3]);
     assert!(frauds > 0 && 2 * hits >= frauds && false_alarms < hits, "the demo should catch most frauds: {caught}");
+    // The frauds it let through come back as chargebacks; the flagged ones wait for an analyst.
+    let posted = out.lines().find_map(|l| l.strip_prefix("Posted ")).unwrap_or_else(|| panic!("{out}"));
+    assert!(posted.starts_with(&format!("{} chargebacks", frauds - hits)), "{posted}");
+    let db = rusqlite::Connection::open(d.join("results.db")).unwrap();
+    let count = |sql: &str| db.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap() as usize;
+    assert_eq!(count("SELECT COUNT(*) FROM labels WHERE source = 'chargeback'"), frauds - hits);
+    assert_eq!(count("SELECT COUNT(*) FROM results WHERE action != 'allow' AND verdict IS NULL"), hits + false_alarms);
     assert!(d.join("data/transactions.csv").is_file() && d.join("models/current/manifest.json").is_file());
     assert_eq!(super::stored_rows(&d.join("results.db")), 300, "every decision is stored");
     // A second run reuses the data and the bundle; the store answers with the same decisions.
