@@ -72,12 +72,15 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
             "Posted {missed} chargebacks (label `fraud`, source `chargeback`) for the frauds the models let \
              through: their cards and merchants score with that knowledge from now on."
         );
+        println!("The {} flagged transactions wait in the dashboard's review queue for a verdict.", summary.flagged());
         println!(
-            "The {} flagged transactions wait in the dashboard's review queue for a verdict; \
-             `aegis train --db {} --challenger` retrains from the stored decisions and their labels.",
-            summary.flagged(),
+            "Retraining a challenger from the store (`aegis train --db {} --challenger`):",
             args.service.store.db.display()
         );
+        match tokio::task::block_in_place(|| retrain(&args.service.store.db, &args.models)) {
+            Ok(lines) => lines.iter().for_each(|l| println!("  {l}")),
+            Err(e) => println!("  retraining failed: {e:#}"),
+        }
         println!("Results are in {}; the dashboard is at {}/", args.service.store.db.display(), service.url);
         if !args.exit_when_done {
             println!("Still serving the API and the dashboard at {}/ ; press Ctrl-C to stop.", service.url);
@@ -143,6 +146,28 @@ fn chargebacks(engine: &crate::engine::Engine, frauds: &[String]) -> anyhow::Res
     }
     engine.label(&missed)?;
     Ok(missed.len())
+}
+
+/// The loop's last step: a challenger bundle trained from the stored decisions and their labels
+/// by `aegis train --db … --challenger`, run as a child process so that its full report stays
+/// out of the demo's output; returns its summary lines.
+fn retrain(db: &std::path::Path, models: &std::path::Path) -> anyhow::Result<Vec<String>> {
+    let out = std::process::Command::new(std::env::current_exe()?)
+        .arg("train")
+        .arg("--db")
+        .arg(db)
+        .arg("--out")
+        .arg(models)
+        .args(["--challenger", "--epochs", "10"])
+        .output()
+        .context("cannot run `aegis train`")?;
+    ensure!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr).trim());
+    let keep = ["training on", "supervised model", "no supervised model", "a challenger"];
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| keep.iter().any(|k| l.starts_with(k)))
+        .map(str::to_owned)
+        .collect())
 }
 
 /// A generated fraud scenario's name, from its id in the `fraud_scenario` column.

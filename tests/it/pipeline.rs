@@ -184,6 +184,16 @@ fn demo_generates_trains_and_streams_through_the_api() {
     let count = |sql: &str| db.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap() as usize;
     assert_eq!(count("SELECT COUNT(*) FROM labels WHERE source = 'chargeback'"), frauds - hits);
     assert_eq!(count("SELECT COUNT(*) FROM results WHERE action != 'allow' AND verdict IS NULL"), hits + false_alarms);
+    // The loop closes: a challenger trained from the store, beside the current bundle.
+    assert!(out.contains("a challenger: try it with `aegis serve --shadow"), "{out}");
+    assert_eq!(
+        fs::read_dir(d.join("models"))
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().path().join("manifest.json").is_file())
+            .count(),
+        3,
+        "current, its bundle and the challenger"
+    );
     assert!(d.join("data/transactions.csv").is_file() && d.join("models/current/manifest.json").is_file());
     assert_eq!(super::stored_rows(&d.join("results.db")), 300, "every decision is stored");
     // A second run reuses the data and the bundle; the store answers with the same decisions.
