@@ -173,13 +173,13 @@ fn compare_stored(db: &std::path::Path, from: Option<i64>, to: Option<i64>) -> a
     let champion = column(same.iter().map(|r| r.score).collect(), same.iter().map(|r| r.action).collect());
     let shadow = (same.iter().all(|r| r.shadow.is_some())).then(|| {
         column(
-            same.iter().filter_map(|r| r.shadow.as_ref().map(|s| s.0)).collect(),
-            same.iter().filter_map(|r| r.shadow.as_ref().map(|s| s.1)).collect(),
+            same.iter().filter_map(|r| r.shadow.as_ref().map(|s| s.score)).collect(),
+            same.iter().filter_map(|r| r.shadow.as_ref().map(|s| s.action)).collect(),
         )
     });
     let version = |v: Option<&str>| v.unwrap_or("–").to_owned();
     let champion_version = version(same.last().map(|r| r.model_version.as_str()));
-    let shadow_version = version(same.last().and_then(|r| r.shadow.as_ref()).map(|s| s.2.as_str()));
+    let shadow_version = version(same.last().and_then(|r| r.shadow.as_ref()).map(|s| s.model_version.as_str()));
     println!(
         "{} stored transactions{}; {} with a verdict, {} fraud (no verdict counts as legitimate)",
         same.len(),

@@ -70,7 +70,7 @@ pub struct ScoredTransaction {
 }
 
 /// What the shadow (challenger) model would have decided.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ShadowScore {
     pub score: f32,
     pub action: Action,

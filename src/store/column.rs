@@ -19,6 +19,14 @@ pub(crate) fn parsed_opt<T: std::str::FromStr<Err = String>>(r: &Row<'_>, i: usi
     r.get::<_, Option<String>>(i)?.map(|s| s.parse().map_err(|e| bad(i, e))).transpose()
 }
 
+/// The shadow model's opinion from columns `shadow_score, shadow_action, shadow_version`
+/// starting at `i` (none when the score is null).
+pub(crate) fn shadow(r: &Row<'_>, i: usize) -> rusqlite::Result<Option<crate::domain::ShadowScore>> {
+    let Some(score) = r.get::<_, Option<f32>>(i)? else { return Ok(None) };
+    let model_version = r.get::<_, Option<String>>(i + 2)?.unwrap_or_default();
+    Ok(Some(crate::domain::ShadowScore { score, action: parsed(r, i + 1)?, model_version }))
+}
+
 /// Column `i` holding a JSON list of strings.
 pub(crate) fn json_list(r: &Row<'_>, i: usize) -> rusqlite::Result<Vec<String>> {
     serde_json::from_str(&r.get::<_, String>(i)?).map_err(|e| bad(i, e.to_string()))

@@ -87,14 +87,6 @@ pub struct Stats {
 /// The card's transactions a case view lists.
 const CARD_HISTORY: usize = 20;
 
-/// The shadow model's opinion on a stored transaction.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct ShadowView {
-    pub score: f32,
-    pub action: Action,
-    pub model_version: String,
-}
-
 /// One stored transaction in full: the dashboard row and every model's score.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct TransactionDetail {
@@ -103,7 +95,7 @@ pub struct TransactionDetail {
     pub if_score: f32,
     pub ae_mse: f32,
     pub fraud_probability: Option<f32>,
-    pub shadow: Option<ShadowView>,
+    pub shadow: Option<crate::domain::ShadowScore>,
 }
 
 /// The case view of one transaction: everything stored about it (no card token), its labels
@@ -199,20 +191,12 @@ impl ReadPool {
                      FROM results WHERE txn_id = ?1"
                 ))?
                 .query_row([txn_id], |r| {
-                    let shadow = match r.get::<_, Option<f32>>(18)? {
-                        Some(score) => Some(ShadowView {
-                            score,
-                            action: column::parsed(r, 19)?,
-                            model_version: r.get::<_, Option<String>>(20)?.unwrap_or_default(),
-                        }),
-                        None => None,
-                    };
                     let transaction = TransactionDetail {
                         row: row(r)?,
                         if_score: r.get(15)?,
                         ae_mse: r.get(16)?,
                         fraud_probability: r.get(17)?,
-                        shadow,
+                        shadow: column::shadow(r, 18)?,
                     };
                     Ok((transaction, r.get::<_, String>(21)?))
                 })

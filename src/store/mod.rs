@@ -19,7 +19,7 @@ mod writer;
 
 pub use alerts::{AlertStatus, StoredAlert};
 pub use dashboard::{
-    Case, CountryCount, Cursor, Filter, MAX_PAGE, MinuteCount, ShadowView, Stats, TransactionDetail, TransactionRow,
+    Case, CountryCount, Cursor, Filter, MAX_PAGE, MinuteCount, Stats, TransactionDetail, TransactionRow,
 };
 pub use labels::{LabelIn, LabelOutcome, LabelStats, StoredLabel, VerdictChange};
 pub use lists::ListItem;
@@ -362,14 +362,6 @@ pub(crate) fn get(conn: &Connection, txn_id: &str) -> anyhow::Result<Option<Scor
 
 /// A stored result, from a row selected with [`SCORED_COLUMNS`].
 pub(crate) fn scored_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ScoredTransaction> {
-    let shadow = match r.get::<_, Option<f32>>(18)? {
-        Some(score) => Some(crate::domain::ShadowScore {
-            score,
-            action: column::parsed(r, 19)?,
-            model_version: r.get::<_, Option<String>>(20)?.unwrap_or_default(),
-        }),
-        None => None,
-    };
     Ok(ScoredTransaction {
         txn_id: r.get(0)?,
         timestamp: r.get(1)?,
@@ -389,7 +381,7 @@ pub(crate) fn scored_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ScoredTransa
         latency_us: r.get(15)?,
         fraud_probability: r.get(16)?,
         rules: column::json_list(r, 17)?,
-        shadow,
+        shadow: column::shadow(r, 18)?,
     })
 }
 

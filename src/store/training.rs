@@ -17,7 +17,7 @@ pub struct Compared {
     pub timestamp: i64,
     pub score: f32,
     pub action: Action,
-    pub shadow: Option<(f32, Action, String)>,
+    pub shadow: Option<crate::domain::ShadowScore>,
     pub model_version: String,
     /// `Some(true)` fraud, `Some(false)` confirmed legitimate, `None` no verdict.
     pub verdict: Option<bool>,
@@ -69,18 +69,12 @@ impl Store {
              FROM results WHERE timestamp >= ?1 AND timestamp < ?2 ORDER BY timestamp, received_at",
         )?;
         let rows = stmt.query_map(params![from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX)], |r| {
-            let shadow = match r.get::<_, Option<f32>>(4)? {
-                Some(score) => {
-                    Some((score, super::column::parsed(r, 5)?, r.get::<_, Option<String>>(6)?.unwrap_or_default()))
-                }
-                None => None,
-            };
             Ok(Compared {
                 card: r.get(0)?,
                 timestamp: r.get(1)?,
                 score: r.get(2)?,
                 action: super::column::parsed(r, 3)?,
-                shadow,
+                shadow: super::column::shadow(r, 4)?,
                 model_version: r.get(7)?,
                 verdict: r.get::<_, Option<String>>(8)?.map(|v| v == "fraud"),
             })

@@ -263,6 +263,9 @@ fn the_shadow_model_is_stored_compared_and_promoted() {
         })
         .count();
     assert!(flagged_by_shadow > 0, "bundle b flags ~40%");
+    let (_, case) = get_json(&server, "/api/transactions/s-0");
+    let b_version = bundles().b.file_name().unwrap().to_str().unwrap();
+    assert_eq!(case["transaction"]["shadow"]["model_version"], b_version, "the case view shows the shadow: {case}");
     // Labels, then the comparison on the stored results.
     for i in [3u64, 11, 19, 27] {
         server.post("/labels", &json!({"txn_id": format!("s-{i}"), "label": "fraud", "source": "chargeback"}), None);
@@ -275,7 +278,6 @@ fn the_shadow_model_is_stored_compared_and_promoted() {
 
     // Promotion: the shadow answers from now on, and `current` points at it.
     let (status, promoted) = server.post("/admin/promote", &json!({}), None);
-    let b_version = bundles().b.file_name().unwrap().to_str().unwrap();
     assert_eq!((status, promoted["model_version"].as_str()), (200, Some(b_version)), "{promoted}");
     let (_, after) = server.predict(&txn("s-after", &pan(600), 45.0, "BR", "2025-01-09T11:00:00Z"));
     assert_eq!(after["model_version"], b_version);
