@@ -2,7 +2,8 @@
 # The whole test suite, as CI runs it: formatting, lints, then every test in the workspace.
 # Installs what the tests need: the Rust toolchain's components, headless Chromium with
 # chromedriver (Debian packages) for the dashboard's browser test, a Kafka-protocol broker and
-# schemathesis (PyPI, in venvs under target/) for the API contract.
+# schemathesis (PyPI, in venvs under target/) for the API contract, and a throwaway PostgreSQL
+# cluster (Debian's postgresql package) for the store's second backend.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,6 +33,16 @@ trap 'kill "$broker" 2>/dev/null || true' EXIT
 for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
 export AEGIS_TEST_KAFKA="127.0.0.1:$port" AEGIS_TEST_TANSU
 
+# A throwaway PostgreSQL cluster (scripts/postgres.sh): its own data directory, a free port on
+# 127.0.0.1, stopped when this script exits. Tests find it through AEGIS_TEST_POSTGRES and fail
+# (never skip) without it.
+echo "== starting a throwaway PostgreSQL cluster"
+# shellcheck source=scripts/postgres.sh
+. scripts/postgres.sh
+pg_start target/pg-test
+trap 'kill "$broker" 2>/dev/null || true; pg_stop' EXIT
+export AEGIS_TEST_POSTGRES="$PG_URL"
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
@@ -40,7 +51,7 @@ echo "== cargo clippy --no-default-features (everything but Kafka builds without
 cargo clippy --workspace --all-targets --locked --no-default-features -- -D warnings
 echo "== cargo test"
 log=$(mktemp)
-trap 'rm -f "$log"; kill "$broker" 2>/dev/null || true' EXIT
+trap 'rm -f "$log"; kill "$broker" 2>/dev/null || true; pg_stop' EXIT
 cargo test --workspace --locked 2>&1 | tee "$log"
 echo "== API contract (schemathesis, every check, against a running aegis serve)"
 scripts/contract/run.sh 2>&1 | tee -a "$log" | tail -n 40

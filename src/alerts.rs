@@ -9,7 +9,6 @@ use crate::scoring::Action;
 use crate::store::{AlertStatus, Store};
 use reqwest::Url;
 use serde::Serialize;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -81,7 +80,7 @@ impl AlertQueue {
 /// [`AlertQueue`] clone is dropped.
 pub fn spawn(
     config: AlertConfig,
-    db: &Path,
+    db: &crate::store::Location,
     metrics: Arc<Metrics>,
 ) -> anyhow::Result<(AlertQueue, tokio::task::JoinHandle<()>)> {
     let store = Arc::new(Mutex::new(Store::open(db)?));

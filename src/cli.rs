@@ -1,6 +1,7 @@
 //! The command line: one `aegis` binary, one subcommand per job.
 
 use crate::ingest::ColumnMap;
+use crate::store::Location;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -71,9 +72,9 @@ pub struct LabelsImportArgs {
     /// Source for rows without a `source` column.
     #[arg(long, default_value = "chargeback")]
     pub source: String,
-    /// Results database.
-    #[arg(long, default_value = "results.db")]
-    pub db: PathBuf,
+    /// Results database: a SQLite file or a `postgres://user@host:port/dbname` URL.
+    #[arg(long, env = "AEGIS_DB", default_value = "results.db")]
+    pub db: Location,
 }
 
 /// What rule expressions can use (shown by `aegis rules --help`).
@@ -160,10 +161,11 @@ pub struct DecisionArgs {
 /// Where decisions are stored, and the card key that goes with them (`serve`, `consume`, `demo`).
 #[derive(Debug, Clone, Args)]
 pub struct StoreArgs {
-    /// Results database (SQLite; created and migrated if needed), shareable by `serve` and
-    /// `consume` workers.
-    #[arg(long, default_value = "results.db")]
-    pub db: PathBuf,
+    /// Results database, created and migrated if needed: a SQLite file (one machine; `serve` and
+    /// `consume` workers on it share it) or `postgres://user[:password]@host:port/dbname` (workers
+    /// on several machines). A PostgreSQL store needs `AEGIS_CARD_KEY` or `--card-key-file`.
+    #[arg(long, env = "AEGIS_DB", default_value = "results.db")]
+    pub db: Location,
     /// File holding the card tokenization key (hex), created owner-only if absent; producers
     /// must use the same key. `AEGIS_CARD_KEY` (hex) overrides it. Default: the database path
     /// with a `.key` extension.
@@ -350,8 +352,9 @@ pub struct DataArgs {
     /// received (a transaction without a verdict counts as legitimate; a fraud verdict is known
     /// from the time it arrived). `evaluate --db` compares the stored champion and shadow
     /// decisions instead of scoring with a bundle.
+    /// A SQLite file or a `postgres://` URL.
     #[arg(long, value_name = "RESULTS_DB")]
-    pub db: Option<PathBuf>,
+    pub db: Option<Location>,
     /// Column mapping for transaction CSVs with other column names, as field=COLUMN pairs:
     /// e.g. `card=CUSTOMER,timestamp=TX_TIME,amount=TX_AMOUNT,merchant=TERMINAL,label=TX_FRAUD`.
     /// Fields: txn_id, timestamp, card, amount, country, merchant, merchant_category, label,

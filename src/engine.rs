@@ -75,7 +75,7 @@ pub struct EngineConfig {
     pub shadow: Option<PathBuf>,
     /// The rules file.
     pub rules: Option<PathBuf>,
-    pub db: PathBuf,
+    pub db: crate::store::Location,
     pub card_key: CardKey,
     /// Past transactions (with their labels, each applied when it became known) to build card
     /// and merchant history from before the stored results (oldest first).
@@ -517,7 +517,7 @@ pub(crate) fn engine_for_tests(dir: &std::path::Path, bundle: &Bundle) -> Engine
         models,
         shadow: None,
         rules: None,
-        db: dir.join("results.db"),
+        db: dir.join("results.db").into(),
         card_key: CardKey::new(b"engine tests"),
         warm_up: Vec::new(),
     };
@@ -564,7 +564,7 @@ mod tests {
         let first = pending.wait(engine.metrics()).await.unwrap();
         assert!(!first.duplicate);
         // Persisted before the answer: another connection already sees it.
-        let store = crate::store::Store::open(&dir.path().join("results.db")).unwrap();
+        let mut store = crate::store::Store::open(dir.path().join("results.db")).unwrap();
         let stored = store.get(&t.txn_id).unwrap().expect("stored before the answer");
         assert_eq!((stored.score, stored.action), (first.txn.score, first.txn.action));
         assert_eq!(stored.fraud_probability, first.txn.fraud_probability);

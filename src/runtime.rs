@@ -34,7 +34,7 @@ pub struct RuntimeConfig {
     /// The rules file.
     pub rules: Option<PathBuf>,
     /// Results database.
-    pub db: PathBuf,
+    pub db: crate::store::Location,
     /// The card key file; `None` = beside the database (`AEGIS_CARD_KEY` overrides either).
     pub card_key_file: Option<PathBuf>,
     /// Alert delivery; `None` sends no alerts.
@@ -54,7 +54,7 @@ pub struct Runtime {
 impl Runtime {
     pub async fn start(config: RuntimeConfig) -> anyhow::Result<Self> {
         let metrics = Arc::new(Metrics::default());
-        let card_key = CardKey::for_database(&config.db, config.card_key_file.as_deref())?;
+        let card_key = CardKey::for_database(config.db.file(), config.card_key_file.as_deref())?;
         let engine_config = EngineConfig {
             models: config.models,
             shadow: config.shadow,

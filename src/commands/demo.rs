@@ -18,8 +18,10 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         println!("No data at {data}: generating it.");
         subcommand(&["generate", "--out", &data])?;
     }
-    let key =
-        crate::domain::CardKey::for_database(&args.service.store.db, args.service.store.card_key_file.as_deref())?;
+    let key = crate::domain::CardKey::for_database(
+        args.service.store.db.file(),
+        args.service.store.card_key_file.as_deref(),
+    )?;
     let rows = read_transactions(&args.data, &ColumnMap::default(), &key, false, |_| {})?.rows;
     ensure!(rows.len() > args.count + 100, "{data} has {} rows; the demo needs more than --count + 100", rows.len());
     let split = fraud_window(&rows, args.count);
@@ -73,15 +75,12 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
              through: their cards and merchants score with that knowledge from now on."
         );
         println!("The {} flagged transactions wait in the dashboard's review queue for a verdict.", summary.flagged());
-        println!(
-            "Retraining a challenger from the store (`aegis train --db {} --challenger`):",
-            args.service.store.db.display()
-        );
+        println!("Retraining a challenger from the store (`aegis train --db {} --challenger`):", args.service.store.db);
         match tokio::task::block_in_place(|| retrain(&args.service.store.db, &args.models)) {
             Ok(lines) => lines.iter().for_each(|l| println!("  {l}")),
             Err(e) => println!("  retraining failed: {e:#}"),
         }
-        println!("Results are in {}; the dashboard is at {}/", args.service.store.db.display(), service.url);
+        println!("Results are in {}; the dashboard is at {}/", args.service.store.db, service.url);
         if !args.exit_when_done {
             println!("Still serving the API and the dashboard at {}/ ; press Ctrl-C to stop.", service.url);
             super::serve::shutdown_signal().await;
@@ -151,11 +150,11 @@ fn chargebacks(engine: &crate::engine::Engine, frauds: &[String]) -> anyhow::Res
 /// The loop's last step: a challenger bundle trained from the stored decisions and their labels
 /// by `aegis train --db … --challenger`, run as a child process so that its full report stays
 /// out of the demo's output; returns its summary lines.
-fn retrain(db: &std::path::Path, models: &std::path::Path) -> anyhow::Result<Vec<String>> {
+fn retrain(db: &crate::store::Location, models: &std::path::Path) -> anyhow::Result<Vec<String>> {
     let out = std::process::Command::new(std::env::current_exe()?)
         .arg("train")
         .arg("--db")
-        .arg(db)
+        .arg(db.as_arg())
         .arg("--out")
         .arg(models)
         .args(["--challenger", "--epochs", "10"])

@@ -129,11 +129,11 @@ fn write_scores(
 
 /// `evaluate --db`: the stored champion decisions against the shadow model's, on the same
 /// transactions, judged by their verdicts (none = legitimate).
-fn compare_stored(db: &std::path::Path, from: Option<i64>, to: Option<i64>) -> anyhow::Result<()> {
+fn compare_stored(db: &crate::store::Location, from: Option<i64>, to: Option<i64>) -> anyhow::Result<()> {
     use aegis_model::metrics::{at_threshold, average_precision, roc_auc};
-    ensure!(db.exists(), "{} does not exist", db.display());
+    ensure!(db.exists(), "{db} does not exist");
     let rows = crate::store::Store::open(db)?.compared(from, to)?;
-    ensure!(!rows.is_empty(), "{} holds no transactions in the window", db.display());
+    ensure!(!rows.is_empty(), "{db} holds no transactions in the window");
     let verdicts = rows.iter().filter(|r| r.verdict.is_some()).count();
     let frauds = rows.iter().filter(|r| r.verdict == Some(true)).count();
     ensure!(

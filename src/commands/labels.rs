@@ -35,7 +35,7 @@ fn import(args: &LabelsImportArgs) -> anyhow::Result<()> {
     ensure!(
         args.db.exists(),
         "{} does not exist: labels need the transactions they label (run `aegis serve` first)",
-        args.db.display()
+        args.db
     );
     let columns = columns(&args.columns)?;
     let file = std::fs::File::open(&args.file).with_context(|| format!("cannot open {}", args.file.display()))?;

@@ -69,7 +69,7 @@ pub(crate) fn runtime_config(
 pub(crate) fn data_source(args: &crate::cli::DataArgs) -> String {
     match (&args.data, &args.db) {
         (Some(csv), _) => csv.display().to_string(),
-        (None, Some(db)) => format!("results database {}", db.display()),
+        (None, Some(db)) => format!("results database {db}"),
         (None, None) => String::new(),
     }
 }
@@ -85,11 +85,11 @@ pub(crate) fn read_data(args: &crate::cli::DataArgs) -> anyhow::Result<crate::in
             })?
         }
         (None, Some(db)) => {
-            anyhow::ensure!(db.exists(), "{} does not exist (run `aegis serve` or `aegis demo` first)", db.display());
-            let store = crate::store::Store::open(db)?;
+            anyhow::ensure!(db.exists(), "{db} does not exist (run `aegis serve` or `aegis demo` first)");
+            let mut store = crate::store::Store::open(db)?;
             // The store keeps card tokens, not numbers: rows carry them as they are.
             let rows = store.training_rows(None, None, |n| bar.set_message(format!("reading row {n}")))?;
-            anyhow::ensure!(!rows.is_empty(), "{} holds no transactions yet", db.display());
+            anyhow::ensure!(!rows.is_empty(), "{db} holds no transactions yet");
             crate::ingest::TransactionData { rows, skipped: Vec::new(), has_labels: true, has_scenarios: false }
         }
         (None, None) => anyhow::bail!("give --data FILE.csv or --db results.db"),

@@ -38,7 +38,7 @@ fn target(args: &ProduceArgs) -> anyhow::Result<Target> {
         "kafka" => {
             let (brokers, topic) = crate::kafka::parse_target(&args.target)?;
             let key = crate::domain::CardKey::for_database(
-                std::path::Path::new("results.db"),
+                Some(std::path::Path::new("results.db")),
                 args.card_key_file.as_deref(),
             )?;
             let target = crate::kafka::KafkaTarget::new(&brokers, &topic, &args.kafka_options, key, args.send_pan)?;

@@ -190,10 +190,9 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
 
 /// A fingerprint of a results database's content for the manifest: its row count and newest
 /// transaction and verdict (hashing a live database file would race its writers).
-fn store_digest(db: &Path) -> anyhow::Result<String> {
-    let store = crate::store::Store::open(db)?;
-    let text =
-        format!("{}:{}:{:?}:{}", db.display(), store.count()?, store.latest_timestamp()?, store.last_verdict_seq()?);
+fn store_digest(db: &crate::store::Location) -> anyhow::Result<String> {
+    let mut store = crate::store::Store::open(db)?;
+    let text = format!("{db}:{}:{:?}:{}", store.count()?, store.latest_timestamp()?, store.last_verdict_seq()?);
     Ok(format!("{:x}", Sha256::digest(text.as_bytes())))
 }
 

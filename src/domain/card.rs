@@ -36,11 +36,24 @@ impl CardKey {
         }
     }
 
-    /// The key for the results database `db`: `AEGIS_CARD_KEY`, else `key_file`, else the
-    /// file beside the database (`results.key` for `results.db`).
-    pub fn for_database(db: &std::path::Path, key_file: Option<&std::path::Path>) -> anyhow::Result<Self> {
+    /// The key for a results database: `AEGIS_CARD_KEY`, else `key_file`, else the file beside
+    /// the SQLite database `sqlite_file` (`results.key` for `results.db`). A server store is
+    /// shared by workers on several machines, which must all tokenize with one key: it takes
+    /// `AEGIS_CARD_KEY` or a key file, never a key made up on one machine.
+    pub fn for_database(
+        sqlite_file: Option<&std::path::Path>,
+        key_file: Option<&std::path::Path>,
+    ) -> anyhow::Result<Self> {
         use anyhow::Context;
-        let path = key_file.map_or_else(|| db.with_extension("key"), std::path::Path::to_path_buf);
+        let path = match (key_file, sqlite_file) {
+            (Some(file), _) => file.to_path_buf(),
+            (None, Some(db)) => db.with_extension("key"),
+            (None, None) if std::env::var_os("AEGIS_CARD_KEY").is_some() => return Self::from_env_or_random(),
+            (None, None) => anyhow::bail!(
+                "a PostgreSQL store needs the card key every worker shares: set AEGIS_CARD_KEY (hex, at least 16 \
+                 bytes, e.g. from `openssl rand -hex 32`) or give --card-key-file"
+            ),
+        };
         Self::load_or_create(&path).with_context(|| format!("card key {}", path.display()))
     }
 

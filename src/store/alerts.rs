@@ -1,7 +1,7 @@
 //! The alerts table: one row per (flagged transaction, webhook), with its delivery status.
 
 use super::Store;
-use rusqlite::params;
+use super::sql::args;
 
 /// Where an alert's delivery stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,31 +49,34 @@ impl Store {
         last_error: Option<&str>,
         now: i64,
     ) -> anyhow::Result<()> {
-        self.conn
-            .prepare_cached(
-                "INSERT INTO alerts (txn_id, webhook, status, attempts, last_error, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
-                 ON CONFLICT (txn_id, webhook) DO UPDATE SET
-                     status = excluded.status, attempts = excluded.attempts,
-                     last_error = excluded.last_error, updated_at = excluded.updated_at",
-            )?
-            .execute(params![txn_id, webhook, status.as_str(), attempts, last_error, now])?;
+        self.conn.execute(
+            "INSERT INTO alerts (txn_id, webhook, status, attempts, last_error, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (txn_id, webhook) DO UPDATE SET
+                 status = excluded.status, attempts = excluded.attempts,
+                 last_error = excluded.last_error, updated_at = excluded.updated_at",
+            args![txn_id, webhook, status.as_str(), attempts, last_error, now, now],
+        )?;
         Ok(())
     }
 
     /// Every alert row of a transaction.
-    pub fn alerts(&self, txn_id: &str) -> anyhow::Result<Vec<StoredAlert>> {
-        let mut stmt = self.conn.prepare_cached(
+    pub fn alerts(&mut self, txn_id: &str) -> anyhow::Result<Vec<StoredAlert>> {
+        self.conn.query(
             "SELECT txn_id, webhook, status, attempts, last_error FROM alerts WHERE txn_id = ?1 ORDER BY webhook",
-        )?;
-        let rows = stmt.query_map([txn_id], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get(3)?, r.get(4)?))
-        })?;
-        rows.map(|row| {
-            let (txn_id, webhook, status, attempts, last_error) = row?;
-            let status = AlertStatus::parse(&status).ok_or_else(|| anyhow::anyhow!("unknown alert status {status}"))?;
-            Ok(StoredAlert { txn_id, webhook, status, attempts, last_error })
-        })
-        .collect()
+            args![txn_id],
+            |r| {
+                let status = r.text(2)?;
+                let status =
+                    AlertStatus::parse(status).ok_or_else(|| anyhow::anyhow!("unknown alert status {status}"))?;
+                Ok(StoredAlert {
+                    txn_id: r.string(0)?,
+                    webhook: r.string(1)?,
+                    status,
+                    attempts: r.int32(3)?,
+                    last_error: r.opt_string(4)?,
+                })
+            },
+        )
     }
 }

@@ -2,17 +2,17 @@
 //! country), so the dashboard's totals cost a few rows to read however large the store grows.
 
 use super::ScoredTransaction;
+use super::sql::{Conn, args};
 use crate::scoring::Action;
-use rusqlite::{Transaction, params};
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 /// One batch's additions, written as one upsert per minute and per country.
 #[derive(Debug, Default)]
 pub(super) struct Counters {
     /// Minute → (transactions, reviewed, blocked).
-    minutes: HashMap<i64, [i64; 3]>,
+    minutes: BTreeMap<i64, [i64; 3]>,
     /// Country → (transactions, flagged).
-    countries: HashMap<String, [i64; 2]>,
+    countries: BTreeMap<String, [i64; 2]>,
 }
 
 impl Counters {
@@ -29,22 +29,25 @@ impl Counters {
         }
     }
 
-    pub(super) fn write(&self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
-        let mut minute = tx.prepare_cached(
-            "INSERT INTO stats_minute (minute, transactions, reviewed, blocked) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (minute) DO UPDATE SET transactions = transactions + excluded.transactions,
-                 reviewed = reviewed + excluded.reviewed, blocked = blocked + excluded.blocked",
-        )?;
+    /// Upserts in key order: PostgreSQL workers committing batches side by side then lock the
+    /// same counter rows in the same order, so they wait for each other instead of deadlocking.
+    pub(super) fn write(&self, c: &mut Conn) -> anyhow::Result<()> {
         for (m, [n, review, block]) in &self.minutes {
-            minute.execute(params![m, n, review, block])?;
+            c.execute(
+                "INSERT INTO stats_minute (minute, transactions, reviewed, blocked) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (minute) DO UPDATE SET transactions = stats_minute.transactions + excluded.transactions,
+                     reviewed = stats_minute.reviewed + excluded.reviewed,
+                     blocked = stats_minute.blocked + excluded.blocked",
+                args![*m, *n, *review, *block],
+            )?;
         }
-        let mut country = tx.prepare_cached(
-            "INSERT INTO stats_country (country, transactions, flagged) VALUES (?1, ?2, ?3)
-             ON CONFLICT (country) DO UPDATE SET transactions = transactions + excluded.transactions,
-                 flagged = flagged + excluded.flagged",
-        )?;
-        for (c, [n, flagged]) in &self.countries {
-            country.execute(params![c, n, flagged])?;
+        for (country, [n, flagged]) in &self.countries {
+            c.execute(
+                "INSERT INTO stats_country (country, transactions, flagged) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (country) DO UPDATE SET transactions = stats_country.transactions + excluded.transactions,
+                     flagged = stats_country.flagged + excluded.flagged",
+                args![country, *n, *flagged],
+            )?;
         }
         Ok(())
     }

@@ -2,9 +2,9 @@
 //! of results newest first through the `received_at` indexes. Each query reads a bounded number
 //! of rows whatever the size of the store (BENCHMARKS.md: 1,000,000 stored results).
 
+use super::sql::{Conn, Row, Value, args};
 use super::{ReadPool, column};
 use crate::scoring::Action;
-use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 
 /// Most rows one page may ask for.
@@ -163,51 +163,58 @@ impl ReadPool {
     ) -> anyhow::Result<Vec<TransactionRow>> {
         self.with(|c| {
             // The partial index `results_queue` holds exactly these rows, in this order.
-            let mut stmt = c.prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM results WHERE action != 'allow' AND verdict IS NULL
-                 AND received_at < ?1 AND (received_at, txn_id) > (?2, ?3)
-                 ORDER BY received_at, txn_id LIMIT ?4"
-            ))?;
-            let rows = stmt.query_map(
-                params![
+            c.query(
+                concat!(
+                    "SELECT ",
+                    columns!(),
+                    " FROM results WHERE action <> 'allow' AND verdict IS NULL
+                     AND received_at < ?1 AND (received_at, txn_id) > (?2, ?3)
+                     ORDER BY received_at, txn_id LIMIT ?4"
+                ),
+                args![
                     before.unwrap_or(i64::MAX),
                     after.map_or(i64::MIN, |a| a.received_at),
                     after.map_or("", |a| a.txn_id.as_str()),
-                    limit.min(MAX_PAGE) as i64
+                    limit.min(MAX_PAGE)
                 ],
                 row,
-            )?;
-            Ok(rows.collect::<Result<_, _>>()?)
+            )
         })
     }
 
     /// Everything the case view shows about `txn_id`, if it is stored.
     pub fn case(&self, txn_id: &str) -> anyhow::Result<Option<Case>> {
         self.with(|c| {
-            let detail = c
-                .prepare_cached(&format!(
-                    "SELECT {COLUMNS}, if_score, ae_mse, fraud_probability, shadow_score, shadow_action,
-                        shadow_version, card_token
+            let detail = c.query_opt(
+                concat!(
+                    "SELECT ",
+                    columns!(),
+                    ", if_score, ae_mse, fraud_probability, shadow_score, shadow_action, shadow_version, card_token
                      FROM results WHERE txn_id = ?1"
-                ))?
-                .query_row([txn_id], |r| {
+                ),
+                args![txn_id],
+                |r| {
                     let transaction = TransactionDetail {
                         row: row(r)?,
-                        if_score: r.get(15)?,
-                        ae_mse: r.get(16)?,
-                        fraud_probability: r.get(17)?,
+                        if_score: r.real32(15)?,
+                        ae_mse: r.real32(16)?,
+                        fraud_probability: r.opt_real32(17)?,
                         shadow: column::shadow(r, 18)?,
                     };
-                    Ok((transaction, r.get::<_, String>(21)?))
-                })
-                .optional()?;
+                    Ok((transaction, r.string(21)?))
+                },
+            )?;
             let Some((transaction, card_token)) = detail else { return Ok(None) };
             let labels = super::labels::labels_of(c, txn_id)?;
-            let mut stmt = c.prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM results WHERE card_token = ?1 ORDER BY timestamp DESC, received_at DESC LIMIT ?2"
-            ))?;
-            let card_history =
-                stmt.query_map(params![card_token, CARD_HISTORY as i64], row)?.collect::<Result<_, _>>()?;
+            let card_history = c.query(
+                concat!(
+                    "SELECT ",
+                    columns!(),
+                    " FROM results WHERE card_token = ?1 ORDER BY timestamp DESC, received_at DESC LIMIT ?2"
+                ),
+                args![&card_token, CARD_HISTORY],
+                row,
+            )?;
             Ok(Some(Case { transaction, labels, card_history }))
         })
     }
@@ -215,48 +222,49 @@ impl ReadPool {
     /// Countries by flagged count, then by transactions.
     pub fn countries(&self, limit: usize) -> anyhow::Result<Vec<CountryCount>> {
         self.with(|c| {
-            let mut stmt = c.prepare_cached(
+            c.query(
                 "SELECT country, transactions, flagged FROM stats_country
                  ORDER BY flagged DESC, transactions DESC, country LIMIT ?1",
-            )?;
-            let rows = stmt.query_map([limit.min(MAX_PAGE) as i64], |r| {
-                Ok(CountryCount { country: r.get(0)?, transactions: r.get(1)?, flagged: r.get(2)? })
-            })?;
-            Ok(rows.collect::<Result<_, _>>()?)
+                args![limit.min(MAX_PAGE)],
+                |r| Ok(CountryCount { country: r.string(0)?, transactions: r.int(1)?, flagged: r.int(2)? }),
+            )
         })
     }
 }
 
-fn stats(c: &Connection, now_ms: i64) -> anyhow::Result<Stats> {
-    let (processed, reviewed, blocked): (i64, i64, i64) = c
-        .prepare_cached("SELECT TOTAL(transactions), TOTAL(reviewed), TOTAL(blocked) FROM stats_minute")?
-        .query_row([], |r| Ok((r.get::<_, f64>(0)? as i64, r.get::<_, f64>(1)? as i64, r.get::<_, f64>(2)? as i64)))?;
+fn stats(c: &mut Conn, now_ms: i64) -> anyhow::Result<Stats> {
+    let (processed, reviewed, blocked) = c.query_one(
+        "SELECT CAST(COALESCE(SUM(transactions), 0) AS BIGINT), CAST(COALESCE(SUM(reviewed), 0) AS BIGINT),
+             CAST(COALESCE(SUM(blocked), 0) AS BIGINT)
+         FROM stats_minute",
+        &[],
+        |r| Ok((r.int(0)?, r.int(1)?, r.int(2)?)),
+    )?;
     let now_minute = now_ms.div_euclid(60_000);
     let first = now_minute - SERIES_MINUTES + 1;
     let mut per_minute: Vec<MinuteCount> =
         (first..=now_minute).map(|m| MinuteCount { minute: m * 60_000, transactions: 0, flagged: 0 }).collect();
-    let mut stmt = c.prepare_cached(
+    c.for_each(
         "SELECT minute, transactions, reviewed + blocked FROM stats_minute WHERE minute BETWEEN ?1 AND ?2",
+        args![first, now_minute],
+        |r| {
+            let slot = &mut per_minute[(r.int(0)? - first) as usize];
+            (slot.transactions, slot.flagged) = (r.int(1)?, r.int(2)?);
+            Ok(())
+        },
     )?;
-    let mut rows = stmt.query(params![first, now_minute])?;
-    while let Some(r) = rows.next()? {
-        let minute: i64 = r.get(0)?;
-        let slot = &mut per_minute[(minute - first) as usize];
-        (slot.transactions, slot.flagged) = (r.get(1)?, r.get(2)?);
-    }
     // The current minute so far plus the whole previous one.
     let recent = per_minute.iter().rev().take(2).map(|m| m.transactions).sum::<i64>();
     let seconds = 60.0 + now_ms.rem_euclid(60_000) as f64 / 1000.0;
-    let mut latencies: Vec<u32> = c
-        .prepare_cached("SELECT latency_us FROM results ORDER BY received_at DESC LIMIT ?1")?
-        .query_map([LATENCY_WINDOW as i64], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
+    let mut latencies: Vec<u32> =
+        c.query("SELECT latency_us FROM results ORDER BY received_at DESC LIMIT ?1", args![LATENCY_WINDOW], |r| {
+            r.int32(0)
+        })?;
     latencies.sort_unstable();
     let p99 = (!latencies.is_empty()).then(|| latencies[(latencies.len() * 99).div_ceil(100) - 1]);
-    let last_received_at = c.prepare_cached("SELECT MAX(received_at) FROM results")?.query_row([], |r| r.get(0))?;
+    let last_received_at = c.query_one("SELECT MAX(received_at) FROM results", &[], |r| r.opt_int(0))?;
     let labels = super::labels::label_stats(c)?;
-    let verdicts_version =
-        c.prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM verdict_changes")?.query_row([], |r| r.get(0))?;
+    let verdicts_version = super::labels::last_verdict_seq(c)?;
     Ok(Stats {
         processed,
         reviewed,
@@ -276,52 +284,62 @@ fn stats(c: &Connection, now_ms: i64) -> anyhow::Result<Stats> {
     })
 }
 
-const COLUMNS: &str = "txn_id, timestamp, received_at, amount, country, merchant, merchant_category, card_masked,
-    score, action, reasons, model_version, latency_us, rules, verdict";
+/// The columns [`row`] reads, in its order.
+macro_rules! columns {
+    () => {
+        "txn_id, timestamp, received_at, amount, country, merchant, merchant_category, card_masked, score, action,
+        reasons, model_version, latency_us, rules, verdict"
+    };
+}
+use columns;
 
-fn page(c: &Connection, filter: Filter, limit: usize, before: Option<&Cursor>) -> anyhow::Result<Vec<TransactionRow>> {
+fn page(c: &mut Conn, filter: Filter, limit: usize, before: Option<&Cursor>) -> anyhow::Result<Vec<TransactionRow>> {
     // Pages walk an index ordered by (received_at, txn_id) backwards: all results, or the
-    // partial index of flagged ones.
-    let condition = match filter {
-        Filter::All => "1",
-        Filter::Action(Action::Allow) => "action = ?3",
+    // partial index of flagged ones. Parameters are numbered as they are bound, so that each
+    // statement has exactly the ones it uses (PostgreSQL requires it).
+    let mut bound: Vec<Value<'_>> = Vec::with_capacity(4);
+    let mut conditions: Vec<String> = Vec::with_capacity(2);
+    match filter {
+        Filter::All => {}
+        Filter::Action(Action::Allow) => conditions.push("action = 'allow'".into()),
         // Spelled out so that the partial index on flagged rows applies.
-        Filter::Action(_) => "action != 'allow' AND action = ?3",
-        Filter::Flagged => "action != 'allow'",
-    };
-    // A row-value comparison, so that a later page is an index seek too.
-    let after = if before.is_some() { "AND (received_at, txn_id) < (?1, ?2)" } else { "" };
+        Filter::Action(a) => {
+            bound.push(a.as_str().into());
+            conditions.push(format!("action <> 'allow' AND action = ?{}", bound.len()));
+        }
+        Filter::Flagged => conditions.push("action <> 'allow'".into()),
+    }
+    if let Some(b) = before {
+        // A row-value comparison, so that a later page is an index seek too.
+        bound.push(b.received_at.into());
+        bound.push(b.txn_id.as_str().into());
+        conditions.push(format!("(received_at, txn_id) < (?{}, ?{})", bound.len() - 1, bound.len()));
+    }
+    bound.push(limit.into());
+    let condition = if conditions.is_empty() { "TRUE".to_owned() } else { conditions.join(" AND ") };
     let sql = format!(
-        "SELECT {COLUMNS} FROM results WHERE {condition} {after}
-         ORDER BY received_at DESC, txn_id DESC LIMIT ?4"
+        "SELECT {} FROM results WHERE {condition} ORDER BY received_at DESC, txn_id DESC LIMIT ?{}",
+        columns!(),
+        bound.len()
     );
-    let mut stmt = c.prepare_cached(&sql)?;
-    let action = match filter {
-        Filter::Action(a) => a.as_str(),
-        _ => "",
-    };
-    let rows = stmt.query_map(
-        params![before.map(|b| b.received_at), before.map(|b| b.txn_id.as_str()), action, limit as i64],
-        row,
-    )?;
-    rows.map(|r| Ok(r?)).collect()
+    c.query(&sql, &bound, row)
 }
 
-fn row(r: &Row<'_>) -> rusqlite::Result<TransactionRow> {
+fn row(r: &dyn Row) -> anyhow::Result<TransactionRow> {
     Ok(TransactionRow {
-        txn_id: r.get(0)?,
-        timestamp: crate::domain::rfc3339(r.get(1)?),
-        received_at: r.get(2)?,
-        amount: r.get(3)?,
-        country: r.get(4)?,
-        merchant: r.get(5)?,
-        merchant_category: r.get(6)?,
-        card_masked: r.get(7)?,
-        score: r.get(8)?,
+        txn_id: r.string(0)?,
+        timestamp: crate::domain::rfc3339(r.int(1)?),
+        received_at: r.int(2)?,
+        amount: r.real(3)?,
+        country: r.string(4)?,
+        merchant: r.string(5)?,
+        merchant_category: r.opt_string(6)?,
+        card_masked: r.string(7)?,
+        score: r.real32(8)?,
         action: column::parsed(r, 9)?,
         reasons: column::json_list(r, 10)?,
-        model_version: r.get(11)?,
-        latency_us: r.get(12)?,
+        model_version: r.string(11)?,
+        latency_us: r.int32(12)?,
         rules: column::json_list(r, 13)?,
         verdict: column::parsed_opt(r, 14)?,
     })

@@ -7,9 +7,9 @@
 //! is moved by those changes, once each, never by the raw labels.
 
 use super::Store;
+use super::sql::{Conn, Row, args};
 pub use crate::domain::LabelIn;
 use crate::domain::{Action, CardToken, Country, Transaction, Verdict};
-use rusqlite::{Connection, OptionalExtension, params};
 
 /// What storing one label did.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,165 +61,168 @@ pub struct LabelStats {
 impl Store {
     /// Stores `labels` in one transaction, `origin` naming this process in the change log.
     pub fn put_labels(&mut self, labels: &[LabelIn], origin: &str, now_ms: i64) -> anyhow::Result<Vec<LabelOutcome>> {
-        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let outcomes = labels.iter().map(|l| put_label(&tx, l, origin, now_ms)).collect::<anyhow::Result<_>>()?;
-        tx.commit()?;
-        Ok(outcomes)
+        // One label writer at a time (on PostgreSQL too), so that verdict changes are numbered
+        // in commit order and a reader that saw change `n` has seen every change before it.
+        self.conn.transaction(Some(super::locks::LABELS), |c| {
+            labels.iter().map(|l| put_label(c, l, origin, now_ms)).collect()
+        })
     }
 
     /// The newest verdict change's sequence number (0 if none).
-    pub fn last_verdict_seq(&self) -> anyhow::Result<i64> {
-        Ok(self.conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM verdict_changes", [], |r| r.get(0))?)
+    pub fn last_verdict_seq(&mut self) -> anyhow::Result<i64> {
+        last_verdict_seq(&mut self.conn)
     }
 
     /// Every verdict change known at or after `since` (Unix seconds), in the order they became
     /// known, for rebuilding feature state.
-    pub(super) fn verdict_changes_known_since(&self, since: i64) -> anyhow::Result<Vec<VerdictChange>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT c.seq, c.verdict, c.previous, c.known_at, c.origin, r.txn_id, r.timestamp, r.card_token,
-                    r.amount, r.country, r.merchant, r.merchant_category
-             FROM verdict_changes c JOIN results r ON r.txn_id = c.txn_id
-             WHERE c.known_at >= ?1 ORDER BY c.known_at, c.seq",
-        )?;
-        let rows = stmt.query_map([since], change_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+    pub(super) fn verdict_changes_known_since(&mut self, since: i64) -> anyhow::Result<Vec<VerdictChange>> {
+        self.conn.query(
+            concat!(change_columns!(), " WHERE c.known_at >= ?1 ORDER BY c.known_at, c.seq"),
+            args![since],
+            change_row,
+        )
     }
 }
+
+pub(super) fn last_verdict_seq(c: &mut Conn) -> anyhow::Result<i64> {
+    c.query_one("SELECT CAST(COALESCE(MAX(seq), 0) AS BIGINT) FROM verdict_changes", &[], |r| r.int(0))
+}
+
+/// The select list [`change_row`] reads.
+macro_rules! change_columns {
+    () => {
+        "SELECT c.seq, c.verdict, c.previous, c.known_at, c.origin, r.txn_id, r.timestamp, r.card_token,
+                r.amount, r.country, r.merchant, r.merchant_category
+         FROM verdict_changes c JOIN results r ON r.txn_id = c.txn_id"
+    };
+}
+use change_columns;
 
 /// Verdict changes after `seq` made by other processes than `origin`, oldest first (at most
 /// `limit` read), and the last sequence number read.
 pub(super) fn changes_since(
-    c: &Connection,
+    c: &mut Conn,
     seq: i64,
     origin: &str,
     limit: usize,
 ) -> anyhow::Result<(Vec<VerdictChange>, i64)> {
-    let mut stmt = c.prepare_cached(
-        "SELECT c.seq, c.verdict, c.previous, c.known_at, c.origin, r.txn_id, r.timestamp, r.card_token,
-                r.amount, r.country, r.merchant, r.merchant_category
-         FROM verdict_changes c JOIN results r ON r.txn_id = c.txn_id
-         WHERE c.seq > ?1 ORDER BY c.seq LIMIT ?2",
-    )?;
-    let mut rows = stmt.query(params![seq, limit as i64])?;
     let (mut changes, mut last) = (Vec::new(), seq);
-    while let Some(r) = rows.next()? {
-        last = r.get(0)?;
-        if r.get_ref(4)?.as_str()? != origin {
+    c.for_each(concat!(change_columns!(), " WHERE c.seq > ?1 ORDER BY c.seq LIMIT ?2"), args![seq, limit], |r| {
+        last = r.int(0)?;
+        if r.text(4)? != origin {
             changes.push(change_row(r)?);
         }
-    }
+        Ok(())
+    })?;
     Ok((changes, last))
 }
 
-fn put_label(tx: &Connection, l: &LabelIn, origin: &str, now_ms: i64) -> anyhow::Result<LabelOutcome> {
-    let row = tx
-        .prepare_cached("SELECT action, verdict FROM results WHERE txn_id = ?1")?
-        .query_row([&l.txn_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)))
-        .optional()?;
+fn put_label(c: &mut Conn, l: &LabelIn, origin: &str, now_ms: i64) -> anyhow::Result<LabelOutcome> {
+    let row = c.query_opt("SELECT action, verdict FROM results WHERE txn_id = ?1", args![&l.txn_id], |r| {
+        Ok((r.string(0)?, r.opt_string(1)?))
+    })?;
     let Some((action, previous)) = row else { return Ok(LabelOutcome::UnknownTxn) };
-    let stored: Option<(String, i64, Option<String>)> = tx
-        .prepare_cached("SELECT label, reported_at, note FROM labels WHERE txn_id = ?1 AND source = ?2")?
-        .query_row(params![l.txn_id, l.source], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .optional()?;
+    let stored = c.query_opt(
+        "SELECT label, reported_at, note FROM labels WHERE txn_id = ?1 AND source = ?2",
+        args![&l.txn_id, &l.source],
+        |r| Ok((r.string(0)?, r.int(1)?, r.opt_string(2)?)),
+    )?;
     if let Some((label, reported_at, note)) = &stored {
         let same = label == l.verdict.as_str() && *reported_at == l.reported_at && *note == l.note;
         if same || *reported_at > l.reported_at {
             return Ok(LabelOutcome::Unchanged);
         }
     }
-    tx.prepare_cached(
+    c.execute(
         "INSERT INTO labels (txn_id, source, label, reported_at, note, stored_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT (txn_id, source) DO UPDATE SET label = excluded.label, reported_at = excluded.reported_at,
              note = excluded.note, stored_at = excluded.stored_at",
-    )?
-    .execute(params![l.txn_id, l.source, l.verdict.as_str(), l.reported_at, l.note, now_ms])?;
+        args![&l.txn_id, &l.source, l.verdict.as_str(), l.reported_at, l.note.as_deref(), now_ms],
+    )?;
     // The newest report decides; at the same time, fraud.
-    let (verdict, known_at): (String, i64) = tx
-        .prepare_cached(
-            "SELECT label, reported_at FROM labels WHERE txn_id = ?1
-             ORDER BY reported_at DESC, label = 'fraud' DESC LIMIT 1",
-        )?
-        .query_row([&l.txn_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let (verdict, known_at) = c.query_one(
+        "SELECT label, reported_at FROM labels WHERE txn_id = ?1
+         ORDER BY reported_at DESC, CASE label WHEN 'fraud' THEN 0 ELSE 1 END LIMIT 1",
+        args![&l.txn_id],
+        |r| Ok((r.string(0)?, r.int(1)?)),
+    )?;
     if previous.as_deref() == Some(verdict.as_str()) {
         return Ok(LabelOutcome::Stored { change: None });
     }
     let parse = |s: &str| s.parse::<Verdict>().map_err(anyhow::Error::msg);
     let (verdict, previous) = (parse(&verdict)?, previous.as_deref().map(parse).transpose()?);
-    tx.prepare_cached("UPDATE results SET verdict = ?2 WHERE txn_id = ?1")?
-        .execute(params![l.txn_id, verdict.as_str()])?;
-    tx.prepare_cached(
-        "INSERT INTO verdict_changes (txn_id, verdict, previous, known_at, origin) VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?
-    .execute(params![l.txn_id, verdict.as_str(), previous.map(Verdict::as_str), known_at, origin])?;
-    let seq = tx.last_insert_rowid();
+    c.execute("UPDATE results SET verdict = ?1 WHERE txn_id = ?2", args![verdict.as_str(), &l.txn_id])?;
+    let seq = c.query_one(
+        "INSERT INTO verdict_changes (txn_id, verdict, previous, known_at, origin) VALUES (?1, ?2, ?3, ?4, ?5)
+         RETURNING seq",
+        args![&l.txn_id, verdict.as_str(), previous.map(Verdict::as_str), known_at, origin],
+        |r| r.int(0),
+    )?;
     let fraud = |v: Option<Verdict>| i64::from(v == Some(Verdict::Fraud));
     let delta = fraud(Some(verdict)) - fraud(previous);
     let flagged = action.parse::<Action>().map_err(anyhow::Error::msg)? != Action::Allow;
-    tx.prepare_cached(
+    c.execute(
         "UPDATE label_stats SET confirmed_fraud = confirmed_fraud + ?1, reviewed_flags = reviewed_flags + ?2,
              confirmed_flags = confirmed_flags + ?3",
-    )?
-    .execute(params![delta, i64::from(flagged && previous.is_none()), if flagged { delta } else { 0 }])?;
-    let txn = tx
-        .prepare_cached(
-            "SELECT txn_id, timestamp, card_token, amount, country, merchant, merchant_category
-             FROM results WHERE txn_id = ?1",
-        )?
-        .query_row([&l.txn_id], |r| transaction(r, 0))?;
+        args![delta, i64::from(flagged && previous.is_none()), if flagged { delta } else { 0 }],
+    )?;
+    let txn = c.query_one(
+        "SELECT txn_id, timestamp, card_token, amount, country, merchant, merchant_category
+         FROM results WHERE txn_id = ?1",
+        args![&l.txn_id],
+        |r| transaction(r, 0),
+    )?;
     Ok(LabelOutcome::Stored { change: Some(VerdictChange { seq, txn, verdict, previous, known_at }) })
 }
 
 /// A change from the columns `seq, verdict, previous, known_at, origin` then the transaction's.
-fn change_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<VerdictChange> {
+fn change_row(r: &dyn Row) -> anyhow::Result<VerdictChange> {
     Ok(VerdictChange {
-        seq: r.get(0)?,
+        seq: r.int(0)?,
         verdict: super::column::parsed(r, 1)?,
         previous: super::column::parsed_opt(r, 2)?,
-        known_at: r.get(3)?,
+        known_at: r.int(3)?,
         txn: transaction(r, 5)?,
     })
 }
 
 /// The transaction in columns `txn_id, timestamp, card_token, amount, country, merchant,
 /// merchant_category` starting at `at`; `None` if its token or country does not parse.
-pub(super) fn transaction(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Option<Transaction>> {
-    let token: String = r.get(at + 2)?;
-    let country: String = r.get(at + 4)?;
-    let (Some(card), Some(country)) = (CardToken::from_hex(&token), Country::parse(&country)) else {
+pub(super) fn transaction(r: &dyn Row, at: usize) -> anyhow::Result<Option<Transaction>> {
+    let (Some(card), Some(country)) = (CardToken::from_hex(r.text(at + 2)?), Country::parse(r.text(at + 4)?)) else {
         return Ok(None);
     };
     Ok(Some(Transaction {
-        txn_id: r.get(at)?,
-        timestamp: r.get(at + 1)?,
+        txn_id: r.string(at)?,
+        timestamp: r.int(at + 1)?,
         card,
-        amount: r.get(at + 3)?,
+        amount: r.real(at + 3)?,
         country,
-        merchant: r.get(at + 5)?,
-        merchant_category: r.get(at + 6)?,
+        merchant: r.string(at + 5)?,
+        merchant_category: r.opt_string(at + 6)?,
     }))
 }
 
 /// The labels of `txn_id`, newest first.
-pub(super) fn labels_of(c: &Connection, txn_id: &str) -> anyhow::Result<Vec<StoredLabel>> {
-    let mut stmt = c.prepare_cached(
+pub(super) fn labels_of(c: &mut Conn, txn_id: &str) -> anyhow::Result<Vec<StoredLabel>> {
+    c.query(
         "SELECT label, source, reported_at, note, stored_at FROM labels WHERE txn_id = ?1
          ORDER BY reported_at DESC, source",
-    )?;
-    let rows = stmt.query_map([txn_id], |r| {
-        Ok(StoredLabel {
-            label: super::column::parsed(r, 0)?,
-            source: r.get(1)?,
-            reported_at: crate::domain::rfc3339(r.get(2)?),
-            note: r.get(3)?,
-            stored_at: r.get(4)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+        args![txn_id],
+        |r| {
+            Ok(StoredLabel {
+                label: super::column::parsed(r, 0)?,
+                source: r.string(1)?,
+                reported_at: crate::domain::rfc3339(r.int(2)?),
+                note: r.opt_string(3)?,
+                stored_at: r.int(4)?,
+            })
+        },
+    )
 }
 
-pub(super) fn label_stats(c: &Connection) -> anyhow::Result<LabelStats> {
-    Ok(c.prepare_cached("SELECT confirmed_fraud, reviewed_flags, confirmed_flags FROM label_stats")?
-        .query_row([], |r| {
-            Ok(LabelStats { confirmed_fraud: r.get(0)?, reviewed_flags: r.get(1)?, confirmed_flags: r.get(2)? })
-        })?)
+pub(super) fn label_stats(c: &mut Conn) -> anyhow::Result<LabelStats> {
+    c.query_one("SELECT confirmed_fraud, reviewed_flags, confirmed_flags FROM label_stats", &[], |r| {
+        Ok(LabelStats { confirmed_fraud: r.int(0)?, reviewed_flags: r.int(1)?, confirmed_flags: r.int(2)? })
+    })
 }

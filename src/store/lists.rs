@@ -1,8 +1,8 @@
 //! Named lists (card tokens, merchants, countries) that rules test membership in. Every change
 //! bumps `lists_version`, so other processes sharing the store notice with one read.
 
+use super::sql::{Conn, args};
 use super::{ReadPool, Store};
-use rusqlite::{Connection, params};
 use std::collections::BTreeMap;
 
 /// One list entry.
@@ -23,33 +23,35 @@ impl Store {
         items: &[(String, Option<String>)],
         now_ms: i64,
     ) -> anyhow::Result<usize> {
-        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let mut added = 0;
-        {
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO list_items (list, item, note, added_at) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (list, item) DO UPDATE SET note = COALESCE(excluded.note, note)",
-            )?;
-            let mut exists = tx.prepare_cached("SELECT 1 FROM list_items WHERE list = ?1 AND item = ?2")?;
+        self.conn.transaction(Some(super::locks::LABELS), |c| {
+            let mut added = 0;
             for (value, note) in items {
-                added += usize::from(!exists.exists(params![list, value])?);
-                insert.execute(params![list, value, note, now_ms])?;
+                let exists =
+                    c.query_opt("SELECT 1 FROM list_items WHERE list = ?1 AND item = ?2", args![list, value], |_| {
+                        Ok(())
+                    })?
+                    .is_some();
+                added += usize::from(!exists);
+                c.execute(
+                    "INSERT INTO list_items (list, item, note, added_at) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (list, item) DO UPDATE SET note = COALESCE(excluded.note, list_items.note)",
+                    args![list, value, note.as_deref(), now_ms],
+                )?;
             }
-        }
-        bump(&tx)?;
-        tx.commit()?;
-        Ok(added)
+            bump(c)?;
+            Ok(added)
+        })
     }
 
     /// Removes `value` from `list`; false if it was not there.
     pub fn remove_list_item(&mut self, list: &str, value: &str) -> anyhow::Result<bool> {
-        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let removed = tx.execute("DELETE FROM list_items WHERE list = ?1 AND item = ?2", params![list, value])? == 1;
-        if removed {
-            bump(&tx)?;
-        }
-        tx.commit()?;
-        Ok(removed)
+        self.conn.transaction(Some(super::locks::LABELS), |c| {
+            let removed = c.execute("DELETE FROM list_items WHERE list = ?1 AND item = ?2", args![list, value])? == 1;
+            if removed {
+                bump(c)?;
+            }
+            Ok(removed)
+        })
     }
 }
 
@@ -57,12 +59,11 @@ impl ReadPool {
     /// The entries of `list`, oldest first (empty if there is no such list).
     pub fn list_items(&self, list: &str) -> anyhow::Result<Vec<ListItem>> {
         self.with(|c| {
-            let mut stmt = c.prepare_cached(
+            c.query(
                 "SELECT item, note, added_at FROM list_items WHERE list = ?1 ORDER BY added_at, item",
-            )?;
-            let rows =
-                stmt.query_map([list], |r| Ok(ListItem { value: r.get(0)?, note: r.get(1)?, added_at: r.get(2)? }))?;
-            Ok(rows.collect::<Result<_, _>>()?)
+                args![list],
+                |r| Ok(ListItem { value: r.string(0)?, note: r.opt_string(1)?, added_at: r.int(2)? }),
+            )
         })
     }
 
@@ -71,11 +72,10 @@ impl ReadPool {
         self.with(|c| {
             let version = lists_version(c)?;
             let mut lists: BTreeMap<String, Vec<String>> = BTreeMap::new();
-            let mut stmt = c.prepare_cached("SELECT list, item FROM list_items ORDER BY list")?;
-            let mut rows = stmt.query([])?;
-            while let Some(r) = rows.next()? {
-                lists.entry(r.get(0)?).or_default().push(r.get(1)?);
-            }
+            c.for_each("SELECT list, item FROM list_items ORDER BY list", &[], |r| {
+                lists.entry(r.string(0)?).or_default().push(r.string(1)?);
+                Ok(())
+            })?;
             Ok((version, lists))
         })
     }
@@ -86,10 +86,10 @@ impl ReadPool {
     }
 }
 
-fn lists_version(c: &Connection) -> anyhow::Result<i64> {
-    Ok(c.prepare_cached("SELECT lists_version FROM label_stats")?.query_row([], |r| r.get(0))?)
+fn lists_version(c: &mut Conn) -> anyhow::Result<i64> {
+    c.query_one("SELECT lists_version FROM label_stats", &[], |r| r.int(0))
 }
 
-fn bump(c: &Connection) -> rusqlite::Result<usize> {
-    c.execute("UPDATE label_stats SET lists_version = lists_version + 1", [])
+fn bump(c: &mut Conn) -> anyhow::Result<u64> {
+    c.execute("UPDATE label_stats SET lists_version = lists_version + 1", &[])
 }

@@ -1,9 +1,12 @@
-//! The results store: every scored transaction, in SQLite (`results.db`).
+//! The results store: every scored transaction, in SQLite (`results.db`, the embedded default)
+//! or PostgreSQL (`--db postgres://…`, shared by workers on several machines).
 //!
 //! One row per `txn_id` (unique): writes are idempotent, and a repeated `txn_id` gets
-//! the decision stored the first time. The database runs in WAL mode with `synchronous=FULL`,
-//! so a committed batch survives a crash of the process or of the machine; [`Writer`] groups
-//! many results into one commit and acknowledges each only after that commit.
+//! the decision stored the first time. SQLite runs in WAL mode with `synchronous=FULL` and
+//! PostgreSQL commits with its default `synchronous_commit=on`, so a committed batch survives a
+//! crash of the process or of the machine; [`Writer`] groups many results into one commit and
+//! acknowledges each only after that commit. Statements are written once for both databases
+//! ([`sql`]); only the schema DDL is written per backend.
 //! Card numbers never reach this module: it stores the card token and the masked number.
 
 mod alerts;
@@ -14,6 +17,7 @@ mod labels;
 mod lists;
 mod reader;
 mod results;
+pub(crate) mod sql;
 mod training;
 mod writer;
 
@@ -25,18 +29,20 @@ pub use labels::{LabelIn, LabelOutcome, LabelStats, StoredLabel, VerdictChange};
 pub use lists::ListItem;
 pub use reader::ReadPool;
 pub use results::Results;
+pub use sql::Location;
 pub use training::Compared;
 pub use writer::{Ack, Writer, WriterClosed, WriterStats};
 
 use crate::domain::{ScoredTransaction, Transaction};
 use anyhow::Context;
 use counters::Counters;
-use rusqlite::{Connection, OptionalExtension, params};
-use std::path::Path;
+use rusqlite::Connection;
+use sql::{Backend, Conn, Row, args};
 
 /// The schema version this build writes; older databases are migrated on open.
 pub const SCHEMA_VERSION: i64 = 6;
 
+/// SQLite's schema history: migration `i` takes a database from version `i` to `i + 1`.
 const MIGRATIONS: [&str; 6] = [
     "
     CREATE TABLE results (
@@ -176,6 +182,106 @@ const MIGRATIONS: [&str; 6] = [
 ",
 ];
 
+/// PostgreSQL's schema history, as (version reached, DDL): PostgreSQL support started at
+/// version 6, whose schema the first entry creates whole. Types follow SQLite's: 64-bit
+/// integers, double-precision reals (scores are `f32`s, stored exactly), text.
+const PG_MIGRATIONS: [(i64, &str); 1] = [(
+    6,
+    "
+    CREATE TABLE results (
+        id                BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        txn_id            TEXT NOT NULL UNIQUE,
+        timestamp         BIGINT NOT NULL,
+        amount            DOUBLE PRECISION NOT NULL,
+        country           TEXT NOT NULL,
+        merchant          TEXT NOT NULL,
+        merchant_category TEXT,
+        card_masked       TEXT NOT NULL,
+        card_token        TEXT NOT NULL,
+        score             DOUBLE PRECISION NOT NULL,
+        if_score          DOUBLE PRECISION NOT NULL,
+        ae_mse            DOUBLE PRECISION NOT NULL,
+        action            TEXT NOT NULL CHECK (action IN ('allow', 'review', 'block')),
+        reasons           TEXT NOT NULL,
+        model_version     TEXT NOT NULL,
+        received_at       BIGINT NOT NULL,
+        latency_us        BIGINT NOT NULL DEFAULT 0,
+        fraud_probability DOUBLE PRECISION,
+        rules             TEXT NOT NULL DEFAULT '[]',
+        shadow_score      DOUBLE PRECISION,
+        shadow_action     TEXT,
+        shadow_version    TEXT,
+        verdict           TEXT CHECK (verdict IN ('fraud', 'legit'))
+    );
+    CREATE INDEX results_received_at ON results (received_at, txn_id);
+    CREATE INDEX results_flagged ON results (received_at, txn_id) WHERE action <> 'allow';
+    CREATE INDEX results_card ON results (card_token, timestamp);
+    CREATE INDEX results_queue ON results (received_at, txn_id) WHERE action <> 'allow' AND verdict IS NULL;
+    CREATE TABLE alerts (
+        txn_id      TEXT NOT NULL,
+        webhook     TEXT NOT NULL,
+        status      TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'failed')),
+        attempts    BIGINT NOT NULL,
+        last_error  TEXT,
+        created_at  BIGINT NOT NULL,
+        updated_at  BIGINT NOT NULL,
+        PRIMARY KEY (txn_id, webhook)
+    );
+    CREATE INDEX alerts_status ON alerts (status, updated_at);
+    CREATE TABLE stats_minute (
+        minute       BIGINT PRIMARY KEY,
+        transactions BIGINT NOT NULL,
+        reviewed     BIGINT NOT NULL,
+        blocked      BIGINT NOT NULL
+    );
+    CREATE TABLE stats_country (
+        country      TEXT PRIMARY KEY,
+        transactions BIGINT NOT NULL,
+        flagged      BIGINT NOT NULL
+    );
+    CREATE TABLE labels (
+        txn_id      TEXT NOT NULL,
+        source      TEXT NOT NULL,
+        label       TEXT NOT NULL CHECK (label IN ('fraud', 'legit')),
+        reported_at BIGINT NOT NULL,
+        note        TEXT,
+        stored_at   BIGINT NOT NULL,
+        PRIMARY KEY (txn_id, source)
+    );
+    CREATE TABLE verdict_changes (
+        seq      BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        txn_id   TEXT NOT NULL,
+        verdict  TEXT NOT NULL CHECK (verdict IN ('fraud', 'legit')),
+        previous TEXT,
+        known_at BIGINT NOT NULL,
+        origin   TEXT NOT NULL
+    );
+    CREATE INDEX verdict_changes_known_at ON verdict_changes (known_at);
+    CREATE INDEX verdict_changes_txn ON verdict_changes (txn_id);
+    CREATE TABLE label_stats (
+        id              BIGINT PRIMARY KEY CHECK (id = 1),
+        confirmed_fraud BIGINT NOT NULL,
+        reviewed_flags  BIGINT NOT NULL,
+        confirmed_flags BIGINT NOT NULL,
+        lists_version   BIGINT NOT NULL
+    );
+    INSERT INTO label_stats VALUES (1, 0, 0, 0, 0);
+    CREATE TABLE list_items (
+        list     TEXT NOT NULL,
+        item     TEXT NOT NULL,
+        note     TEXT,
+        added_at BIGINT NOT NULL,
+        PRIMARY KEY (list, item)
+    );
+",
+)];
+
+/// Advisory-lock keys (PostgreSQL): one migrator at a time, one label or list writer at a time.
+pub(crate) mod locks {
+    pub const MIGRATE: i64 = 0x6165_6769_735f_6d67; // "aegis_mg"
+    pub const LABELS: i64 = 0x6165_6769_735f_6c62; // "aegis_lb"
+}
+
 /// One step of stored history, in the order replay hands them out.
 #[derive(Debug, Clone, PartialEq)]
 pub enum History {
@@ -195,106 +301,123 @@ pub enum Outcome {
 /// A connection to the results database.
 #[derive(Debug)]
 pub struct Store {
-    conn: Connection,
+    conn: Conn,
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `path` and migrates its schema.
-    pub fn open(path: &Path) -> anyhow::Result<Self> {
-        let conn =
-            Connection::open(path).with_context(|| format!("cannot open the results database {}", path.display()))?;
-        // First, so that processes opening the database together wait for each other.
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        set_wal(&conn).with_context(|| format!("cannot switch {} to WAL mode", path.display()))?;
-        conn.pragma_update(None, "synchronous", "FULL").context("cannot set synchronous=FULL")?;
-        // 64 MiB of page cache (default 2 MiB): inserts of random txn_ids touch pages all over the
-        // txn_id index, and past a few hundred thousand results most of them missed the cache.
-        conn.pragma_update(None, "cache_size", -65_536).context("cannot set the page cache size")?;
+    /// Opens the database at `db` (creating a SQLite file if needed) and migrates its schema.
+    pub fn open(db: impl Into<Location>) -> anyhow::Result<Self> {
+        let db = db.into();
+        let conn = match &db {
+            Location::Sqlite(path) => Conn::Sqlite(
+                open_sqlite(path).with_context(|| format!("cannot open the results database {}", path.display()))?,
+            ),
+            Location::Postgres(url) => Conn::postgres(url)?,
+        };
         let mut store = Self { conn };
-        store.migrate().with_context(|| format!("cannot migrate {}", path.display()))?;
+        store.migrate().with_context(|| format!("cannot migrate {db}"))?;
         Ok(store)
     }
 
     /// Brings the schema to [`SCHEMA_VERSION`] in one write transaction: a second process
-    /// opening the same new database waits, then finds it migrated.
+    /// opening the same new database waits (SQLite's write lock, PostgreSQL's advisory lock),
+    /// then finds it migrated.
     fn migrate(&mut self) -> anyhow::Result<()> {
-        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        anyhow::ensure!(
-            version <= SCHEMA_VERSION,
-            "the database has schema version {version}, newer than this aegis understands ({SCHEMA_VERSION})"
-        );
-        if version == SCHEMA_VERSION {
-            return Ok(());
-        }
-        for sql in MIGRATIONS.iter().skip(version as usize) {
-            tx.execute_batch(sql)?;
-        }
-        tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-        tx.commit()?;
-        Ok(())
+        let backend = self.conn.backend();
+        self.conn.transaction(Some(locks::MIGRATE), |c| {
+            let version = match backend {
+                Backend::Sqlite => c.query_one("PRAGMA user_version", &[], |r| r.int(0))?,
+                Backend::Postgres => {
+                    c.batch("CREATE TABLE IF NOT EXISTS aegis_schema (version BIGINT NOT NULL)")?;
+                    c.query_opt("SELECT MAX(version) FROM aegis_schema", &[], |r| r.opt_int(0))?.flatten().unwrap_or(0)
+                }
+            };
+            anyhow::ensure!(
+                version <= SCHEMA_VERSION,
+                "the database has schema version {version}, newer than this aegis understands ({SCHEMA_VERSION})"
+            );
+            if version == SCHEMA_VERSION {
+                return Ok(());
+            }
+            match backend {
+                Backend::Sqlite => {
+                    for sql in MIGRATIONS.iter().skip(version as usize) {
+                        c.batch(sql)?;
+                    }
+                    c.batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
+                }
+                Backend::Postgres => {
+                    for (_, sql) in PG_MIGRATIONS.iter().filter(|(v, _)| *v > version) {
+                        c.batch(sql)?;
+                    }
+                    c.execute("DELETE FROM aegis_schema", &[])?;
+                    c.execute("INSERT INTO aegis_schema (version) VALUES (?1)", args![SCHEMA_VERSION])?;
+                    Ok(())
+                }
+            }
+        })
     }
 
     /// Stores `rows` in one transaction. A row whose `txn_id` is already stored (earlier, or
     /// earlier in the same batch) is not written again; its outcome carries the stored row.
     pub fn insert_batch(&mut self, rows: &[ScoredTransaction]) -> anyhow::Result<Vec<Outcome>> {
-        // IMMEDIATE takes the write lock up front (waiting up to the busy timeout), so several
-        // processes can share one database (Kafka workers and `serve`).
-        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let mut outcomes = Vec::with_capacity(rows.len());
-        let mut counters = Counters::default();
-        {
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO results (txn_id, timestamp, amount, country, merchant, merchant_category, card_masked,
-                    card_token, score, if_score, ae_mse, action, reasons, model_version, received_at, latency_us,
-                    fraud_probability, rules, shadow_score, shadow_action, shadow_version)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)
-                 ON CONFLICT (txn_id) DO NOTHING",
-            )?;
+        // SQLite: IMMEDIATE takes the write lock up front (waiting up to the busy timeout), so
+        // several processes can share one database (Kafka workers and `serve`). PostgreSQL:
+        // batches from several workers commit side by side; a txn_id two of them insert at once
+        // is stored by the first, and the second waits for it and reads it as a duplicate.
+        self.conn.transaction(None, |c| {
+            let mut outcomes = Vec::with_capacity(rows.len());
+            let mut counters = Counters::default();
             for r in rows {
                 let reasons = serde_json::to_string(&r.reasons)?;
                 let rules = serde_json::to_string(&r.rules)?;
                 let shadow = r.shadow.as_ref();
-                let changed = insert.execute(params![
-                    r.txn_id,
-                    r.timestamp,
-                    r.amount,
-                    r.country,
-                    r.merchant,
-                    r.merchant_category,
-                    r.card_masked,
-                    r.card_token,
-                    r.score,
-                    r.if_score,
-                    r.ae_mse,
-                    r.action.as_str(),
-                    reasons,
-                    r.model_version,
-                    r.received_at,
-                    r.latency_us,
-                    r.fraud_probability,
-                    rules,
-                    shadow.map(|s| s.score),
-                    shadow.map(|s| s.action.as_str()),
-                    shadow.map(|s| s.model_version.as_str()),
-                ])?;
+                let changed = c.execute(
+                    "INSERT INTO results (txn_id, timestamp, amount, country, merchant, merchant_category, card_masked,
+                        card_token, score, if_score, ae_mse, action, reasons, model_version, received_at, latency_us,
+                        fraud_probability, rules, shadow_score, shadow_action, shadow_version)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)
+                     ON CONFLICT (txn_id) DO NOTHING",
+                    args![
+                        &r.txn_id,
+                        r.timestamp,
+                        r.amount,
+                        &r.country,
+                        &r.merchant,
+                        r.merchant_category.as_deref(),
+                        &r.card_masked,
+                        &r.card_token,
+                        r.score,
+                        r.if_score,
+                        r.ae_mse,
+                        r.action.as_str(),
+                        &reasons,
+                        &r.model_version,
+                        r.received_at,
+                        r.latency_us,
+                        r.fraud_probability,
+                        &rules,
+                        shadow.map(|s| s.score),
+                        shadow.map(|s| s.action.as_str()),
+                        shadow.map(|s| s.model_version.as_str()),
+                    ],
+                )?;
                 outcomes.push(if changed == 1 {
                     counters.add(r);
                     Outcome::Inserted
                 } else {
-                    let stored = get(&tx, &r.txn_id)?.context("a conflicting row vanished")?;
+                    let stored = get(c, &r.txn_id)?.context("a conflicting row vanished")?;
                     Outcome::Duplicate(Box::new(stored))
                 });
             }
-        }
-        counters.write(&tx)?;
-        tx.commit()?;
-        Ok(outcomes)
+            counters.write(c)?;
+            Ok(outcomes)
+        })
     }
 
     /// The stored decision for `txn_id`, if any.
-    pub fn get(&self, txn_id: &str) -> anyhow::Result<Option<ScoredTransaction>> {
-        get(&self.conn, txn_id)
+    pub fn get(&mut self, txn_id: &str) -> anyhow::Result<Option<ScoredTransaction>> {
+        get(&mut self.conn, txn_id)
     }
 
     /// Calls `f` with every stored transaction from `since` (Unix seconds) on, oldest first,
@@ -302,35 +425,49 @@ impl Store {
     /// it became known — so that a restarted server rebuilds card and merchant state as replay
     /// does. Rows whose card token is not in the current format are skipped. Returns how many
     /// transactions were replayed.
-    pub fn replay(&self, since: i64, mut f: impl FnMut(History)) -> anyhow::Result<u64> {
+    pub fn replay(&mut self, since: i64, mut f: impl FnMut(History)) -> anyhow::Result<u64> {
         let mut changes = self.verdict_changes_known_since(since)?.into_iter().peekable();
-        let mut stmt = self.conn.prepare(
+        let mut n = 0;
+        self.conn.for_each(
             "SELECT txn_id, timestamp, card_token, amount, country, merchant, merchant_category
              FROM results WHERE timestamp >= ?1 ORDER BY timestamp, received_at",
+            args![since],
+            |r| {
+                let Some(txn) = labels::transaction(r, 0)? else { return Ok(()) };
+                while let Some(c) = changes.next_if(|c| c.known_at < txn.timestamp) {
+                    f(History::Verdict(c));
+                }
+                f(History::Transaction(txn));
+                n += 1;
+                Ok(())
+            },
         )?;
-        let mut rows = stmt.query([since])?;
-        let mut n = 0;
-        while let Some(r) = rows.next()? {
-            let Some(txn) = labels::transaction(r, 0)? else { continue };
-            while let Some(c) = changes.next_if(|c| c.known_at < txn.timestamp) {
-                f(History::Verdict(c));
-            }
-            f(History::Transaction(txn));
-            n += 1;
-        }
         changes.for_each(|c| f(History::Verdict(c)));
         Ok(n)
     }
 
     /// The newest transaction time stored, if any.
-    pub fn latest_timestamp(&self) -> anyhow::Result<Option<i64>> {
-        Ok(self.conn.query_row("SELECT MAX(timestamp) FROM results", [], |r| r.get(0))?)
+    pub fn latest_timestamp(&mut self) -> anyhow::Result<Option<i64>> {
+        self.conn.query_one("SELECT MAX(timestamp) FROM results", &[], |r| r.opt_int(0))
     }
 
-    pub fn count(&self) -> anyhow::Result<u64> {
-        let n: i64 = self.conn.query_row("SELECT COUNT(*) FROM results", [], |r| r.get(0))?;
+    pub fn count(&mut self) -> anyhow::Result<u64> {
+        let n = self.conn.query_one("SELECT COUNT(*) FROM results", &[], |r| r.int(0))?;
         Ok(n.unsigned_abs())
     }
+}
+
+/// A SQLite connection set up as every writer uses it.
+fn open_sqlite(path: &std::path::Path) -> anyhow::Result<Connection> {
+    let conn = Connection::open(path)?;
+    // First, so that processes opening the database together wait for each other.
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    set_wal(&conn).context("cannot switch to WAL mode")?;
+    conn.pragma_update(None, "synchronous", "FULL").context("cannot set synchronous=FULL")?;
+    // 64 MiB of page cache (default 2 MiB): inserts of random txn_ids touch pages all over the
+    // txn_id index, and past a few hundred thousand results most of them missed the cache.
+    conn.pragma_update(None, "cache_size", -65_536).context("cannot set the page cache size")?;
+    Ok(conn)
 }
 
 /// `PRAGMA journal_mode=WAL`, retried for up to 5 s while another process holds the new database:
@@ -351,39 +488,44 @@ fn set_wal(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 /// The columns [`scored_row`] reads, in its order.
-pub(crate) const SCORED_COLUMNS: &str = "txn_id, timestamp, amount, country, merchant, merchant_category, card_masked,
-    card_token, score, if_score, ae_mse, action, reasons, model_version, received_at, latency_us, fraud_probability,
-    rules, shadow_score, shadow_action, shadow_version";
-
-pub(crate) fn get(conn: &Connection, txn_id: &str) -> anyhow::Result<Option<ScoredTransaction>> {
-    let mut stmt = conn.prepare_cached(&format!("SELECT {SCORED_COLUMNS} FROM results WHERE txn_id = ?1"))?;
-    Ok(stmt.query_row([txn_id], scored_row).optional()?)
+macro_rules! scored_columns {
+    () => {
+        "txn_id, timestamp, amount, country, merchant, merchant_category, card_masked, card_token, score, if_score,
+        ae_mse, action, reasons, model_version, received_at, latency_us, fraud_probability, rules, shadow_score,
+        shadow_action, shadow_version"
+    };
 }
 
-/// A stored result, from a row selected with [`SCORED_COLUMNS`].
-pub(crate) fn scored_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ScoredTransaction> {
+pub(crate) fn get(conn: &mut Conn, txn_id: &str) -> anyhow::Result<Option<ScoredTransaction>> {
+    conn.query_opt(concat!("SELECT ", scored_columns!(), " FROM results WHERE txn_id = ?1"), args![txn_id], scored_row)
+}
+
+/// A stored result, from a row selected with [`scored_columns`].
+pub(crate) fn scored_row(r: &dyn Row) -> anyhow::Result<ScoredTransaction> {
     Ok(ScoredTransaction {
-        txn_id: r.get(0)?,
-        timestamp: r.get(1)?,
-        amount: r.get(2)?,
-        country: r.get(3)?,
-        merchant: r.get(4)?,
-        merchant_category: r.get(5)?,
-        card_masked: r.get(6)?,
-        card_token: r.get(7)?,
-        score: r.get(8)?,
-        if_score: r.get(9)?,
-        ae_mse: r.get(10)?,
+        txn_id: r.string(0)?,
+        timestamp: r.int(1)?,
+        amount: r.real(2)?,
+        country: r.string(3)?,
+        merchant: r.string(4)?,
+        merchant_category: r.opt_string(5)?,
+        card_masked: r.string(6)?,
+        card_token: r.string(7)?,
+        score: r.real32(8)?,
+        if_score: r.real32(9)?,
+        ae_mse: r.real32(10)?,
         action: column::parsed(r, 11)?,
         reasons: column::json_list(r, 12)?,
-        model_version: r.get(13)?,
-        received_at: r.get(14)?,
-        latency_us: r.get(15)?,
-        fraud_probability: r.get(16)?,
+        model_version: r.string(13)?,
+        received_at: r.int(14)?,
+        latency_us: r.int32(15)?,
+        fraud_probability: r.opt_real32(16)?,
         rules: column::json_list(r, 17)?,
         shadow: column::shadow(r, 18)?,
     })
 }
 
+#[cfg(test)]
+pub(crate) mod testing;
 #[cfg(test)]
 mod tests;

@@ -1,12 +1,11 @@
 //! The store boundary the engine talks to: open (and rebuild recent history), look a decision
-//! up, queue one for the group commit, say whether the store is healthy, shut down. SQLite sits
-//! behind it today; a second backend implements these same calls without touching the engine
-//! or the HTTP layer. The dashboard's queries go through the shared [`ReadPool`].
+//! up, queue one for the group commit, say whether the store is healthy, shut down. SQLite or
+//! PostgreSQL sits behind it ([`Location`]); the engine and the HTTP layer do not know which.
+//! The dashboard's queries go through the shared [`ReadPool`].
 
-use super::{Ack, History, LabelIn, LabelOutcome, ReadPool, Store, VerdictChange, Writer, WriterStats};
+use super::{Ack, History, LabelIn, LabelOutcome, Location, ReadPool, Store, VerdictChange, Writer, WriterStats};
 use crate::domain::ScoredTransaction;
 use anyhow::Context;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::Mutex;
 
@@ -31,9 +30,14 @@ impl Results {
     /// Opens (creating and migrating) the store at `db`, and hands every stored transaction from
     /// `since`, or from `window_secs` before the newest one if that is later, to `history` in
     /// time order, before any new result can be written. Returns how many it replayed.
-    pub fn open(db: &Path, since: i64, window_secs: i64, history: impl FnMut(History)) -> anyhow::Result<(Self, u64)> {
-        let store = Store::open(db)?;
-        let context = || format!("cannot rebuild card history from {}", db.display());
+    pub fn open(
+        db: &Location,
+        since: i64,
+        window_secs: i64,
+        history: impl FnMut(History),
+    ) -> anyhow::Result<(Self, u64)> {
+        let mut store = Store::open(db)?;
+        let context = || format!("cannot rebuild card history from {db}");
         let replayed = match store.latest_timestamp().with_context(context)? {
             Some(latest) => store.replay(since.max(latest - window_secs), history).with_context(context)?,
             None => 0,

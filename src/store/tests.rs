@@ -27,114 +27,131 @@ fn result(id: &str, action: Action) -> ScoredTransaction {
     }
 }
 
+/// The schema version a store records.
+fn schema_version(store: &mut Store) -> i64 {
+    match store.conn.backend() {
+        sql::Backend::Sqlite => store.conn.query_one("PRAGMA user_version", &[], |r| r.int(0)).unwrap(),
+        sql::Backend::Postgres => store.conn.query_one("SELECT version FROM aegis_schema", &[], |r| r.int(0)).unwrap(),
+    }
+}
+
 #[test]
 fn round_trips_every_field_and_survives_reopening() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("results.db");
-    let mut store = Store::open(&path).unwrap();
-    let r = result("t1", Action::Block);
-    assert_eq!(store.insert_batch(std::slice::from_ref(&r)).unwrap(), [Outcome::Inserted]);
-    drop(store);
-    let store = Store::open(&path).unwrap();
-    assert_eq!(store.get("t1").unwrap(), Some(r));
-    assert_eq!(store.get("nope").unwrap(), None);
-    let version: i64 = store.conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
-    assert_eq!(version, SCHEMA_VERSION);
+    for db in testing::each_backend() {
+        let mut store = Store::open(&db.location).unwrap();
+        let r = result("t1", Action::Block);
+        assert_eq!(store.insert_batch(std::slice::from_ref(&r)).unwrap(), [Outcome::Inserted]);
+        drop(store);
+        let mut store = Store::open(&db.location).unwrap();
+        assert_eq!(store.get("t1").unwrap(), Some(r), "{:?}", db.location);
+        assert_eq!(store.get("nope").unwrap(), None);
+        assert_eq!(schema_version(&mut store), SCHEMA_VERSION);
+    }
 }
 
 #[test]
 fn a_repeated_txn_id_keeps_the_first_decision() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(&dir.path().join("r.db")).unwrap();
-    let first = result("t1", Action::Block);
-    let again = ScoredTransaction { score: 0.1, action: Action::Allow, ..result("t1", Action::Allow) };
-    // Within one batch and across batches.
-    let outcomes = store.insert_batch(&[first.clone(), again.clone()]).unwrap();
-    assert_eq!(outcomes, [Outcome::Inserted, Outcome::Duplicate(Box::new(first.clone()))]);
-    assert_eq!(store.insert_batch(&[again]).unwrap(), [Outcome::Duplicate(Box::new(first))]);
-    assert_eq!(store.count().unwrap(), 1);
+    for db in testing::each_backend() {
+        let mut store = Store::open(&db.location).unwrap();
+        let first = result("t1", Action::Block);
+        let again = ScoredTransaction { score: 0.1, action: Action::Allow, ..result("t1", Action::Allow) };
+        // Within one batch and across batches.
+        let outcomes = store.insert_batch(&[first.clone(), again.clone()]).unwrap();
+        assert_eq!(outcomes, [Outcome::Inserted, Outcome::Duplicate(Box::new(first.clone()))]);
+        assert_eq!(store.insert_batch(&[again]).unwrap(), [Outcome::Duplicate(Box::new(first))]);
+        assert_eq!(store.count().unwrap(), 1);
+    }
 }
 
 #[test]
 fn refuses_a_database_from_a_newer_aegis() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("r.db");
-    drop(Store::open(&path).unwrap());
-    Connection::open(&path).unwrap().pragma_update(None, "user_version", 99).unwrap();
-    let err = format!("{:#}", Store::open(&path).unwrap_err());
-    assert!(err.contains("schema version 99"), "{err}");
+    for db in testing::each_backend() {
+        let mut store = Store::open(&db.location).unwrap();
+        match store.conn.backend() {
+            sql::Backend::Sqlite => store.conn.batch("PRAGMA user_version = 99").unwrap(),
+            sql::Backend::Postgres => store.conn.batch("UPDATE aegis_schema SET version = 99").unwrap(),
+        }
+        drop(store);
+        let err = format!("{:#}", Store::open(&db.location).unwrap_err());
+        assert!(err.contains("schema version 99"), "{err}");
+    }
 }
 
 #[test]
 fn the_writer_acknowledges_only_committed_results() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("r.db");
-    let writer = Writer::spawn(Store::open(&path).unwrap(), 64, 16);
-    let (done_tx, done_rx) = mpsc::channel();
-    let n = 500;
-    for i in 0..n {
-        let done = done_tx.clone();
-        let check_path = path.clone();
-        let id = format!("t{i}");
-        let ack: Ack = Box::new(move |outcome| {
-            // At ack time a separate connection must already see the row: it is committed.
-            let visible = Store::open(&check_path).unwrap().get(&id).unwrap().is_some();
-            done.send((outcome, visible)).unwrap();
-        });
-        writer.submit(result(&format!("t{i}"), Action::Review), ack).unwrap();
+    for db in testing::each_backend() {
+        let writer = Writer::spawn(Store::open(&db.location).unwrap(), 64, 16);
+        // At ack time a separate connection must already see the row: it is committed.
+        let check = std::sync::Arc::new(std::sync::Mutex::new(Store::open(&db.location).unwrap()));
+        let (done_tx, done_rx) = mpsc::channel();
+        let n = 500;
+        for i in 0..n {
+            let (done, check) = (done_tx.clone(), std::sync::Arc::clone(&check));
+            let id = format!("t{i}");
+            let ack: Ack = Box::new(move |outcome| {
+                let visible = check.lock().unwrap().get(&id).unwrap().is_some();
+                done.send((outcome, visible)).unwrap();
+            });
+            writer.submit(result(&format!("t{i}"), Action::Review), ack).unwrap();
+        }
+        for _ in 0..n {
+            let (outcome, visible) = done_rx.recv().unwrap();
+            assert_eq!(outcome, Ok(Outcome::Inserted));
+            assert!(visible, "acknowledged before commit ({:?})", db.location);
+        }
+        let stats = writer.stats();
+        assert_eq!(stats.rows.load(Ordering::Relaxed), n);
+        assert!(stats.batches.load(Ordering::Relaxed) <= n);
+        writer.shutdown();
+        assert_eq!(Store::open(&db.location).unwrap().count().unwrap(), n);
     }
-    for _ in 0..n {
-        let (outcome, visible) = done_rx.recv().unwrap();
-        assert_eq!(outcome, Ok(Outcome::Inserted));
-        assert!(visible, "acknowledged before commit");
-    }
-    let stats = writer.stats();
-    assert_eq!(stats.rows.load(Ordering::Relaxed), n);
-    assert!(stats.batches.load(Ordering::Relaxed) <= n);
-    writer.shutdown();
-    assert_eq!(Store::open(&path).unwrap().count().unwrap(), n);
 }
 
 #[test]
 fn shutdown_commits_what_is_queued() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("r.db");
-    let writer = Writer::spawn(Store::open(&path).unwrap(), 1000, 100);
-    for i in 0..300 {
-        writer.submit(result(&format!("t{i}"), Action::Allow), Box::new(|_| {})).unwrap();
+    for db in testing::each_backend() {
+        let writer = Writer::spawn(Store::open(&db.location).unwrap(), 1000, 100);
+        for i in 0..300 {
+            writer.submit(result(&format!("t{i}"), Action::Allow), Box::new(|_| {})).unwrap();
+        }
+        writer.shutdown();
+        assert_eq!(Store::open(&db.location).unwrap().count().unwrap(), 300);
     }
-    writer.shutdown();
-    assert_eq!(Store::open(&path).unwrap().count().unwrap(), 300);
 }
 
 #[test]
 fn counters_follow_inserts_and_ignore_duplicates() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("results.db");
-    let mut store = Store::open(&path).unwrap();
-    let mut rows = vec![result("a", Action::Allow), result("b", Action::Review), result("c", Action::Block)];
-    rows[2].country = "BR".into();
-    rows[2].received_at += 60_000; // the next minute
-    store.insert_batch(&rows).unwrap();
-    store.insert_batch(&rows[..2]).unwrap(); // duplicates: not counted again
-    let pool = ReadPool::open(&path, 1).unwrap();
-    let now = rows[2].received_at + 1_000;
-    let stats = pool.stats(now).unwrap();
-    assert_eq!((stats.processed, stats.reviewed, stats.blocked, stats.flagged), (3, 1, 1, 2));
-    let minutes: Vec<(i64, i64)> = stats.per_minute.iter().rev().take(2).map(|m| (m.transactions, m.flagged)).collect();
-    assert_eq!(minutes, [(1, 1), (2, 1)], "newest minute first");
-    assert_eq!(stats.p99_latency_us, Some(210));
-    let countries = pool.countries(10).unwrap();
-    assert_eq!(
-        countries,
-        [
-            CountryCount { country: "FR".into(), transactions: 2, flagged: 1 },
-            CountryCount { country: "BR".into(), transactions: 1, flagged: 1 },
-        ],
-        "by flagged, then by transactions"
-    );
-    let flagged = pool.page(Filter::Flagged, 10, None).unwrap();
-    assert_eq!(flagged.iter().map(|t| t.txn_id.as_str()).collect::<Vec<_>>(), ["c", "b"]);
+    for db in testing::each_backend() {
+        let mut store = Store::open(&db.location).unwrap();
+        let mut rows = vec![result("a", Action::Allow), result("b", Action::Review), result("c", Action::Block)];
+        rows[2].country = "BR".into();
+        rows[2].received_at += 60_000; // the next minute
+        store.insert_batch(&rows).unwrap();
+        store.insert_batch(&rows[..2]).unwrap(); // duplicates: not counted again
+        let pool = ReadPool::open(&db.location, 1).unwrap();
+        let now = rows[2].received_at + 1_000;
+        let stats = pool.stats(now).unwrap();
+        assert_eq!((stats.processed, stats.reviewed, stats.blocked, stats.flagged), (3, 1, 1, 2));
+        let minutes: Vec<(i64, i64)> =
+            stats.per_minute.iter().rev().take(2).map(|m| (m.transactions, m.flagged)).collect();
+        assert_eq!(minutes, [(1, 1), (2, 1)], "newest minute first");
+        assert_eq!(stats.p99_latency_us, Some(210));
+        let countries = pool.countries(10).unwrap();
+        assert_eq!(
+            countries,
+            [
+                CountryCount { country: "FR".into(), transactions: 2, flagged: 1 },
+                CountryCount { country: "BR".into(), transactions: 1, flagged: 1 },
+            ],
+            "by flagged, then by transactions"
+        );
+        let flagged = pool.page(Filter::Flagged, 10, None).unwrap();
+        assert_eq!(flagged.iter().map(|t| t.txn_id.as_str()).collect::<Vec<_>>(), ["c", "b"]);
+        let blocked = pool.page(Filter::Action(Action::Block), 10, None).unwrap();
+        assert_eq!(blocked.iter().map(|t| t.txn_id.as_str()).collect::<Vec<_>>(), ["c"]);
+        let allowed = pool.page(Filter::Action(Action::Allow), 10, None).unwrap();
+        assert_eq!(allowed.iter().map(|t| t.txn_id.as_str()).collect::<Vec<_>>(), ["a"]);
+    }
 }
 
 #[test]
@@ -154,7 +171,7 @@ fn a_version_2_database_is_migrated_and_its_counters_backfilled() {
         )
         .unwrap();
     }
-    let store = Store::open(&path).unwrap();
+    let mut store = Store::open(&path).unwrap();
     assert_eq!(store.get("old").unwrap().unwrap().latency_us, 0);
     let pool = ReadPool::open(&path, 1).unwrap();
     let stats = pool.stats(180_000).unwrap();
@@ -164,40 +181,43 @@ fn a_version_2_database_is_migrated_and_its_counters_backfilled() {
 
 #[test]
 fn pages_continue_from_the_cursor_even_within_one_millisecond() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("results.db");
-    let mut store = Store::open(&path).unwrap();
-    // Five results received in the same millisecond: only the txn_id orders them.
-    let rows: Vec<ScoredTransaction> = (0..5).map(|i| result(&format!("t{i}"), Action::Allow)).collect();
-    store.insert_batch(&rows).unwrap();
-    let pool = ReadPool::open(&path, 1).unwrap();
-    let first = pool.page(Filter::All, 2, None).unwrap();
-    let cursor = Cursor { received_at: first[1].received_at, txn_id: first[1].txn_id.clone() };
-    let second = pool.page(Filter::Action(Action::Allow), 10, Some(&cursor)).unwrap();
-    let ids: Vec<&str> = first.iter().chain(&second).map(|t| t.txn_id.as_str()).collect();
-    assert_eq!(ids, ["t4", "t3", "t2", "t1", "t0"]);
-    assert_eq!(cursor.to_string().parse::<Cursor>().unwrap(), cursor);
+    for db in testing::each_backend() {
+        let mut store = Store::open(&db.location).unwrap();
+        // Five results received in the same millisecond: only the txn_id orders them.
+        let rows: Vec<ScoredTransaction> = (0..5).map(|i| result(&format!("t{i}"), Action::Allow)).collect();
+        store.insert_batch(&rows).unwrap();
+        let pool = ReadPool::open(&db.location, 1).unwrap();
+        let first = pool.page(Filter::All, 2, None).unwrap();
+        let cursor = Cursor { received_at: first[1].received_at, txn_id: first[1].txn_id.clone() };
+        let second = pool.page(Filter::Action(Action::Allow), 10, Some(&cursor)).unwrap();
+        let ids: Vec<&str> = first.iter().chain(&second).map(|t| t.txn_id.as_str()).collect();
+        assert_eq!(ids, ["t4", "t3", "t2", "t1", "t0"]);
+        assert_eq!(cursor.to_string().parse::<Cursor>().unwrap(), cursor);
+        let queue = pool.review_queue(10, None, None).unwrap();
+        assert!(queue.is_empty(), "nothing flagged");
+    }
 }
 
 #[test]
 fn connections_creating_one_new_database_together_all_succeed() {
-    // Two Kafka workers starting at once open the same new file: each must wait for the other
-    // (busy timeout, WAL switch retried) rather than fail with "database is locked".
-    for round in 0..30 {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("results.db");
-        let barrier = std::sync::Arc::new(std::sync::Barrier::new(4));
-        let openers: Vec<_> = (0..4)
-            .map(|_| {
-                let (path, barrier) = (path.clone(), std::sync::Arc::clone(&barrier));
-                std::thread::spawn(move || {
-                    barrier.wait();
-                    Store::open(&path).map(|_| ()).map_err(|e| format!("{e:#}"))
+    // Workers starting at once open the same new database: each must wait for the other
+    // (SQLite: busy timeout, WAL switch retried; PostgreSQL: the migration's advisory lock)
+    // rather than fail.
+    for round in 0..10 {
+        for db in testing::each_backend() {
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(4));
+            let openers: Vec<_> = (0..4)
+                .map(|_| {
+                    let (location, barrier) = (db.location.clone(), std::sync::Arc::clone(&barrier));
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        Store::open(&location).map(|_| ()).map_err(|e| format!("{e:#}"))
+                    })
                 })
-            })
-            .collect();
-        for o in openers {
-            o.join().unwrap().unwrap_or_else(|e| panic!("round {round}: {e}"));
+                .collect();
+            for o in openers {
+                o.join().unwrap().unwrap_or_else(|e| panic!("round {round} on {:?}: {e}", db.location));
+            }
         }
     }
 }
@@ -209,31 +229,32 @@ fn label(txn: &str, verdict: crate::domain::Verdict, source: &str, reported_at: 
 #[test]
 fn the_newest_label_decides_the_verdict_and_each_change_is_logged_once() {
     use crate::domain::Verdict::{Fraud, Legit};
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(&dir.path().join("r.db")).unwrap();
-    store.insert_batch(&[result("t1", Action::Block), result("t2", Action::Allow)]).unwrap();
-    let t = 1_735_700_000;
-    let mut put = |l: LabelIn| store.put_labels(&[l], "me", 0).unwrap().remove(0);
-    let changed = |o: LabelOutcome| match o {
-        LabelOutcome::Stored { change } => change.map(|c| (c.verdict, c.previous, c.known_at)),
-        other => panic!("not stored: {other:?}"),
-    };
-    assert_eq!(changed(put(label("t1", Fraud, "chargeback", t + 100))), Some((Fraud, None, t + 100)));
-    assert_eq!(put(label("t1", Fraud, "chargeback", t + 100)), LabelOutcome::Unchanged);
-    assert_eq!(put(label("t1", Legit, "chargeback", t + 50)), LabelOutcome::Unchanged, "older than this source's");
-    // A newer report from another source overrides; then an in-between one changes nothing.
-    assert_eq!(changed(put(label("t1", Legit, "analyst", t + 200))), Some((Legit, Some(Fraud), t + 200)));
-    assert_eq!(changed(put(label("t1", Fraud, "chargeback", t + 150))), None);
-    assert_eq!(changed(put(label("t2", Fraud, "customer", t + 10))), Some((Fraud, None, t + 10)));
-    assert_eq!(put(label("nope", Fraud, "customer", t)), LabelOutcome::UnknownTxn);
+    for db in testing::each_backend() {
+        let mut store = Store::open(&db.location).unwrap();
+        store.insert_batch(&[result("t1", Action::Block), result("t2", Action::Allow)]).unwrap();
+        let t = 1_735_700_000;
+        let mut put = |l: LabelIn| store.put_labels(&[l], "me", 0).unwrap().remove(0);
+        let changed = |o: LabelOutcome| match o {
+            LabelOutcome::Stored { change } => change.map(|c| (c.verdict, c.previous, c.known_at)),
+            other => panic!("not stored: {other:?}"),
+        };
+        assert_eq!(changed(put(label("t1", Fraud, "chargeback", t + 100))), Some((Fraud, None, t + 100)));
+        assert_eq!(put(label("t1", Fraud, "chargeback", t + 100)), LabelOutcome::Unchanged);
+        assert_eq!(put(label("t1", Legit, "chargeback", t + 50)), LabelOutcome::Unchanged, "older than this source's");
+        // A newer report from another source overrides; then an in-between one changes nothing.
+        assert_eq!(changed(put(label("t1", Legit, "analyst", t + 200))), Some((Legit, Some(Fraud), t + 200)));
+        assert_eq!(changed(put(label("t1", Fraud, "chargeback", t + 150))), None);
+        assert_eq!(changed(put(label("t2", Fraud, "customer", t + 10))), Some((Fraud, None, t + 10)));
+        assert_eq!(put(label("nope", Fraud, "customer", t)), LabelOutcome::UnknownTxn);
 
-    let (others, last) = labels::changes_since(&store.conn, 0, "someone else", 100).unwrap();
-    assert_eq!(others.iter().map(|c| c.verdict).collect::<Vec<_>>(), [Fraud, Legit, Fraud]);
-    assert_eq!(others[0].txn.as_ref().map(|t| t.txn_id.as_str()), Some("t1"));
-    let (mine, seen) = labels::changes_since(&store.conn, 0, "me", 100).unwrap();
-    assert!(mine.is_empty(), "a process skips its own changes");
-    assert_eq!((last, seen), (3, 3));
-    // t1 was flagged and ended legitimate; t2 was allowed and is fraud.
-    let stats = labels::label_stats(&store.conn).unwrap();
-    assert_eq!(stats, LabelStats { confirmed_fraud: 1, reviewed_flags: 1, confirmed_flags: 0 });
+        let (others, last) = labels::changes_since(&mut store.conn, 0, "someone else", 100).unwrap();
+        assert_eq!(others.iter().map(|c| c.verdict).collect::<Vec<_>>(), [Fraud, Legit, Fraud]);
+        assert_eq!(others[0].txn.as_ref().map(|t| t.txn_id.as_str()), Some("t1"));
+        let (mine, seen) = labels::changes_since(&mut store.conn, 0, "me", 100).unwrap();
+        assert!(mine.is_empty(), "a process skips its own changes");
+        assert_eq!((last, seen), (3, 3));
+        // t1 was flagged and ended legitimate; t2 was allowed and is fraud.
+        let stats = labels::label_stats(&mut store.conn).unwrap();
+        assert_eq!(stats, LabelStats { confirmed_fraud: 1, reviewed_flags: 1, confirmed_flags: 0 });
+    }
 }

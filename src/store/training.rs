@@ -6,9 +6,9 @@
 //! the change that made it fraud — so features and training see it only from then on.
 
 use super::Store;
+use super::sql::args;
 use crate::domain::Action;
 use crate::ingest::LabelledTransaction;
-use rusqlite::params;
 
 /// One stored decision with both models' opinions and its verdict.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,57 +28,58 @@ impl Store {
     /// verdicts (none = legitimate), each fraud label with the time it became known. Rows whose
     /// card token is not in the current format are skipped. `progress` gets the row count so far.
     pub fn training_rows(
-        &self,
+        &mut self,
         from: Option<i64>,
         to: Option<i64>,
         mut progress: impl FnMut(u64),
     ) -> anyhow::Result<Vec<LabelledTransaction>> {
-        let mut stmt = self.conn.prepare(
+        let mut out = Vec::new();
+        self.conn.for_each(
             "SELECT r.txn_id, r.timestamp, r.card_token, r.amount, r.country, r.merchant, r.merchant_category,
                     r.card_masked, r.verdict,
                     (SELECT MAX(c.known_at) FROM verdict_changes c WHERE c.txn_id = r.txn_id AND c.verdict = 'fraud')
              FROM results r WHERE r.timestamp >= ?1 AND r.timestamp < ?2
              ORDER BY r.timestamp, r.received_at",
+            args![from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX)],
+            |r| {
+                let Some(txn) = super::labels::transaction(r, 0)? else { return Ok(()) };
+                let fraud = r.opt_text(8)? == Some("fraud");
+                out.push(LabelledTransaction {
+                    txn,
+                    label: Some(fraud),
+                    label_time: if fraud { r.opt_int(9)? } else { None },
+                    scenario: None,
+                    masked_card: r.string(7)?,
+                    line: out.len() as u64 + 1,
+                });
+                if out.len() % 10_000 == 0 {
+                    progress(out.len() as u64);
+                }
+                Ok(())
+            },
         )?;
-        let mut rows = stmt.query(params![from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX)])?;
-        let mut out = Vec::new();
-        while let Some(r) = rows.next()? {
-            let Some(txn) = super::labels::transaction(r, 0)? else { continue };
-            let fraud = r.get::<_, Option<String>>(8)?.as_deref() == Some("fraud");
-            out.push(LabelledTransaction {
-                txn,
-                label: Some(fraud),
-                label_time: if fraud { r.get(9)? } else { None },
-                scenario: None,
-                masked_card: r.get(7)?,
-                line: out.len() as u64 + 1,
-            });
-            if out.len() % 10_000 == 0 {
-                progress(out.len() as u64);
-            }
-        }
         Ok(out)
     }
 
     /// Every stored decision with `from <= timestamp < to` with its shadow opinion and verdict,
     /// oldest first.
-    pub fn compared(&self, from: Option<i64>, to: Option<i64>) -> anyhow::Result<Vec<Compared>> {
-        let mut stmt = self.conn.prepare(
+    pub fn compared(&mut self, from: Option<i64>, to: Option<i64>) -> anyhow::Result<Vec<Compared>> {
+        self.conn.query(
             "SELECT card_token, timestamp, score, action, shadow_score, shadow_action, shadow_version, model_version,
                     verdict
              FROM results WHERE timestamp >= ?1 AND timestamp < ?2 ORDER BY timestamp, received_at",
-        )?;
-        let rows = stmt.query_map(params![from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX)], |r| {
-            Ok(Compared {
-                card: r.get(0)?,
-                timestamp: r.get(1)?,
-                score: r.get(2)?,
-                action: super::column::parsed(r, 3)?,
-                shadow: super::column::shadow(r, 4)?,
-                model_version: r.get(7)?,
-                verdict: r.get::<_, Option<String>>(8)?.map(|v| v == "fraud"),
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            args![from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX)],
+            |r| {
+                Ok(Compared {
+                    card: r.string(0)?,
+                    timestamp: r.int(1)?,
+                    score: r.real32(2)?,
+                    action: super::column::parsed(r, 3)?,
+                    shadow: super::column::shadow(r, 4)?,
+                    model_version: r.string(7)?,
+                    verdict: r.opt_text(8)?.map(|v| v == "fraud"),
+                })
+            },
+        )
     }
 }

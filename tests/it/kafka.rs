@@ -153,7 +153,7 @@ fn ten_thousand_produced_are_stored_exactly_once_with_offsets_committed() {
     let (ok, log) = worker.stop();
     assert!(ok, "{log}");
     assert!(log.contains("Stopped: 10000 scored (0 already stored), 0 sent to"), "{log}");
-    let store = Store::open(&db).unwrap();
+    let mut store = Store::open(&db).unwrap();
     assert!(generated_ids(11, 10_000).iter().all(|id| store.get(id).unwrap().is_some()));
     assert_eq!(committed(&brokers, &topic, &group, 3), 10_000, "every offset committed");
 }
@@ -181,7 +181,7 @@ fn a_worker_killed_mid_stream_and_restarted_loses_and_doubles_nothing() {
     assert_eq!(wait_for_rows(&db, 10_000, Duration::from_secs(120)), 10_000);
     let (ok, log) = second.stop();
     assert!(ok, "{log}");
-    let store = Store::open(&db).unwrap();
+    let mut store = Store::open(&db).unwrap();
     let missing = generated_ids(12, 10_000).iter().filter(|id| store.get(id).unwrap().is_none()).count();
     assert_eq!(missing, 0);
     assert_eq!(committed(&brokers, &topic, &group, 2), 10_000);

@@ -101,7 +101,7 @@ fn every_acknowledged_result_survives_sigkill() {
     server.signal("-KILL");
     let acked: Vec<String> = workers.into_iter().flat_map(|w| w.join().unwrap()).collect();
     assert!(acked.len() > 20, "only {} requests were answered", acked.len());
-    let store = Store::open(&server.db).unwrap();
+    let mut store = Store::open(&server.db).unwrap();
     let missing: Vec<&String> = acked.iter().filter(|id| store.get(id).unwrap().is_none()).collect();
     assert!(missing.is_empty(), "{} of {} acknowledged results lost: {missing:?}", missing.len(), acked.len());
 }
@@ -118,7 +118,7 @@ fn sigterm_drains_requests_in_flight_and_exits_cleanly() {
     stop.store(true, Ordering::Relaxed);
     let acked: Vec<String> = workers.into_iter().flat_map(|w| w.join().unwrap()).collect();
     assert!(server.output().contains("Shutting down"), "{}", server.output());
-    let store = Store::open(&server.db).unwrap();
+    let mut store = Store::open(&server.db).unwrap();
     assert!(acked.iter().all(|id| store.get(id).unwrap().is_some()));
     assert!(super::stored_rows(&server.db) >= acked.len() as u64);
 }
@@ -169,7 +169,7 @@ fn flagged_transactions_alert_webhooks_with_retry_and_record_delivery() {
         }
     }
     assert!(!flagged.is_empty(), "bundle b should flag some of these");
-    let store = Store::open(&server.db).unwrap();
+    let mut store = Store::open(&server.db).unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     for id in &flagged {
         loop {
