@@ -50,14 +50,19 @@ impl Worker {
         Self::start_with(dir, brokers, topic, group, &[])
     }
 
+    /// `--db` in `extra` names another database (a `postgres://` URL, say); the card key is
+    /// always `dir/results.key`, the one `produce` writes.
     fn start_with(dir: &Path, brokers: &str, topic: &str, group: &str, extra: &[&str]) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_aegis"));
         cmd.args(["consume", "--brokers", brokers, "--topic", topic, "--group", group, "--log", "warn"])
             .arg("--models")
             .arg(&bundles().a)
-            .arg("--db")
-            .arg(dir.join("results.db"))
-            .args(["--broker-timeout", "30"])
+            .arg("--card-key-file")
+            .arg(dir.join("results.key"));
+        if !extra.contains(&"--db") {
+            cmd.arg("--db").arg(dir.join("results.db"));
+        }
+        cmd.args(["--broker-timeout", "30"])
             .args(extra)
             .env_remove("AEGIS_CARD_KEY")
             .stdout(Stdio::piped())
@@ -107,7 +112,7 @@ fn produce(dir: &Path, brokers: &str, topic: &str, count: usize, seed: u64) -> S
 use super::stored_rows as count_rows;
 
 /// Waits until the store holds `n` results (and no more appear for a moment).
-fn wait_for_rows(db: &Path, n: u64, within: Duration) -> u64 {
+fn wait_for_rows(db: impl AsRef<std::ffi::OsStr> + Copy, n: u64, within: Duration) -> u64 {
     let deadline = Instant::now() + within;
     loop {
         if count_rows(db) >= n || Instant::now() > deadline {
@@ -185,6 +190,38 @@ fn a_worker_killed_mid_stream_and_restarted_loses_and_doubles_nothing() {
     let missing = generated_ids(12, 10_000).iter().filter(|id| store.get(id).unwrap().is_none()).count();
     assert_eq!(missing, 0);
     assert_eq!(committed(&brokers, &topic, &group, 2), 10_000);
+}
+
+#[test]
+fn two_workers_on_postgres_store_each_transaction_once_even_when_one_is_killed() {
+    let brokers = broker();
+    let dir = tempfile::tempdir().unwrap();
+    let (topic, group) = (unique("tx"), unique("g"));
+    create_topic(&brokers, &topic, 4);
+    produce(dir.path(), &brokers, &topic, 10_000, 14);
+    let db = super::postgres_db();
+    let on_postgres = ["--db", db.as_str()];
+    let a = Worker::start_with(dir.path(), &brokers, &topic, &group, &on_postgres);
+    let b = Worker::start_with(dir.path(), &brokers, &topic, &group, &on_postgres);
+    // Killed once results arrive: mid-stream, with messages in flight and offsets uncommitted.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while count_rows(&db) < 1_000 {
+        assert!(Instant::now() < deadline, "the workers stored nothing");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    a.signal("-KILL");
+    drop(a);
+    assert!(count_rows(&db) < 10_000, "killed before the end");
+    // The survivor takes the dead worker's partitions (after the session timeout) and finishes.
+    assert_eq!(wait_for_rows(db.as_str(), 10_000, Duration::from_secs(180)), 10_000);
+    let (ok, log) = b.stop();
+    assert!(ok, "{log}");
+    let mut client = ::postgres::Client::connect(&db, ::postgres::NoTls).unwrap();
+    let stored: std::collections::HashSet<String> =
+        client.query("SELECT txn_id FROM results", &[]).unwrap().iter().map(|r| r.get(0)).collect();
+    let expected: std::collections::HashSet<String> = generated_ids(14, 10_000).into_iter().collect();
+    assert_eq!(stored, expected, "each produced transaction stored, once");
+    assert_eq!(committed(&brokers, &topic, &group, 4), 10_000, "every offset committed");
 }
 
 #[test]

@@ -12,18 +12,39 @@ mod dashboard_api;
 mod kafka;
 mod lifecycle;
 mod pipeline;
+mod postgres;
 mod server;
 
 use std::path::Path;
 use std::process::{Command, Output};
 
-/// Results stored in the database at `db` (0 before it exists), read without taking a lock:
-/// the one way tests count rows.
-pub fn stored_rows(db: &Path) -> u64 {
+/// Results stored in the database at `db` — a SQLite file or a `postgres://` URL — (0 before
+/// it exists), read without taking a lock: the one way tests count rows.
+pub fn stored_rows(db: impl AsRef<std::ffi::OsStr>) -> u64 {
+    let db = db.as_ref().to_string_lossy();
+    if db.starts_with("postgres://") {
+        return ::postgres::Client::connect(&db, ::postgres::NoTls)
+            .and_then(|mut c| c.query_one("SELECT COUNT(*) FROM results", &[]).map(|r| r.get::<_, i64>(0)))
+            .map_or(0, |n| n.unsigned_abs());
+    }
     let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
-    rusqlite::Connection::open_with_flags(db, flags)
+    rusqlite::Connection::open_with_flags(&*db, flags)
         .and_then(|c| c.query_row("SELECT COUNT(*) FROM results", [], |r| r.get::<_, i64>(0)))
         .map_or(0, |n| n.unsigned_abs())
+}
+
+/// A new, empty database on the test PostgreSQL server (`AEGIS_TEST_POSTGRES`, set by
+/// `scripts/test.sh`; a test that needs it fails without it): its URL.
+pub fn postgres_db() -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let server = std::env::var("AEGIS_TEST_POSTGRES")
+        .expect("AEGIS_TEST_POSTGRES: run the tests with ./scripts/test.sh, which starts a PostgreSQL server");
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = format!("aegis_it_{}_{n}", std::process::id());
+    let mut admin =
+        ::postgres::Client::connect(&server, ::postgres::NoTls).expect("the test PostgreSQL server answers");
+    admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+    format!("{}/{name}", server.rsplit_once('/').unwrap().0)
 }
 
 /// Runs `aegis` with `args` in `dir`.

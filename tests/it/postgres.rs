@@ -1,0 +1,79 @@
+//! The PostgreSQL store end to end: `aegis serve --db postgres://…` scores and stores, answers a
+//! repeat from the store, takes labels and list entries, and a second server on the same
+//! database (another machine, as far as it knows) sees all of it. The database is a fresh one on
+//! the server `scripts/test.sh` starts.
+
+use super::server::{Server, bundles, pan, txn};
+use super::{aegis_err, postgres_db, stored_rows};
+use serde_json::{Value, json};
+
+fn get_json(server: &Server, path: &str) -> Value {
+    let (status, body) = server.get(path);
+    assert_eq!(status, 200, "{path}: {body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+#[test]
+fn two_servers_on_one_postgres_database_share_decisions_labels_and_lists() {
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let db = postgres_db();
+    let key = dir_a.path().join("card.key");
+    let args = ["--db", db.as_str(), "--card-key-file", key.to_str().unwrap()];
+    let a = Server::start(dir_a.path(), &bundles().b, &args, &[]);
+    let mut flagged = Vec::new();
+    let mut first = Value::Null;
+    for i in 0..20u64 {
+        let body = txn(&format!("pg-{i}"), &pan(700 + i), 50.0 + 97.0 * i as f64, "BR", "2025-01-09T10:00:00Z");
+        let (status, answer) = a.predict(&body);
+        assert_eq!((status, &answer["duplicate"]), (200, &json!(false)), "{answer}");
+        if answer["action"] != "allow" {
+            flagged.push(answer["txn_id"].as_str().unwrap().to_owned());
+        }
+        if i == 0 {
+            first = answer;
+        }
+    }
+    assert!(flagged.len() >= 2, "bundle b flags some: {flagged:?}");
+    assert_eq!(stored_rows(&db), 20, "every decision is in PostgreSQL");
+    let (_, label) = a.post("/labels", &json!({"txn_id": flagged[0], "label": "fraud", "source": "analyst"}), None);
+    assert_eq!(label["verdict_changed"], true, "{label}");
+    let stolen = pan(999);
+    assert_eq!(a.post("/lists/stolen_cards/items", &json!({"card_num": stolen}), None).0, 200);
+
+    // A second server on the same database: the same card key, another working directory.
+    let b = Server::start(dir_b.path(), &bundles().b, &args, &[]);
+    let stats = get_json(&b, "/api/stats");
+    assert_eq!((&stats["processed"], &stats["confirmed_fraud"]), (&json!(20), &json!(1)), "{stats}");
+    let queue = get_json(&b, "/api/review?limit=500");
+    let queued: Vec<&str> =
+        queue["transactions"].as_array().unwrap().iter().map(|t| t["txn_id"].as_str().unwrap()).collect();
+    assert_eq!(queued, flagged[1..], "the labelled one left the queue");
+    let case = get_json(&b, &format!("/api/transactions/{}", flagged[0]));
+    assert_eq!(case["labels"][0]["source"], "analyst", "{case}");
+    let listed = get_json(&b, "/lists/stolen_cards/items");
+    assert_eq!(listed["items"].as_array().map(Vec::len), Some(1), "{listed}");
+    // A repeat sent to the other server gets the first decision, from the store.
+    let repeat = txn("pg-0", &pan(700), 50.0, "BR", "2025-01-09T10:00:00Z");
+    let (_, again) = b.predict(&repeat);
+    assert_eq!(again["duplicate"], true);
+    assert_eq!((&again["score"], &again["action"]), (&first["score"], &first["action"]));
+    assert_eq!(stored_rows(&db), 20);
+}
+
+#[test]
+fn a_postgres_store_needs_the_shared_card_key_and_a_reachable_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let models = bundles().a.to_str().unwrap().to_owned();
+    let db = postgres_db();
+    let err = aegis_err(dir.path(), &["serve", "--models", &models, "--db", &db, "--addr", "127.0.0.1:0"]);
+    assert!(err.contains("AEGIS_CARD_KEY") && err.contains("--card-key-file"), "{err}");
+    let key = dir.path().join("k").to_str().unwrap().to_owned();
+    // Nothing listens on port 1: refused at once.
+    let unreachable = "postgres://aegis:hunter2@127.0.0.1:1/aegis";
+    let args = ["serve", "--models", &models, "--db", unreachable, "--card-key-file", &key, "--addr", "127.0.0.1:0"];
+    let err = aegis_err(dir.path(), &args);
+    assert!(err.contains("cannot connect to PostgreSQL at postgres://aegis:***@127.0.0.1:1/aegis"), "{err}");
+    assert!(!err.contains("hunter2"), "the password is never shown: {err}");
+    let err = aegis_err(dir.path(), &["labels", "import", "x.csv", "--db", "postgres://h:notaport/x"]);
+    assert!(err.contains("not a valid PostgreSQL URL"), "{err}");
+}
