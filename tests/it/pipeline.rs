@@ -195,7 +195,7 @@ fn demo_generates_trains_and_streams_through_the_api() {
         "current, its bundle and the challenger"
     );
     assert!(d.join("data/transactions.csv").is_file() && d.join("models/current/manifest.json").is_file());
-    assert_eq!(super::stored_rows(&d.join("results.db")), 300, "every decision is stored");
+    assert_eq!(super::stored_rows(d.join("results.db")), 300, "every decision is stored");
     // A second run reuses the data and the bundle; the store answers with the same decisions.
     let again = aegis_ok(d, &args);
     assert!(!again.contains("generating it") && !again.contains("training one"), "{again}");
