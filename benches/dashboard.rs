@@ -1,10 +1,11 @@
 //! Dashboard queries on a large store (target < 50 ms each with 1,000,000 stored results).
 //!
-//! `cargo bench --bench dashboard` (fills a temporary database first; ROWS=… to change the size)
+//! `cargo bench --bench dashboard` (fills a temporary database first; ROWS=… to change the size;
+//! DB=postgres://user@host:port/empty_db to measure PostgreSQL)
 
 use aegis::domain::ScoredTransaction;
 use aegis::scoring::Action;
-use aegis::store::{Cursor, Filter, ReadPool, Store};
+use aegis::store::{Cursor, Filter, Location, ReadPool, Store};
 use std::time::{Duration, Instant};
 
 const COUNTRIES: [&str; 25] = [
@@ -15,7 +16,11 @@ const COUNTRIES: [&str; 25] = [
 fn main() {
     let rows: usize = std::env::var("ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
     let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("results.db");
+    let path: Location = match std::env::var("DB") {
+        Ok(url) => url.parse().expect("DB: a postgres:// URL or a file"),
+        Err(_) => dir.path().join("results.db").into(),
+    };
+    println!("store: {path}");
     let mut store = Store::open(&path).expect("store");
     let start_ms = 1_795_000_000_000i64;
     let filled = Instant::now();
@@ -39,6 +44,11 @@ fn main() {
     time("GET /api/countries?limit=10", || pool.countries(10).map(|c| c.len()));
     time("GET /api/transactions?limit=50&before=<middle of the store>", || {
         pool.page(Filter::All, 50, Some(&middle)).map(|p| p.len())
+    });
+    time("GET /api/review?limit=50", || pool.review_queue(50, None, None).map(|p| p.len()));
+    let flagged = result(rows / 2 / 100 * 100, start_ms).txn_id;
+    time("GET /api/transactions/{txn_id} (case view)", || {
+        pool.case(&flagged).map(|c| c.map_or(0, |c| c.card_history.len()))
     });
 }
 

@@ -3,11 +3,12 @@
 //! after its commit. Reports results/s, mean batch size and mean commit time. Transaction ids
 //! are random (hashed), as real ones are: sequential ids flattered the store 3x.
 //!
-//! `cargo bench --bench store`
+//! `cargo bench --bench store` (SQLite); `DB=postgres://user@host:port/empty_db cargo bench --bench
+//! store` for PostgreSQL (an empty database: the bench does not clean up).
 
 use aegis::domain::ScoredTransaction;
 use aegis::scoring::Action;
-use aegis::store::{Store, Writer};
+use aegis::store::{Location, Store, Writer};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::time::Instant;
@@ -15,8 +16,12 @@ use std::time::Instant;
 fn main() {
     const N: usize = 200_000;
     let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("results.db");
-    let writer = Writer::spawn(Store::open(&path).expect("store"), 8_192, 2_048);
+    let db: Location = match std::env::var("DB") {
+        Ok(url) => url.parse().expect("DB: a postgres:// URL or a file"),
+        Err(_) => dir.path().join("results.db").into(),
+    };
+    println!("store: {db}");
+    let writer = Writer::spawn(Store::open(&db).expect("store"), 8_192, 2_048, std::time::Duration::ZERO);
     let (acked_tx, acked_rx) = mpsc::channel::<bool>();
     let started = Instant::now();
     std::thread::scope(|s| {

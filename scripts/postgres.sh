@@ -2,6 +2,7 @@
 # cluster for tests and benchmarks.
 #
 #   . scripts/postgres.sh; pg_start target/pg-test; echo "$PG_URL"; …; pg_stop
+#   pg_at "$PG_DATA" stop; pg_at "$PG_DATA" start     # an outage, for tests
 #
 # Installs Debian's `postgresql` package if no server binaries are found. The cluster gets its
 # own data directory (recreated), listens on a free port on 127.0.0.1 only (no Unix socket),
@@ -36,10 +37,11 @@ pg_start() {
   fi
   rm -rf "$PG_DATA"
   "${PG_AS[@]}" "$bin/initdb" -D "$PG_DATA" -U aegis --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
-  "${PG_AS[@]}" "$bin/pg_ctl" -D "$PG_DATA" -l "$PG_DATA/server.log" -w -t 60 \
-    -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c max_connections=400" \
-    start >/dev/null
+  # In the configuration file, so that a plain `pg_ctl start` (pg_at DATA start) restarts it as it was.
+  printf "port = %s\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = ''\nmax_connections = 400\n" \
+    "$PG_PORT" | "${PG_AS[@]}" tee -a "$PG_DATA/postgresql.conf" >/dev/null
   PG_BIN=$bin
+  pg_at "$PG_DATA" start
   PG_URL="postgres://aegis@127.0.0.1:$PG_PORT/postgres"
   export PG_URL PG_DATA PG_BIN
   echo "   PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$PG_PORT (data $PG_DATA)"
@@ -47,5 +49,15 @@ pg_start() {
 
 pg_stop() {
   [ -n "${PG_DATA:-}" ] && [ -d "$PG_DATA" ] || return 0
-  "${PG_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -w stop >/dev/null 2>&1 || true
+  pg_at "$PG_DATA" stop >/dev/null 2>&1 || true
+}
+
+# pg_at DATA start|stop: starts or stops (fast: clients are disconnected) the cluster in DATA.
+pg_at() {
+  local as=() bin; bin=$(pg_bin)
+  [ "$(id -u)" -eq 0 ] && as=(runuser -u postgres --)
+  case $2 in
+    start) "${as[@]}" "$bin/pg_ctl" -D "$1" -l "$1/server.log" -w -t 60 start >/dev/null ;;
+    stop) "${as[@]}" "$bin/pg_ctl" -D "$1" -m fast -w stop >/dev/null ;;
+  esac
 }

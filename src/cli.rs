@@ -166,6 +166,11 @@ pub struct StoreArgs {
     /// on several machines). A PostgreSQL store needs `AEGIS_CARD_KEY` or `--card-key-file`.
     #[arg(long, env = "AEGIS_DB", default_value = "results.db")]
     pub db: Location,
+    /// Seconds the database may be unavailable (a restart, a network cut) before Aegis gives up:
+    /// meanwhile results wait (HTTP answers are delayed; `consume` stops fetching and commits no
+    /// offset for an unstored result), then requests fail with 503 and `consume` exits.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub db_timeout: u64,
     /// File holding the card tokenization key (hex), created owner-only if absent; producers
     /// must use the same key. `AEGIS_CARD_KEY` (hex) overrides it. Default: the database path
     /// with a `.key` extension.

@@ -62,6 +62,10 @@ pub enum EngineError {
     /// The store failed or stopped; nothing was acknowledged.
     #[error("the result could not be stored: {0}")]
     Store(String),
+    /// The store could not be asked whether the transaction is a repeat: nothing was scored
+    /// and no state moved, so the same transaction may simply be submitted again.
+    #[error("the results store cannot be read: {0}")]
+    Unavailable(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -76,6 +80,8 @@ pub struct EngineConfig {
     /// The rules file.
     pub rules: Option<PathBuf>,
     pub db: crate::store::Location,
+    /// How long the store may fail (a database restart) before results fail with it.
+    pub db_timeout: std::time::Duration,
     pub card_key: CardKey,
     /// Past transactions (with their labels, each applied when it became known) to build card
     /// and merchant history from before the stored results (oldest first).
@@ -110,6 +116,7 @@ pub struct Engine {
     verdicts_seen: AtomicI64,
     claims: Arc<Mutex<HashSet<String>>>,
     results: Results,
+    db_timeout: std::time::Duration,
     key: CardKey,
     alerts: Option<AlertQueue>,
     metrics: Arc<Metrics>,
@@ -139,7 +146,7 @@ impl Engine {
             None => None,
         };
         let since = config.warm_up.last().map_or(i64::MIN, |r| r.txn.timestamp + 1);
-        let (results, n) = Results::open(&config.db, since, REPLAY_SECS, |event| {
+        let (results, n) = Results::open(&config.db, config.db_timeout, since, REPLAY_SECS, |event| {
             for s in std::iter::once(&mut scorer).chain(shadow.as_mut()) {
                 match &event {
                     History::Transaction(txn) => s.observe(txn),
@@ -170,6 +177,7 @@ impl Engine {
             verdicts_seen: AtomicI64::new(verdicts_seen),
             claims: Arc::default(),
             results,
+            db_timeout: config.db_timeout,
             key: config.card_key,
             alerts: None,
             metrics,
@@ -338,7 +346,7 @@ impl Engine {
             Ok(None) => {}
             Err(e) => {
                 release(&self.claims, &txn.txn_id);
-                return Err(EngineError::Store(format!("{e:#}")));
+                return Err(EngineError::Unavailable(format!("{e:#}")));
             }
         }
         let (decision, model_version) = {
@@ -417,6 +425,11 @@ impl Engine {
             return Err(EngineError::Store(e.to_string()));
         }
         Ok(Pending::Committing { scored, commit: rx, started })
+    }
+
+    /// How long the store may fail before results fail with it.
+    pub fn db_timeout(&self) -> std::time::Duration {
+        self.db_timeout
     }
 
     /// [`Engine::submit`], then wait for the commit.
@@ -518,6 +531,7 @@ pub(crate) fn engine_for_tests(dir: &std::path::Path, bundle: &Bundle) -> Engine
         shadow: None,
         rules: None,
         db: dir.join("results.db").into(),
+        db_timeout: std::time::Duration::ZERO,
         card_key: CardKey::new(b"engine tests"),
         warm_up: Vec::new(),
     };

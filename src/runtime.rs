@@ -35,6 +35,8 @@ pub struct RuntimeConfig {
     pub rules: Option<PathBuf>,
     /// Results database.
     pub db: crate::store::Location,
+    /// How long the store may fail before results (and `consume`) fail with it.
+    pub db_timeout: std::time::Duration,
     /// The card key file; `None` = beside the database (`AEGIS_CARD_KEY` overrides either).
     pub card_key_file: Option<PathBuf>,
     /// Alert delivery; `None` sends no alerts.
@@ -60,6 +62,7 @@ impl Runtime {
             shadow: config.shadow,
             rules: config.rules,
             db: config.db.clone(),
+            db_timeout: config.db_timeout,
             card_key,
             warm_up: config.warm_up,
         };

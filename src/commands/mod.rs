@@ -54,6 +54,7 @@ pub(crate) fn runtime_config(
         shadow: decision.shadow.clone(),
         rules: decision.rules.clone(),
         db: store.db.clone(),
+        db_timeout: std::time::Duration::from_secs(store.db_timeout),
         card_key_file: store.card_key_file.clone(),
         alerts: (!alerts.alert_webhooks.is_empty()).then(|| crate::alerts::AlertConfig {
             webhooks: alerts.alert_webhooks.clone(),

@@ -60,7 +60,7 @@ impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> Self {
         match e {
             EngineError::InProgress(_) => Self::new(StatusCode::CONFLICT, "in_progress", e.to_string()),
-            EngineError::Store(detail) => {
+            EngineError::Store(detail) | EngineError::Unavailable(detail) => {
                 tracing::error!(error = %detail, "result not stored");
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the result could not be stored; retry")
             }

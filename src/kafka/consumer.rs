@@ -271,6 +271,7 @@ fn handle(
                 alerts: config.alerts_topic.clone(),
             };
             tokio::spawn(async move {
+                let mut unavailable = Backoff::new(engine.db_timeout());
                 let outcome = loop {
                     let pending = match engine.submit(valid.clone(), arrival) {
                         // The same txn_id is in flight here (a repeated message): wait for it.
@@ -278,6 +279,19 @@ fn handle(
                             tokio::time::sleep(Duration::from_millis(5)).await;
                             continue;
                         }
+                        // The store is down (nothing was scored): wait for it, up to --db-timeout.
+                        // Meanwhile this message's offset stays uncommitted and the in-flight
+                        // window fills, which stops fetching.
+                        Err(EngineError::Unavailable(e)) => match unavailable.next() {
+                            Some(wait) => {
+                                if warn_now() {
+                                    tracing::warn!(error = %e, "results store unavailable; retrying");
+                                }
+                                tokio::time::sleep(wait).await;
+                                continue;
+                            }
+                            None => Err(EngineError::Unavailable(e)),
+                        },
                         other => other,
                     };
                     break match pending {
@@ -315,6 +329,37 @@ fn handle(
                 let _ = done.send(Done { partition, offset, outcome });
             });
         }
+    }
+}
+
+/// True at most once a second: every message in flight meets an outage, one line says so.
+fn warn_now() -> bool {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    LAST.swap(now, Ordering::Relaxed) != now
+}
+
+/// Growing waits between retries, until `limit` has passed since the first.
+struct Backoff {
+    started: Option<Instant>,
+    next: Duration,
+    limit: Duration,
+}
+
+impl Backoff {
+    fn new(limit: Duration) -> Self {
+        Self { started: None, next: Duration::from_millis(50), limit }
+    }
+
+    /// The next wait, or `None` once the time is up.
+    fn next(&mut self) -> Option<Duration> {
+        if self.started.get_or_insert_with(Instant::now).elapsed() >= self.limit {
+            return None;
+        }
+        let wait = self.next;
+        self.next = (self.next * 2).min(Duration::from_secs(2));
+        Some(wait)
     }
 }
 

@@ -366,6 +366,9 @@ impl Store {
         // batches from several workers commit side by side; a txn_id two of them insert at once
         // is stored by the first, and the second waits for it and reads it as a duplicate.
         self.conn.transaction(None, |c| {
+            if c.backend() == Backend::Postgres {
+                return insert_many(c, rows);
+            }
             let mut outcomes = Vec::with_capacity(rows.len());
             let mut counters = Counters::default();
             for r in rows {
@@ -455,6 +458,81 @@ impl Store {
         let n = self.conn.query_one("SELECT COUNT(*) FROM results", &[], |r| r.int(0))?;
         Ok(n.unsigned_abs())
     }
+}
+
+/// [`Store::insert_batch`] on PostgreSQL: the whole batch in one multi-row `INSERT` (one round
+/// trip instead of one per row), rows taken in `txn_id` order so that two workers inserting
+/// overlapping batches (a redelivery after a rebalance) lock rows in the same order and wait for
+/// each other instead of deadlocking. The first of several rows with one `txn_id` is stored.
+fn insert_many(c: &mut Conn, rows: &[ScoredTransaction]) -> anyhow::Result<Vec<Outcome>> {
+    let text = |f: fn(&ScoredTransaction) -> &str| rows.iter().map(f).collect::<Vec<&str>>();
+    let int = |f: fn(&ScoredTransaction) -> i64| rows.iter().map(f).collect::<Vec<i64>>();
+    let real = |f: fn(&ScoredTransaction) -> f64| rows.iter().map(f).collect::<Vec<f64>>();
+    let json = |f: fn(&ScoredTransaction) -> &Vec<String>| {
+        rows.iter().map(|r| serde_json::to_string(f(r))).collect::<Result<Vec<String>, _>>()
+    };
+    let (reasons, rules) = (json(|r| &r.reasons)?, json(|r| &r.rules)?);
+    let category: Vec<Option<&str>> = rows.iter().map(|r| r.merchant_category.as_deref()).collect();
+    let probability: Vec<Option<f64>> = rows.iter().map(|r| r.fraud_probability.map(f64::from)).collect();
+    let shadow_score: Vec<Option<f64>> = rows.iter().map(|r| r.shadow.as_ref().map(|s| f64::from(s.score))).collect();
+    let shadow_action: Vec<Option<&str>> = rows.iter().map(|r| r.shadow.as_ref().map(|s| s.action.as_str())).collect();
+    let shadow_version: Vec<Option<&str>> =
+        rows.iter().map(|r| r.shadow.as_ref().map(|s| s.model_version.as_str())).collect();
+    let inserted = c
+        .postgres_query(
+            "INSERT INTO results (txn_id, timestamp, amount, country, merchant, merchant_category, card_masked,
+                card_token, score, if_score, ae_mse, action, reasons, model_version, received_at, latency_us,
+                fraud_probability, rules, shadow_score, shadow_action, shadow_version)
+             SELECT txn_id, timestamp, amount, country, merchant, merchant_category, card_masked, card_token, score,
+                 if_score, ae_mse, action, reasons, model_version, received_at, latency_us, fraud_probability, rules,
+                 shadow_score, shadow_action, shadow_version
+             FROM UNNEST(?1::text[], ?2::bigint[], ?3::float8[], ?4::text[], ?5::text[], ?6::text[], ?7::text[],
+                 ?8::text[], ?9::float8[], ?10::float8[], ?11::float8[], ?12::text[], ?13::text[], ?14::text[],
+                 ?15::bigint[], ?16::bigint[], ?17::float8[], ?18::text[], ?19::float8[], ?20::text[], ?21::text[])
+                 WITH ORDINALITY AS u(txn_id, timestamp, amount, country, merchant, merchant_category, card_masked,
+                     card_token, score, if_score, ae_mse, action, reasons, model_version, received_at, latency_us,
+                     fraud_probability, rules, shadow_score, shadow_action, shadow_version, n)
+             ORDER BY txn_id, n
+             ON CONFLICT (txn_id) DO NOTHING
+             RETURNING txn_id",
+            &[
+                &text(|r| &r.txn_id),
+                &int(|r| r.timestamp),
+                &real(|r| r.amount),
+                &text(|r| &r.country),
+                &text(|r| &r.merchant),
+                &category,
+                &text(|r| &r.card_masked),
+                &text(|r| &r.card_token),
+                &real(|r| r.score.into()),
+                &real(|r| r.if_score.into()),
+                &real(|r| r.ae_mse.into()),
+                &text(|r| r.action.as_str()),
+                &reasons,
+                &text(|r| &r.model_version),
+                &int(|r| r.received_at),
+                &int(|r| r.latency_us.into()),
+                &probability,
+                &rules,
+                &shadow_score,
+                &shadow_action,
+                &shadow_version,
+            ],
+        )?
+        .context("a PostgreSQL batch insert on another database")?;
+    let mut fresh: std::collections::HashSet<String> = inserted.iter().map(|r| r.get::<_, String>(0)).collect();
+    let mut counters = Counters::default();
+    let mut outcomes = Vec::with_capacity(rows.len());
+    for r in rows {
+        outcomes.push(if fresh.remove(&r.txn_id) {
+            counters.add(r);
+            Outcome::Inserted
+        } else {
+            Outcome::Duplicate(Box::new(get(c, &r.txn_id)?.context("a conflicting row vanished")?))
+        });
+    }
+    counters.write(c)?;
+    Ok(outcomes)
 }
 
 /// A SQLite connection set up as every writer uses it.

@@ -27,11 +27,13 @@ pub struct Results {
 }
 
 impl Results {
-    /// Opens (creating and migrating) the store at `db`, and hands every stored transaction from
+    /// Opens (creating and migrating) the store at `db` (a failing commit is retried for up to
+    /// `retry_for`), and hands every stored transaction from
     /// `since`, or from `window_secs` before the newest one if that is later, to `history` in
     /// time order, before any new result can be written. Returns how many it replayed.
     pub fn open(
         db: &Location,
+        retry_for: std::time::Duration,
         since: i64,
         window_secs: i64,
         history: impl FnMut(History),
@@ -44,7 +46,7 @@ impl Results {
         };
         let readers = Arc::new(ReadPool::open(db, READERS)?);
         let admin = Mutex::new(Store::open(db)?);
-        Ok((Self { writer: Writer::spawn(store, WRITER_QUEUE, MAX_BATCH), readers, admin }, replayed))
+        Ok((Self { writer: Writer::spawn(store, WRITER_QUEUE, MAX_BATCH, retry_for), readers, admin }, replayed))
     }
 
     /// Stores labels in one transaction; `origin` names this process in the change log.

@@ -306,7 +306,7 @@ impl std::fmt::Debug for Conn {
 /// A PostgreSQL client with its prepared statements, keyed by the SQL as written.
 pub(crate) struct Pg {
     url: String,
-    client: postgres::Client,
+    client: Client,
     statements: HashMap<String, postgres::Statement>,
 }
 
@@ -317,7 +317,8 @@ impl Conn {
     /// Connects to the PostgreSQL server at `url` (TLS is not built in: use a local socket, a
     /// private network or a TLS-terminating proxy).
     pub(crate) fn postgres(url: &str) -> anyhow::Result<Self> {
-        Ok(Self::Postgres(Box::new(Pg { url: url.to_owned(), client: pg_connect(url)?, statements: HashMap::new() })))
+        let client = Client(Some(outside_async(|| pg_connect(url))?));
+        Ok(Self::Postgres(Box::new(Pg { url: url.to_owned(), client, statements: HashMap::new() })))
     }
 
     pub(crate) fn backend(&self) -> Backend {
@@ -424,6 +425,22 @@ impl Conn {
         }
     }
 
+    /// Runs a statement written for PostgreSQL alone, with its own typed parameters (arrays,
+    /// say); `None` on SQLite.
+    pub(crate) fn postgres_query(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn postgres::types::ToSql + Sync)],
+    ) -> anyhow::Result<Option<Vec<postgres::Row>>> {
+        match self {
+            Self::Sqlite(_) => Ok(None),
+            Self::Postgres(pg) => {
+                let stmt = pg.statement(sql)?;
+                outside_async(|| pg.client.query(&stmt, params)).context_sql(sql).map(Some)
+            }
+        }
+    }
+
     /// Runs `f` in a write transaction: committed if `f` succeeds, rolled back otherwise.
     /// Writers are serialised as on SQLite (`BEGIN IMMEDIATE` takes the database's write lock):
     /// on PostgreSQL, `lock` names a transaction-scoped advisory lock taken first, so writers
@@ -469,8 +486,32 @@ fn pg_connect(url: &str) -> anyhow::Result<postgres::Client> {
         config.connect_timeout(CONNECT_TIMEOUT);
     }
     config.application_name("aegis");
-    outside_async(|| config.connect(postgres::NoTls))
-        .with_context(|| format!("cannot connect to PostgreSQL at {}", redact(url)))
+    config.connect(postgres::NoTls).with_context(|| format!("cannot connect to PostgreSQL at {}", redact(url)))
+}
+
+/// The `postgres` client, closed (and dropped) outside async code: closing drives the
+/// connection's own runtime, like every other call.
+struct Client(Option<postgres::Client>);
+
+impl std::ops::Deref for Client {
+    type Target = postgres::Client;
+    fn deref(&self) -> &postgres::Client {
+        self.0.as_ref().expect("a client is only taken when dropped")
+    }
+}
+
+impl std::ops::DerefMut for Client {
+    fn deref_mut(&mut self) -> &mut postgres::Client {
+        self.0.as_mut().expect("a client is only taken when dropped")
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        if let Some(client) = self.0.take() {
+            outside_async(move || drop(client));
+        }
+    }
 }
 
 impl Pg {
@@ -492,7 +533,7 @@ impl Pg {
 impl Pg {
     fn reopen_if_closed(&mut self) -> anyhow::Result<()> {
         if self.client.is_closed() {
-            self.client = pg_connect(&self.url)?;
+            self.client = Client(Some(outside_async(|| pg_connect(&self.url))?));
             self.statements.clear();
         }
         Ok(())

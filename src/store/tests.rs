@@ -80,7 +80,7 @@ fn refuses_a_database_from_a_newer_aegis() {
 #[test]
 fn the_writer_acknowledges_only_committed_results() {
     for db in testing::each_backend() {
-        let writer = Writer::spawn(Store::open(&db.location).unwrap(), 64, 16);
+        let writer = Writer::spawn(Store::open(&db.location).unwrap(), 64, 16, std::time::Duration::ZERO);
         // At ack time a separate connection must already see the row: it is committed.
         let check = std::sync::Arc::new(std::sync::Mutex::new(Store::open(&db.location).unwrap()));
         let (done_tx, done_rx) = mpsc::channel();
@@ -110,7 +110,7 @@ fn the_writer_acknowledges_only_committed_results() {
 #[test]
 fn shutdown_commits_what_is_queued() {
     for db in testing::each_backend() {
-        let writer = Writer::spawn(Store::open(&db.location).unwrap(), 1000, 100);
+        let writer = Writer::spawn(Store::open(&db.location).unwrap(), 1000, 100, std::time::Duration::ZERO);
         for i in 0..300 {
             writer.submit(result(&format!("t{i}"), Action::Allow), Box::new(|_| {})).unwrap();
         }

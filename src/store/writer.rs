@@ -4,12 +4,19 @@
 //! many results, and when idle a lone result is committed at once. Every result's `ack` is called
 //! only after its batch has committed: an acknowledged result is durable ("persist before
 //! acknowledge"). The ack is a plain callback, so async callers can pass a oneshot sender.
+//!
+//! A batch that fails (the database went away: a PostgreSQL restart, a network cut) is retried
+//! with backoff for up to the writer's `retry_for`; meanwhile results queue up to the channel's
+//! capacity and then `submit` blocks, which is the back-pressure callers (HTTP handlers, the
+//! Kafka worker's bounded in-flight window) feel. Only after `retry_for` do the acks carry the
+//! error.
 
 use super::{Outcome, ScoredTransaction, Store};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 /// Called once per result with its outcome, after the commit (or with the error).
 pub type Ack = Box<dyn FnOnce(Result<Outcome, String>) + Send>;
@@ -27,6 +34,8 @@ pub struct WriterStats {
     pub queued: AtomicU64,
     /// Total commit time, microseconds (with `batches`, the mean commit latency).
     pub commit_micros: AtomicU64,
+    /// Failed commit attempts (each retried until the writer's `retry_for` runs out).
+    pub failures: AtomicU64,
 }
 
 /// Handle to the writer thread. Dropping every handle (or calling [`Writer::shutdown`]) lets
@@ -45,13 +54,14 @@ pub struct WriterClosed;
 
 impl Writer {
     /// Starts the writer thread on `store`, with a queue of `capacity` results.
-    pub fn spawn(store: Store, capacity: usize, max_batch: usize) -> Self {
+    /// A failing batch is retried for up to `retry_for` before its results are failed.
+    pub fn spawn(store: Store, capacity: usize, max_batch: usize, retry_for: Duration) -> Self {
         let (tx, rx) = sync_channel(capacity.max(1));
         let stats = Arc::new(WriterStats::default());
         let thread_stats = Arc::clone(&stats);
         let handle = std::thread::Builder::new()
             .name("aegis-store-writer".into())
-            .spawn(move || run(store, &rx, max_batch.max(1), &thread_stats))
+            .spawn(move || run(store, &rx, max_batch.max(1), retry_for, &thread_stats))
             .ok();
         Self { tx, stats, handle }
     }
@@ -84,7 +94,7 @@ impl Writer {
     }
 }
 
-fn run(mut store: Store, rx: &Receiver<Job>, max_batch: usize, stats: &WriterStats) {
+fn run(mut store: Store, rx: &Receiver<Job>, max_batch: usize, retry_for: Duration, stats: &WriterStats) {
     let mut jobs: Vec<Job> = Vec::with_capacity(max_batch);
     // Blocks for the first job of each batch; ends when every sender is gone and the queue is empty.
     while let Ok(first) = rx.recv() {
@@ -99,8 +109,8 @@ fn run(mut store: Store, rx: &Receiver<Job>, max_batch: usize, stats: &WriterSta
         // Rows and acks part ways here (moved, not copied): the rows go to the commit, the acks
         // wait for its outcome.
         let (rows, acks): (Vec<ScoredTransaction>, Vec<Ack>) = jobs.drain(..).map(|j| (j.row, j.ack)).unzip();
-        let started = std::time::Instant::now();
-        let result = store.insert_batch(&rows);
+        let started = Instant::now();
+        let result = commit(&mut store, &rows, retry_for, stats);
         stats.commit_micros.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
         match result {
             Ok(outcomes) => {
@@ -118,5 +128,46 @@ fn run(mut store: Store, rx: &Receiver<Job>, max_batch: usize, stats: &WriterSta
                 }
             }
         }
+    }
+}
+
+/// Longest wait between two attempts at a failing batch.
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// Inserts `rows`, retrying a failure with backoff until `retry_for` has passed since the first.
+fn commit(
+    store: &mut Store,
+    rows: &[ScoredTransaction],
+    retry_for: Duration,
+    stats: &WriterStats,
+) -> anyhow::Result<Vec<Outcome>> {
+    let first_failure = Instant::now();
+    let mut backoff = Duration::from_millis(50);
+    let mut retried = false;
+    loop {
+        match store.insert_batch(rows) {
+            Ok(outcomes) if retried => return Ok(outcomes.into_iter().zip(rows).map(committed_before).collect()),
+            Ok(outcomes) => return Ok(outcomes),
+            Err(e) => {
+                stats.failures.fetch_add(1, Ordering::Relaxed);
+                if first_failure.elapsed() >= retry_for {
+                    return Err(e.context(format!("the results store failed for {retry_for:?}")));
+                }
+                tracing::warn!(error = %format!("{e:#}"), retry_in = ?backoff, rows = rows.len(), "results batch not stored; retrying");
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                retried = true;
+            }
+        }
+    }
+}
+
+/// On a retry, a row found stored exactly as submitted was stored by the attempt that "failed"
+/// (the commit went through but its answer was lost with the connection): it is this
+/// submission's insert, not somebody else's earlier decision.
+fn committed_before((outcome, row): (Outcome, &ScoredTransaction)) -> Outcome {
+    match outcome {
+        Outcome::Duplicate(stored) if *stored == *row => Outcome::Inserted,
+        other => other,
     }
 }

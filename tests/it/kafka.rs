@@ -78,8 +78,21 @@ impl Worker {
     }
 
     /// SIGTERM, then the exit status and stdout.
-    fn stop(mut self) -> (bool, String) {
+    fn stop(self) -> (bool, String) {
         self.signal("-TERM");
+        self.wait(Duration::from_secs(120))
+    }
+
+    /// The exit status and output once the worker ends by itself (killed after `within`).
+    fn wait(mut self, within: Duration) -> (bool, String) {
+        let deadline = Instant::now() + within;
+        while self.0.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                let _ = self.0.kill();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
         let child = std::mem::replace(&mut self.0, Command::new("true").spawn().unwrap());
         let out = child.wait_with_output().unwrap();
         (
@@ -222,6 +235,55 @@ fn two_workers_on_postgres_store_each_transaction_once_even_when_one_is_killed()
     let expected: std::collections::HashSet<String> = generated_ids(14, 10_000).into_iter().collect();
     assert_eq!(stored, expected, "each produced transaction stored, once");
     assert_eq!(committed(&brokers, &topic, &group, 4), 10_000, "every offset committed");
+}
+
+#[test]
+fn a_postgres_restart_mid_stream_loses_nothing_and_the_worker_resumes() {
+    let brokers = broker();
+    let dir = tempfile::tempdir().unwrap();
+    let pg = super::OwnPostgres::start(&dir.path().join("pg"));
+    let (topic, group) = (unique("tx"), unique("g"));
+    create_topic(&brokers, &topic, 2);
+    produce(dir.path(), &brokers, &topic, 10_000, 15);
+    let worker =
+        Worker::start_with(dir.path(), &brokers, &topic, &group, &["--db", pg.url.as_str(), "--db-timeout", "120"]);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while count_rows(&pg.url) < 1_000 {
+        assert!(Instant::now() < deadline, "the worker stored nothing");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // An outage of a few seconds, mid-stream: connections cut, commits refused.
+    pg.ctl("stop");
+    std::thread::sleep(Duration::from_secs(3));
+    pg.ctl("start");
+    assert_eq!(wait_for_rows(pg.url.as_str(), 10_000, Duration::from_secs(180)), 10_000);
+    let (ok, log) = worker.stop();
+    assert!(ok, "{log}");
+    assert!(log.contains("retrying"), "the worker felt the outage and waited it out: {log}");
+    let mut client = ::postgres::Client::connect(&pg.url, ::postgres::NoTls).unwrap();
+    let stored: std::collections::HashSet<String> =
+        client.query("SELECT txn_id FROM results", &[]).unwrap().iter().map(|r| r.get(0)).collect();
+    assert_eq!(stored, generated_ids(15, 10_000).into_iter().collect(), "each transaction stored, once");
+    assert_eq!(committed(&brokers, &topic, &group, 2), 10_000, "every offset committed");
+}
+
+#[test]
+fn consume_exits_with_a_clear_error_when_the_database_stays_away() {
+    let brokers = broker();
+    let dir = tempfile::tempdir().unwrap();
+    let pg = super::OwnPostgres::start(&dir.path().join("pg"));
+    let (topic, group) = (unique("tx"), unique("g"));
+    create_topic(&brokers, &topic, 1);
+    let worker =
+        Worker::start_with(dir.path(), &brokers, &topic, &group, &["--db", pg.url.as_str(), "--db-timeout", "2"]);
+    std::thread::sleep(Duration::from_secs(3));
+    pg.ctl("stop");
+    produce(dir.path(), &brokers, &topic, 200, 16);
+    let (ok, log) = worker.wait(Duration::from_secs(90));
+    assert!(!ok, "the worker gives up: {log}");
+    assert!(log.contains("cannot store results") || log.contains("cannot be read"), "{log}");
+    assert!(!log.contains("panicked"), "{log}");
+    assert_eq!(committed(&brokers, &topic, &group, 1), 0, "no offset committed for an unstored result");
 }
 
 #[test]

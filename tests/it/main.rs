@@ -78,3 +78,38 @@ pub fn aegis_err(dir: &Path, args: &[&str]) -> String {
     assert!(!stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"), "aegis {args:?} panicked: {stderr}");
     stderr
 }
+
+/// A PostgreSQL cluster of one test's own (`scripts/postgres.sh`), to stop and start at will;
+/// stopped on drop.
+#[derive(Debug)]
+pub struct OwnPostgres {
+    data: String,
+    pub url: String,
+}
+
+impl OwnPostgres {
+    pub fn start(dir: &Path) -> Self {
+        let out = Self::script(&format!("pg_start {} >&2 && echo \"$PG_DATA $PG_URL\"", dir.display()));
+        let (data, url) = out.trim().split_once(' ').unwrap();
+        Self { data: data.to_owned(), url: url.to_owned() }
+    }
+
+    /// `start` or `stop` (fast: clients are disconnected).
+    pub fn ctl(&self, action: &str) {
+        Self::script(&format!("pg_at {} {action}", self.data));
+    }
+
+    fn script(command: &str) -> String {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/postgres.sh");
+        let out = Command::new("bash").arg("-c").arg(format!("set -e; . {script}; {command}")).output().unwrap();
+        assert!(out.status.success(), "{command}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+}
+
+impl Drop for OwnPostgres {
+    fn drop(&mut self) {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/postgres.sh");
+        let _ = Command::new("bash").arg("-c").arg(format!(". {script}; pg_at {} stop", self.data)).output();
+    }
+}
