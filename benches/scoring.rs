@@ -40,7 +40,7 @@ fn scoring(c: &mut Criterion) {
     c.bench_function("score_transaction (features + IF + AE + GBDT + decision + reasons)", |b| {
         b.iter(|| {
             // Each iteration scores the next transaction, as live traffic would.
-            let d = scorer.score(black_box(&stream[i % stream.len()].txn)).expect("scores");
+            let d = scorer.score(black_box(&stream[i % stream.len()].txn), None).expect("scores");
             i += 1;
             d
         })
@@ -61,7 +61,7 @@ fn scoring(c: &mut Criterion) {
         b.iter(|| {
             let valid = TransactionIn::validate(black_box(&requests[j % requests.len()]), &key, now).expect("valid");
             j += 1;
-            scorer.score(&valid.txn).expect("scores")
+            scorer.score(&valid.txn, None).expect("scores")
         })
     });
 
@@ -70,7 +70,8 @@ fn scoring(c: &mut Criterion) {
     let lists =
         Lists::new(1, [("watched_merchants".to_owned(), (0..10_000).map(|k| format!("M{k:06}")).collect())].into());
     let rules = RuleSet::parse(RULES, &lists).expect("the bench rules compile");
-    let decisions: Vec<_> = stream.iter().take(2_000).map(|r| (r, scorer.score(&r.txn).expect("scores"))).collect();
+    let decisions: Vec<_> =
+        stream.iter().take(2_000).map(|r| (r, scorer.score(&r.txn, None).expect("scores"))).collect();
     let cards: Vec<String> = decisions.iter().map(|(r, _)| r.txn.card.to_string()).collect();
     let mut matches = Vec::new();
     let mut k = 0;

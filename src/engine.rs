@@ -11,7 +11,7 @@
 //!   everything before the wait for the commit is synchronous.
 
 use crate::alerts::{Alert, AlertQueue};
-use crate::domain::{CardKey, ScoredTransaction, ShadowScore, Transaction, ValidTransaction};
+use crate::domain::{CardKey, CardToken, ScoredTransaction, ShadowScore, Transaction, ValidTransaction};
 use crate::metrics::Metrics;
 use crate::rules::{self, Lists, RuleInput, RuleSet};
 use crate::scoring::{Action, Bundle, Scorer};
@@ -33,11 +33,20 @@ const REPLAY_SECS: i64 = 30 * 86_400;
 pub struct Arrival {
     pub unix_ms: i64,
     pub instant: Instant,
+    /// The Kafka offset of the message in its card's partition (`None` over HTTP): a message
+    /// the card's state already holds (restored from a checkpoint) does not move it again, and a
+    /// stored repeat the state does not hold yet (a redelivery after a restore) moves it once.
+    pub offset: Option<i64>,
 }
 
 impl Arrival {
     pub fn now() -> Self {
-        Self { unix_ms: chrono::Utc::now().timestamp_millis(), instant: Instant::now() }
+        Self { unix_ms: chrono::Utc::now().timestamp_millis(), instant: Instant::now(), offset: None }
+    }
+
+    /// Now, for the Kafka message at `offset`.
+    pub fn at_offset(offset: i64) -> Self {
+        Self { offset: Some(offset), ..Self::now() }
     }
 }
 
@@ -340,6 +349,9 @@ impl Engine {
         let release = |claims: &Mutex<HashSet<String>>, id: &str| lock(claims).remove(id);
         match self.results.get(&txn.txn_id) {
             Ok(Some(stored)) => {
+                if let Some(offset) = arrival.offset {
+                    self.replay_stored(&txn, offset, stored.received_at);
+                }
                 release(&self.claims, &txn.txn_id);
                 return Ok(Pending::Ready(Scored::from_stored(stored)));
             }
@@ -351,7 +363,7 @@ impl Engine {
         }
         let (decision, model_version) = {
             let mut scorer = self.scorer();
-            let decision = scorer.score(&txn);
+            let decision = scorer.score(&txn, arrival.offset);
             (decision, scorer.model_version().to_owned())
         };
         let decision = match decision {
@@ -361,7 +373,7 @@ impl Engine {
                 return Err(e.into());
             }
         };
-        let shadow = self.score_shadow(&txn);
+        let shadow = self.score_shadow(&txn, arrival.offset);
         let card_token = txn.card.to_string();
         let policy = self.policy();
         let mut matches = Vec::new();
@@ -462,10 +474,66 @@ impl Engine {
     }
 
     /// The shadow model's opinion (its own card state moves too); `None` without one.
-    fn score_shadow(&self, txn: &Transaction) -> Option<ShadowScore> {
+    /// A Kafka message whose decision is stored: into each card state that does not hold it.
+    fn replay_stored(&self, txn: &Transaction, offset: i64, stored_at: i64) {
+        let mut scorer = self.scorer();
+        scorer.replay_at(txn, offset, stored_at);
+        if let Some(shadow) = lock(&self.shadow).as_mut() {
+            shadow.replay_at(txn, offset, stored_at);
+        }
+    }
+
+    /// Checkpoints partitions: for each (partition, offset to resume from, its cards), the
+    /// cards' states as they are now, all saved in one store transaction. The states may hold
+    /// messages past the offset (scored, not yet stored): their redelivery will not move the
+    /// restored states again (see [`Arrival::offset`]).
+    pub fn checkpoint(
+        &self,
+        group: &str,
+        topic: &str,
+        partitions: &[(i32, i64, Vec<CardToken>)],
+    ) -> anyhow::Result<()> {
+        let checkpoints: Vec<crate::store::Checkpoint> = partitions
+            .iter()
+            .map(|(partition, next_offset, cards)| crate::store::Checkpoint {
+                partition: *partition,
+                next_offset: *next_offset,
+                cards: cards.len() as u64,
+                state: self.export_cards(cards),
+            })
+            .collect();
+        self.results.save_checkpoints(group, topic, &checkpoints)
+    }
+
+    /// Loads a partition's checkpoint into the card states, if it has one; returns the offset to
+    /// resume from and its cards.
+    pub fn restore(&self, group: &str, topic: &str, partition: i32) -> anyhow::Result<Option<(i64, Vec<CardToken>)>> {
+        let Some(cp) = self.results.load_checkpoint(group, topic, partition)? else { return Ok(None) };
+        let cards = self.import_cards(&cp.state)?;
+        Ok(Some((cp.next_offset, cards)))
+    }
+
+    /// The states of `cards` (those it has), as a checkpoint.
+    fn export_cards<'a>(&self, cards: impl IntoIterator<Item = &'a CardToken>) -> Vec<u8> {
+        self.scorer().export_cards(cards)
+    }
+
+    /// Takes a checkpoint's card states (the shadow's card states follow the champion's: both
+    /// see the same transactions). Returns its cards.
+    fn import_cards(&self, checkpoint: &[u8]) -> anyhow::Result<Vec<CardToken>> {
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let mut scorer = self.scorer();
+        let cards = scorer.import_cards(checkpoint, now_ms)?;
+        if let Some(shadow) = lock(&self.shadow).as_mut() {
+            shadow.import_cards(checkpoint, now_ms)?;
+        }
+        Ok(cards)
+    }
+
+    fn score_shadow(&self, txn: &Transaction, offset: Option<i64>) -> Option<ShadowScore> {
         let mut shadow = lock(&self.shadow);
         let scorer = shadow.as_mut()?;
-        match scorer.score(txn) {
+        match scorer.score(txn, offset) {
             Ok(d) => Some(ShadowScore {
                 score: d.score.combined,
                 action: d.action,

@@ -36,26 +36,36 @@ pub struct CardFeatures {
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-struct CountrySlot {
-    country: Country,
-    count: u32,
-    last_seen: i64,
+pub(super) struct CountrySlot {
+    pub(super) country: Country,
+    pub(super) count: u32,
+    pub(super) last_seen: i64,
 }
 
 /// The streaming state of one card.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CardState {
-    five_minutes: Ring<12, 300>,
-    hours: Ring<24, 3600>,
-    days: Ring<30, DAY>,
-    last_ts: Option<i64>,
-    countries: [CountrySlot; COUNTRY_SLOTS],
+    pub(super) five_minutes: Ring<12, 300>,
+    pub(super) hours: Ring<24, 3600>,
+    pub(super) days: Ring<30, DAY>,
+    pub(super) last_ts: Option<i64>,
+    pub(super) countries: [CountrySlot; COUNTRY_SLOTS],
     /// Hashes of recently seen merchants (0 = empty slot), replaced oldest first.
-    merchants: [u32; MERCHANT_SLOTS],
-    next_merchant: u8,
+    pub(super) merchants: [u32; MERCHANT_SLOTS],
+    pub(super) next_merchant: u8,
     /// When the newest fraud label for one of the card's transactions became known (Unix
     /// seconds; 0 = never).
-    fraud_known_at: i64,
+    pub(super) fraud_known_at: i64,
+    /// One past the highest Kafka offset recorded here (0 = none; a card's messages all come
+    /// from one partition), saved with the state in checkpoints (`features::codec`).
+    pub(super) applied: i64,
+    /// After a restore from a checkpoint, the checkpoint's `applied`: messages below it are in
+    /// the state already, so their redelivery must not move it again. 0 = not restored (a state
+    /// built from the store holds every stored message). Not saved.
+    pub(super) held: i64,
+    /// When the state was restored (Unix ms; 0 = never): a redelivered message stored before
+    /// then was stored by the previous owner; one stored since is a repeat. Not saved.
+    pub(super) restored_at: i64,
 }
 
 impl CardState {

@@ -6,6 +6,7 @@
 //! would have computed at each moment (point-in-time correct, no train/serve skew).
 
 mod card_state;
+pub mod codec;
 mod encoders;
 mod replay;
 mod ring;
@@ -171,6 +172,59 @@ impl FeaturePipeline {
         out[36] =
             f32::from(fraud_known_at.is_some_and(|at| at <= txn.timestamp && txn.timestamp - at < KNOWN_FRAUD_SECS));
         self.write_risk(txn, out);
+    }
+
+    /// [`FeaturePipeline::observe`] for the Kafka message at `offset` of its card's partition:
+    /// the card remembers the offset, and a message its restored state already holds (a
+    /// redelivery after a checkpoint was loaded) is scored against the state without moving it.
+    pub fn observe_at(&mut self, txn: &Transaction, offset: i64, out: &mut [f32; N_FEATURES]) {
+        let slot = self.card_slot(txn.card);
+        if offset < self.states[slot].held {
+            let held = self.states[slot].clone();
+            self.observe(txn, out);
+            self.states[slot] = held;
+            return;
+        }
+        self.observe(txn, out);
+        let state = &mut self.states[slot];
+        state.applied = state.applied.max(offset + 1);
+    }
+
+    /// The Kafka message at `offset`, whose decision is already stored, arrives again: it moves
+    /// a card state restored from a checkpoint that does not hold it yet (the previous owner
+    /// stored it after its checkpoint), exactly once. A state that was not restored was built
+    /// from the store and holds it already. True if it moved the state.
+    /// `stored_at` is when the stored decision's transaction arrived (Unix ms): one stored
+    /// since the restore is a repeat, which never moves state.
+    pub fn replay_at(&mut self, txn: &Transaction, offset: i64, stored_at: i64, out: &mut [f32; N_FEATURES]) -> bool {
+        let Some(&slot) = self.index.get(&txn.card) else { return false };
+        let state = &self.states[slot as usize];
+        if state.held == 0 || offset < state.applied || stored_at >= state.restored_at {
+            return false;
+        }
+        self.observe_at(txn, offset, out);
+        true
+    }
+
+    /// The states of those of `cards` that have one, as a checkpoint ([`codec`]).
+    pub fn export_cards<'a>(&self, cards: impl IntoIterator<Item = &'a CardToken>, out: &mut Vec<u8>) {
+        let states: Vec<(CardToken, &CardState)> =
+            cards.into_iter().filter_map(|c| self.index.get(c).map(|&i| (*c, &self.states[i as usize]))).collect();
+        codec::encode(states.into_iter(), out);
+    }
+
+    /// Replaces the states of the checkpoint's cards with the checkpoint's, restored at `now_ms`;
+    /// returns the cards.
+    pub fn import_cards(&mut self, checkpoint: &[u8], now_ms: i64) -> anyhow::Result<Vec<CardToken>> {
+        let cards = codec::decode(checkpoint, now_ms)?;
+        Ok(cards
+            .into_iter()
+            .map(|(token, state)| {
+                let slot = self.card_slot(token);
+                self.states[slot] = state;
+                token
+            })
+            .collect())
     }
 
     /// A label for `txn` (observed earlier) became known at `known_at`. Only fraud labels move

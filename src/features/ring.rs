@@ -10,9 +10,9 @@
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ring<const N: usize, const WIDTH: i64> {
     /// Bucket id (Unix seconds / WIDTH) of the newest slot; `None` until the first event.
-    head: Option<u32>,
-    count: [u16; N],
-    sum: [f32; N],
+    pub(super) head: Option<u32>,
+    pub(super) count: [u16; N],
+    pub(super) sum: [f32; N],
 }
 
 impl<const N: usize, const WIDTH: i64> Default for Ring<N, WIDTH> {

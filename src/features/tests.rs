@@ -291,3 +291,62 @@ fn a_retracted_fraud_label_leaves_merchant_risk_as_if_it_never_came() {
     assert!(labelled > never + 0.05, "{labelled} vs {never}");
     assert_eq!(retracted, never);
 }
+
+/// The card-level features of `f` (the ones a checkpoint carries; merchant, country and
+/// category risk span cards and are not part of it).
+fn card_features(f: &[f32; N_FEATURES]) -> Vec<f32> {
+    ["log_count_1h", "log_count_24h", "log_secs_since_prev", "log_amount_ratio_30d", "new_merchant", "new_country"]
+        .iter()
+        .map(|n| f[feature_index(n).unwrap()])
+        .collect()
+}
+
+#[test]
+fn a_card_handed_over_by_checkpoint_sees_each_message_exactly_once() {
+    let key = CardKey::new(b"test");
+    let t0 = 1_700_000_000;
+    let msgs: Vec<Transaction> =
+        (0..8).map(|i| txn(&key, "4111111111111111", t0 + i * 300, 10.0 + i as f64, "US", &format!("m{i}"))).collect();
+    let card = msgs[0].card;
+    let offset = |i: usize| 100 + i as i64;
+    let mut f = [0f32; N_FEATURES];
+    // One owner that sees the whole partition.
+    let mut whole = FeaturePipeline::new(encoders(), FeatureConfig::default());
+    let expected: Vec<Vec<f32>> = msgs
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            whole.observe_at(t, offset(i), &mut f);
+            card_features(&f)
+        })
+        .collect();
+
+    // Owner A scores 0..=3, checkpoints (resume at offset(2): 2 and 3 are not committed yet),
+    // then stores 4 (arrived at 1,000 ms) and dies.
+    let mut a = FeaturePipeline::new(encoders(), FeatureConfig::default());
+    for (i, t) in msgs.iter().enumerate().take(4) {
+        a.observe_at(t, offset(i), &mut f);
+    }
+    let mut checkpoint = Vec::new();
+    a.export_cards([&card], &mut checkpoint);
+    a.observe_at(&msgs[4], offset(4), &mut f);
+
+    // Owner B restores at 2,000 ms; Kafka redelivers from offset(2).
+    let mut b = FeaturePipeline::new(encoders(), FeatureConfig::default());
+    assert_eq!(b.import_cards(&checkpoint, 2_000).unwrap(), [card]);
+    assert!(!b.replay_at(&msgs[2], offset(2), 500, &mut f), "2 is in the checkpoint");
+    assert!(!b.replay_at(&msgs[3], offset(3), 600, &mut f), "3 too");
+    assert!(b.replay_at(&msgs[4], offset(4), 1_000, &mut f), "4 was stored after it: it moves the state once");
+    assert!(!b.replay_at(&msgs[4], offset(4), 1_000, &mut f), "and only once");
+    // 5 was scored by A but never stored: B scores it as new.
+    for i in 5..8 {
+        b.observe_at(&msgs[i], offset(i), &mut f);
+        assert_eq!(card_features(&f), expected[i], "message {i} sees the card's whole history");
+    }
+    // A repeat stored after the restore (a client or producer retry) never moves the state.
+    assert!(!b.replay_at(&msgs[7], offset(7) + 50, 3_000, &mut f));
+    // Without the checkpoint, B would have started from nothing.
+    let mut fresh = FeaturePipeline::new(encoders(), FeatureConfig::default());
+    fresh.observe_at(&msgs[5], offset(5), &mut f);
+    assert_ne!(card_features(&f), expected[5]);
+}

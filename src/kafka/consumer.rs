@@ -9,23 +9,31 @@
 //!   idempotent insert by `txn_id` absorbs the redelivery.
 //! - Poison messages (not JSON, or failing validation) go to `<topic>.dlq` with the reason in
 //!   an `aegis-error` header and never block their partition.
-//! - Card history is not handed over between workers: each worker keeps what it has seen and,
-//!   when it starts, rebuilds history from the shared store. Messages are keyed by card, so a
-//!   card moves only when its partition does, and its new owner learns the card's past from
-//!   what the store has (which after a restart is everything).
+//! - Card state follows its partition. Messages are keyed by card, so a partition owns a set of
+//!   cards. Every [`CHECKPOINT_EVERY`], when a partition is revoked, and at shutdown, the worker
+//!   saves each partition's card states with the offset everything before which is stored
+//!   (`store::Checkpoint`, one transaction). On assignment it loads the partition's checkpoint
+//!   into its card states and resumes from that offset: the redelivered tail is already stored,
+//!   and each of those messages moves a restored card state exactly once (a message the
+//!   checkpoint holds not at all; one the previous owner stored after its checkpoint once; see
+//!   `FeaturePipeline::replay_at`). A worker that dies without checkpointing leaves its last
+//!   periodic checkpoint: the tail since is redelivered and replayed the same way.
 
 use super::client_config;
+use crate::domain::CardToken;
 use crate::domain::{PredictResponse, TransactionIn};
 use crate::engine::{Arrival, Engine, EngineError, Scored};
 use crate::scoring::Action;
 use anyhow::{Context, bail};
 use rdkafka::ClientContext;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use std::collections::{HashMap, VecDeque};
-use std::sync::Arc;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::types::RDKafkaRespErr;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
@@ -54,8 +62,93 @@ pub struct ConsumeSummary {
     pub dead_lettered: u64,
 }
 
-/// Commits what is durable before partitions are taken away, and logs client errors.
-struct WorkerContext;
+/// How often assigned partitions' card states are checkpointed.
+pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(5);
+
+/// What the worker knows of each assigned partition, shared with the rebalance callback.
+#[derive(Debug, Default)]
+struct Book {
+    partitions: HashMap<i32, PartitionBook>,
+}
+
+#[derive(Debug, Default)]
+struct PartitionBook {
+    /// Cards seen in (or restored for) the partition.
+    cards: HashSet<CardToken>,
+    /// Every message before this offset is stored; `None` until one is.
+    next: Option<i64>,
+}
+
+/// Commits what is durable and checkpoints card states before partitions are taken away,
+/// restores them when partitions arrive, and logs client errors.
+struct WorkerContext {
+    engine: Arc<Engine>,
+    group: String,
+    topic: String,
+    book: Arc<Mutex<Book>>,
+}
+
+impl WorkerContext {
+    fn book(&self) -> std::sync::MutexGuard<'_, Book> {
+        self.book.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Saves the card states of `partitions` (all if `None`) that have a stored position.
+    fn checkpoint(&self, partitions: Option<&[i32]>) {
+        let due: Vec<(i32, i64, Vec<CardToken>)> = {
+            let book = self.book();
+            book.partitions
+                .iter()
+                .filter(|(p, _)| partitions.is_none_or(|only| only.contains(p)))
+                .filter_map(|(p, b)| Some((*p, b.next?, b.cards.iter().copied().collect())))
+                .collect()
+        };
+        if due.is_empty() {
+            return;
+        }
+        let started = Instant::now();
+        match self.engine.checkpoint(&self.group, &self.topic, &due) {
+            Ok(()) => tracing::debug!(
+                partitions = due.len(),
+                cards = due.iter().map(|d| d.2.len()).sum::<usize>(),
+                took = ?started.elapsed(),
+                "card states checkpointed"
+            ),
+            Err(e) => tracing::warn!(error = %format!("{e:#}"), "card states not checkpointed"),
+        }
+    }
+
+    /// Loads the checkpoints of newly assigned partitions and points each partition at its
+    /// checkpoint's offset.
+    fn restore(&self, tpl: &mut TopicPartitionList) {
+        let partitions: Vec<(String, i32)> =
+            tpl.elements().iter().map(|e| (e.topic().to_owned(), e.partition())).collect();
+        for (topic, partition) in partitions {
+            if topic != self.topic {
+                continue;
+            }
+            match self.engine.restore(&self.group, &self.topic, partition) {
+                Ok(Some((next, cards))) => {
+                    tracing::info!(partition, offset = next, cards = cards.len(), "card states restored");
+                    if let Err(e) = tpl.set_partition_offset(&topic, partition, Offset::Offset(next)) {
+                        tracing::warn!(error = %e, partition, "cannot resume from the checkpoint's offset");
+                    }
+                    let mut book = self.book();
+                    let entry = book.partitions.entry(partition).or_default();
+                    entry.cards.extend(cards);
+                    entry.next = Some(next);
+                }
+                Ok(None) => {
+                    self.book().partitions.entry(partition).or_default();
+                }
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), partition, "card states not restored");
+                    self.book().partitions.entry(partition).or_default();
+                }
+            }
+        }
+    }
+}
 
 impl ClientContext for WorkerContext {
     fn error(&self, error: KafkaError, reason: &str) {
@@ -64,18 +157,37 @@ impl ClientContext for WorkerContext {
 }
 
 impl ConsumerContext for WorkerContext {
-    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Revoke(partitions) = rebalance {
-            tracing::info!(partitions = partitions.count(), "partitions revoked; committing stored offsets");
-            if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
-                tracing::debug!(error = %e, "nothing to commit on revoke");
+    /// Replaces rdkafka's default handling (which assigns what the group gave, at the committed
+    /// offsets) to restore checkpoints and start each partition at its checkpoint's offset.
+    fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
+        let cooperative = matches!(consumer.rebalance_protocol(), RebalanceProtocol::Cooperative);
+        let result = match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                self.restore(tpl);
+                tracing::info!(partitions = tpl.count(), "partitions assigned");
+                if cooperative { consumer.incremental_assign(tpl) } else { consumer.assign(tpl) }
             }
-        }
-    }
-
-    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Assign(partitions) = rebalance {
-            tracing::info!(partitions = partitions.count(), "partitions assigned");
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                tracing::info!(partitions = tpl.count(), "partitions revoked; committing stored offsets");
+                if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
+                    tracing::debug!(error = %e, "nothing to commit on revoke");
+                }
+                let revoked: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+                self.checkpoint(Some(&revoked));
+                let mut book = self.book();
+                for p in &revoked {
+                    book.partitions.remove(p);
+                }
+                drop(book);
+                if cooperative { consumer.incremental_unassign(tpl) } else { consumer.unassign() }
+            }
+            other => {
+                tracing::warn!(error = ?other, "rebalance error; unassigning");
+                consumer.unassign()
+            }
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "rebalance not applied");
         }
     }
 }
@@ -105,7 +217,14 @@ struct Offsets {
 
 impl Offsets {
     fn start(&mut self, partition: i32, offset: i64) {
-        self.partitions.entry(partition).or_default().push_back((offset, false));
+        let queue = self.partitions.entry(partition).or_default();
+        // Rewound (the partition came back at its checkpoint's offset): what was in flight
+        // before is redelivered, so it is tracked anew.
+        if queue.back().is_some_and(|&(last, _)| last >= offset) {
+            self.in_flight -= queue.len();
+            queue.clear();
+        }
+        queue.push_back((offset, false));
         self.in_flight += 1;
     }
 
@@ -143,9 +262,16 @@ pub async fn run(
         ("enable.auto.offset.store", "false"),
         ("auto.offset.reset", "earliest"),
     ];
+    let book = Arc::new(Mutex::new(Book::default()));
+    let context = WorkerContext {
+        engine: Arc::clone(&engine),
+        group: config.group.clone(),
+        topic: config.topic.clone(),
+        book: Arc::clone(&book),
+    };
     let consumer: Arc<StreamConsumer<WorkerContext>> = Arc::new(
         client_config(&config.brokers, &defaults, &config.options)
-            .create_with_context(WorkerContext)
+            .create_with_context(context)
             .context("cannot create the Kafka consumer")?,
     );
     // Dead letters and published decisions share one producer.
@@ -158,6 +284,7 @@ pub async fn run(
     let mut summary = ConsumeSummary::default();
     let mut commit_tick = tokio::time::interval(Duration::from_millis(500));
     let mut health_tick = tokio::time::interval(Duration::from_secs(2));
+    let mut checkpoint_tick = tokio::time::interval(CHECKPOINT_EVERY);
     let mut last_contact = Instant::now();
     let mut dirty = false;
     tokio::pin!(shutdown);
@@ -173,12 +300,16 @@ pub async fn run(
                     let payload = message.payload().unwrap_or_default().to_vec();
                     let key = message.key().map(<[u8]>::to_vec);
                     drop(message);
-                    handle(&engine, &producer, config, partition, offset, payload, key, done_tx.clone());
+                    handle(&engine, &producer, config, &book, partition, offset, payload, key, done_tx.clone());
                 }
                 Err(e) => tracing::warn!(error = %e, "kafka receive error"),
             },
             Some(done) = done_rx.recv() => {
-                dirty |= record(&consumer, config, &mut offsets, &mut summary, done)?;
+                dirty |= record(&consumer, config, &book, &mut offsets, &mut summary, done)?;
+            }
+            _ = checkpoint_tick.tick() => {
+                let context = Arc::clone(&consumer);
+                let _ = tokio::task::spawn_blocking(move || context.context().checkpoint(None)).await;
             }
             _ = commit_tick.tick() => {
                 if std::mem::take(&mut dirty) {
@@ -206,7 +337,7 @@ pub async fn run(
     while offsets.in_flight() > 0 {
         match tokio::time::timeout_at(deadline, done_rx.recv()).await {
             Ok(Some(done)) => {
-                record(&consumer, config, &mut offsets, &mut summary, done)?;
+                record(&consumer, config, &book, &mut offsets, &mut summary, done)?;
             }
             _ => break,
         }
@@ -214,6 +345,8 @@ pub async fn run(
     if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
         tracing::debug!(error = %e, "nothing to commit at shutdown");
     }
+    let context = Arc::clone(&consumer);
+    let _ = tokio::task::spawn_blocking(move || context.context().checkpoint(None)).await;
     Ok(summary)
 }
 
@@ -221,6 +354,7 @@ pub async fn run(
 fn record(
     consumer: &StreamConsumer<WorkerContext>,
     config: &ConsumerConfig,
+    book: &Mutex<Book>,
     offsets: &mut Offsets,
     summary: &mut ConsumeSummary,
     done: Done,
@@ -235,6 +369,10 @@ fn record(
         Err(e) => bail!("cannot store results: {e}"),
     }
     let Some(ready) = offsets.finish(done.partition, done.offset) else { return Ok(false) };
+    if let Some(p) = book.lock().unwrap_or_else(std::sync::PoisonError::into_inner).partitions.get_mut(&done.partition)
+    {
+        p.next = Some(p.next.map_or(ready + 1, |n| n.max(ready + 1)));
+    }
     match consumer.store_offset(&config.topic, done.partition, ready) {
         Ok(()) => Ok(true),
         // The partition was revoked meanwhile: its new owner continues from the last commit.
@@ -251,18 +389,24 @@ fn handle(
     engine: &Arc<Engine>,
     producer: &FutureProducer,
     config: &ConsumerConfig,
+    book: &Mutex<Book>,
     partition: i32,
     offset: i64,
     payload: Vec<u8>,
     key: Option<Vec<u8>>,
     done: mpsc::UnboundedSender<Done>,
 ) {
-    let arrival = Arrival::now();
+    let arrival = Arrival::at_offset(offset);
     let valid = serde_json::from_slice(&payload)
         .map_err(|e| format!("not JSON: {e}"))
         .and_then(|v| TransactionIn::validate(&v, engine.card_key(), arrival.unix_ms / 1000).map_err(|r| r.message));
     match valid {
         Ok(valid) => {
+            if let Some(p) =
+                book.lock().unwrap_or_else(std::sync::PoisonError::into_inner).partitions.get_mut(&partition)
+            {
+                p.cards.insert(valid.txn.card);
+            }
             let engine = Arc::clone(engine);
             let card = valid.txn.card.to_string();
             let publish = Publish {
@@ -270,10 +414,14 @@ fn handle(
                 scored: config.scored_topic.clone(),
                 alerts: config.alerts_topic.clone(),
             };
+            // Scored here, in the partition's order (a card's features depend on the order of
+            // its transactions); only the wait for the commit runs as a task.
+            let mut first = Some(engine.submit(valid.clone(), arrival));
             tokio::spawn(async move {
                 let mut unavailable = Backoff::new(engine.db_timeout());
                 let outcome = loop {
-                    let pending = match engine.submit(valid.clone(), arrival) {
+                    let submitted = first.take().unwrap_or_else(|| engine.submit(valid.clone(), arrival));
+                    let pending = match submitted {
                         // The same txn_id is in flight here (a repeated message): wait for it.
                         Err(EngineError::InProgress(_)) => {
                             tokio::time::sleep(Duration::from_millis(5)).await;

@@ -7,7 +7,8 @@
 use super::client_config;
 use crate::domain::{CardKey, TransactionIn};
 use anyhow::Context;
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use std::time::Duration;
 
 pub struct KafkaTarget {
@@ -38,8 +39,11 @@ impl KafkaTarget {
         Ok(Self { producer, topic: topic.to_owned(), key, send_pan })
     }
 
-    /// Sends one transaction and waits for its delivery report.
-    pub async fn send(&self, request: &TransactionIn) -> Result<(), String> {
+    /// Hands one transaction to the producer now (waiting while its queue is full) and returns
+    /// the wait for its delivery report. Calls enqueue in call order, so a card's messages
+    /// reach its partition in the order they were given (`aegis produce` sends many at once,
+    /// but enqueues one after the other).
+    pub async fn enqueue(&self, request: &TransactionIn) -> Result<DeliveryFuture, String> {
         let token = request.token(&self.key).ok_or("the transaction has no card")?.to_string();
         let body = if self.send_pan {
             serde_json::to_vec(request)
@@ -47,7 +51,28 @@ impl KafkaTarget {
             serde_json::to_vec(&request.clone().tokenized(&self.key))
         }
         .map_err(|e| e.to_string())?;
-        let record = FutureRecord::to(&self.topic).key(&token).payload(&body);
-        self.producer.send(record, Duration::from_secs(30)).await.map(|_| ()).map_err(|(e, _)| e.to_string())
+        let mut record = FutureRecord::to(&self.topic).key(&token).payload(&body);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            match self.producer.send_result(record) {
+                Ok(delivery) => return Ok(delivery),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back))
+                    if tokio::time::Instant::now() < deadline =>
+                {
+                    record = back;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                Err((e, _)) => return Err(e.to_string()),
+            }
+        }
+    }
+
+    /// Waits for a delivery report.
+    pub async fn delivered(delivery: DeliveryFuture) -> Result<(), String> {
+        match delivery.await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err((e, _))) => Err(e.to_string()),
+            Err(_) => Err("the producer went away before the delivery report".into()),
+        }
     }
 }

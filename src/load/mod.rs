@@ -27,13 +27,32 @@ pub enum Target {
     Kafka(crate::kafka::KafkaTarget),
 }
 
+/// A request on its way: resolves to the decision (HTTP) or `None` once delivered (Kafka).
+type InFlight = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Option<Reply>, String>> + Send>>;
+
 impl Target {
-    /// The decision (HTTP) or `None` once delivered (Kafka).
-    pub async fn send(&self, request: &TransactionIn) -> Result<Option<Reply>, String> {
-        match self {
-            Target::Http(t) => t.send(request).await.map(Some),
+    /// Starts sending `request`. A Kafka message is enqueued before this returns, so messages
+    /// keep the order of these calls (one card's transactions stay in order in its partition);
+    /// an HTTP request starts when the returned future is first polled.
+    pub async fn start(self: &Arc<Self>, request: &TransactionIn) -> InFlight {
+        match &**self {
+            Target::Http(_) => {
+                let (target, request) = (Arc::clone(self), request.clone());
+                Box::pin(async move {
+                    match &*target {
+                        Target::Http(t) => t.send(&request).await.map(Some),
+                        #[cfg(feature = "kafka")]
+                        Target::Kafka(_) => unreachable!("an HTTP target"),
+                    }
+                })
+            }
             #[cfg(feature = "kafka")]
-            Target::Kafka(t) => t.send(request).await.map(|()| None),
+            Target::Kafka(t) => match t.enqueue(request).await {
+                Ok(delivery) => {
+                    Box::pin(async move { crate::kafka::KafkaTarget::delivered(delivery).await.map(|()| None) })
+                }
+                Err(e) => Box::pin(std::future::ready(Err(e))),
+            },
         }
     }
 }
@@ -238,10 +257,10 @@ pub async fn send_all(
         if item.live {
             item.request.timestamp = chrono::Utc::now().timestamp().into();
         }
-        let target = Arc::clone(&target);
+        let sent = Instant::now();
+        let reply = target.start(&item.request).await;
         in_flight.spawn(async move {
-            let sent = Instant::now();
-            let result = target.send(&item.request).await;
+            let result = reply.await;
             drop(slot);
             (item, result, sent.elapsed())
         });

@@ -100,9 +100,32 @@ impl Scorer {
         }
     }
 
-    /// Computes the transaction's features, records it, scores it and decides.
-    pub fn score(&mut self, txn: &Transaction) -> anyhow::Result<Decision> {
-        self.pipeline.observe(txn, &mut self.features);
+    /// Records a Kafka message whose decision is already stored (a redelivery) in its card's
+    /// state, unless the card holds it already; true if it moved the state.
+    pub fn replay_at(&mut self, txn: &Transaction, offset: i64, stored_at: i64) -> bool {
+        self.pipeline.replay_at(txn, offset, stored_at, &mut self.features)
+    }
+
+    /// The card states of `cards`, as a checkpoint.
+    pub fn export_cards<'a>(&self, cards: impl IntoIterator<Item = &'a crate::domain::CardToken>) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.pipeline.export_cards(cards, &mut out);
+        out
+    }
+
+    /// Takes the card states of a checkpoint, restored at `now_ms`; returns its cards.
+    pub fn import_cards(&mut self, checkpoint: &[u8], now_ms: i64) -> anyhow::Result<Vec<crate::domain::CardToken>> {
+        self.pipeline.import_cards(checkpoint, now_ms)
+    }
+
+    /// Computes the transaction's features, records it, scores it and decides. `offset`: the
+    /// Kafka message's offset in its card's partition, if it came from Kafka (see
+    /// [`FeaturePipeline::observe_at`]).
+    pub fn score(&mut self, txn: &Transaction, offset: Option<i64>) -> anyhow::Result<Decision> {
+        match offset {
+            Some(offset) => self.pipeline.observe_at(txn, offset, &mut self.features),
+            None => self.pipeline.observe(txn, &mut self.features),
+        }
         let models = &self.bundle.models;
         let score = models.score_row(&self.features, &mut self.scratch)?;
         let action = self.thresholds().action(score.combined);
@@ -158,7 +181,7 @@ mod tests {
             Event::Row { index, row } if index < split => scorer.observe(&row.txn),
             Event::Row { index, row } => {
                 let want = &batch[index - split];
-                let got = scorer.score(&row.txn).unwrap();
+                let got = scorer.score(&row.txn, None).unwrap();
                 assert_eq!(got.score, *want, "txn {}", row.txn.txn_id);
                 assert!(want.fraud_probability.is_some());
                 assert_eq!(got.action, scorer.thresholds().action(want.combined));

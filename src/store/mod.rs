@@ -10,6 +10,7 @@
 //! Card numbers never reach this module: it stores the card token and the masked number.
 
 mod alerts;
+mod checkpoints;
 mod column;
 mod counters;
 mod dashboard;
@@ -22,6 +23,7 @@ mod training;
 mod writer;
 
 pub use alerts::{AlertStatus, StoredAlert};
+pub use checkpoints::Checkpoint;
 pub use dashboard::{
     Case, CountryCount, Cursor, Filter, MAX_PAGE, MinuteCount, Stats, TransactionDetail, TransactionRow,
 };
@@ -40,10 +42,10 @@ use rusqlite::Connection;
 use sql::{Backend, Conn, Row, args};
 
 /// The schema version this build writes; older databases are migrated on open.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// SQLite's schema history: migration `i` takes a database from version `i` to `i + 1`.
-const MIGRATIONS: [&str; 6] = [
+const MIGRATIONS: [&str; 7] = [
     "
     CREATE TABLE results (
         txn_id            TEXT PRIMARY KEY,
@@ -180,14 +182,29 @@ const MIGRATIONS: [&str; 6] = [
         PRIMARY KEY (list, item)
     ) WITHOUT ROWID;
 ",
+    // v7: card-state checkpoints of Kafka partitions (`aegis consume`): the partition's cards'
+    // states (features::codec) and the offset to resume from.
+    "
+    CREATE TABLE card_checkpoints (
+        consumer_group TEXT NOT NULL,
+        topic          TEXT NOT NULL,
+        partition      INTEGER NOT NULL,
+        next_offset    INTEGER NOT NULL,
+        cards          INTEGER NOT NULL,
+        state          BLOB NOT NULL,
+        taken_at       INTEGER NOT NULL,
+        PRIMARY KEY (consumer_group, topic, partition)
+    ) WITHOUT ROWID;
+",
 ];
 
 /// PostgreSQL's schema history, as (version reached, DDL): PostgreSQL support started at
 /// version 6, whose schema the first entry creates whole. Types follow SQLite's: 64-bit
 /// integers, double-precision reals (scores are `f32`s, stored exactly), text.
-const PG_MIGRATIONS: [(i64, &str); 1] = [(
-    6,
-    "
+const PG_MIGRATIONS: [(i64, &str); 2] = [
+    (
+        6,
+        "
     CREATE TABLE results (
         id                BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
         txn_id            TEXT NOT NULL UNIQUE,
@@ -274,7 +291,23 @@ const PG_MIGRATIONS: [(i64, &str); 1] = [(
         PRIMARY KEY (list, item)
     );
 ",
-)];
+    ),
+    (
+        7,
+        "
+    CREATE TABLE card_checkpoints (
+        consumer_group TEXT NOT NULL,
+        topic          TEXT NOT NULL,
+        partition      BIGINT NOT NULL,
+        next_offset    BIGINT NOT NULL,
+        cards          BIGINT NOT NULL,
+        state          BYTEA NOT NULL,
+        taken_at       BIGINT NOT NULL,
+        PRIMARY KEY (consumer_group, topic, partition)
+    );
+",
+    ),
+];
 
 /// Advisory-lock keys (PostgreSQL): one migrator at a time, one label or list writer at a time.
 pub(crate) mod locks {

@@ -77,6 +77,21 @@ impl Results {
         self.admin().remove_list_item(list, value)
     }
 
+    /// Saves partitions' card-state checkpoints (one transaction).
+    pub fn save_checkpoints(&self, group: &str, topic: &str, checkpoints: &[super::Checkpoint]) -> anyhow::Result<()> {
+        self.admin().save_checkpoints(group, topic, checkpoints, chrono::Utc::now().timestamp_millis())
+    }
+
+    /// A partition's newest checkpoint.
+    pub fn load_checkpoint(
+        &self,
+        group: &str,
+        topic: &str,
+        partition: i32,
+    ) -> anyhow::Result<Option<super::Checkpoint>> {
+        self.admin().load_checkpoint(group, topic, partition)
+    }
+
     fn admin(&self) -> std::sync::MutexGuard<'_, Store> {
         self.admin.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }

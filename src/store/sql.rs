@@ -123,6 +123,7 @@ pub(crate) enum Value<'a> {
     Int(i64),
     Real(f64),
     Text(&'a str),
+    Blob(&'a [u8]),
 }
 
 impl From<i64> for Value<'_> {
@@ -155,6 +156,11 @@ impl<'a> From<&'a str> for Value<'a> {
         Self::Text(v)
     }
 }
+impl<'a> From<&'a [u8]> for Value<'a> {
+    fn from(v: &'a [u8]) -> Self {
+        Self::Blob(v)
+    }
+}
 impl<'a> From<&'a String> for Value<'a> {
     fn from(v: &'a String) -> Self {
         Self::Text(v)
@@ -180,6 +186,7 @@ impl rusqlite::ToSql for Value<'_> {
             Self::Int(v) => ValueRef::Integer(v),
             Self::Real(v) => ValueRef::Real(v),
             Self::Text(v) => ValueRef::Text(v.as_bytes()),
+            Self::Blob(v) => ValueRef::Blob(v),
         }))
     }
 }
@@ -200,6 +207,7 @@ impl postgres::types::ToSql for Value<'_> {
             Self::Real(v) if *ty == Type::FLOAT4 => (v as f32).to_sql(ty, out),
             Self::Real(v) => v.to_sql(ty, out),
             Self::Text(v) => v.to_sql(ty, out),
+            Self::Blob(v) => v.to_sql(ty, out),
         }
     }
 
@@ -219,6 +227,7 @@ pub(crate) trait Row {
     fn opt_real(&self, i: usize) -> anyhow::Result<Option<f64>>;
     fn text(&self, i: usize) -> anyhow::Result<&str>;
     fn opt_text(&self, i: usize) -> anyhow::Result<Option<&str>>;
+    fn blob(&self, i: usize) -> anyhow::Result<&[u8]>;
 
     fn string(&self, i: usize) -> anyhow::Result<String> {
         self.text(i).map(str::to_owned)
@@ -258,6 +267,9 @@ impl Row for rusqlite::Row<'_> {
     fn opt_text(&self, i: usize) -> anyhow::Result<Option<&str>> {
         Ok(self.get_ref(i)?.as_str_or_null()?)
     }
+    fn blob(&self, i: usize) -> anyhow::Result<&[u8]> {
+        Ok(self.get_ref(i)?.as_blob()?)
+    }
 }
 
 impl Row for postgres::Row {
@@ -277,6 +289,9 @@ impl Row for postgres::Row {
         Ok(self.try_get(i)?)
     }
     fn opt_text(&self, i: usize) -> anyhow::Result<Option<&str>> {
+        Ok(self.try_get(i)?)
+    }
+    fn blob(&self, i: usize) -> anyhow::Result<&[u8]> {
         Ok(self.try_get(i)?)
     }
 }

@@ -258,3 +258,22 @@ fn the_newest_label_decides_the_verdict_and_each_change_is_logged_once() {
         assert_eq!(stats, LabelStats { confirmed_fraud: 1, reviewed_flags: 1, confirmed_flags: 0 });
     }
 }
+
+#[test]
+fn checkpoints_are_replaced_per_partition() {
+    for db in testing::each_backend() {
+        let mut store = Store::open(&db.location).unwrap();
+        assert_eq!(store.load_checkpoint("g", "tx", 0).unwrap(), None);
+        let cp = |partition, next_offset, state: &[u8]| Checkpoint {
+            partition,
+            next_offset,
+            cards: 2,
+            state: state.to_vec(),
+        };
+        store.save_checkpoints("g", "tx", &[cp(0, 10, b"\x00one"), cp(1, 20, b"two\xff")], 1).unwrap();
+        store.save_checkpoints("g", "tx", &[cp(0, 15, b"newer")], 2).unwrap();
+        assert_eq!(store.load_checkpoint("g", "tx", 0).unwrap(), Some(cp(0, 15, b"newer")));
+        assert_eq!(store.load_checkpoint("g", "tx", 1).unwrap(), Some(cp(1, 20, b"two\xff")));
+        assert_eq!(store.load_checkpoint("other", "tx", 1).unwrap(), None, "{:?}", db.location);
+    }
+}

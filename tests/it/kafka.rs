@@ -286,6 +286,128 @@ fn consume_exits_with_a_clear_error_when_the_database_stays_away() {
     assert_eq!(committed(&brokers, &topic, &group, 1), 0, "no offset committed for an unstored result");
 }
 
+/// A rules file whose matches spell out each transaction's 7- and 30-day card counts (up to
+/// 12): card state made visible in the stored decisions. (Merchant, country and category state
+/// spans cards and partitions, and is not in a partition's checkpoint.)
+fn count_rules(dir: &Path) -> String {
+    let mut text = String::new();
+    for days in [7, 30] {
+        for k in 1..=12 {
+            text += &format!(
+                "[[rule]]\nname = \"c{days}d-{k}\"\nwhen = \"card_txn_count_{days}d >= {k}\"\naction = \"review\"\nreason = \"count\"\n\n"
+            );
+        }
+    }
+    let path = dir.join("count-rules.toml");
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+fn rules_by_txn(db: &Path) -> std::collections::HashMap<String, String> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut stmt = conn.prepare("SELECT txn_id, rules FROM results").unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+}
+
+/// A CSV of `rows` (header kept) from line `from` on.
+fn csv_slice(all: &str, from: usize, rows: usize, out: &Path) {
+    let mut lines = all.lines();
+    let header = lines.next().unwrap();
+    let body: Vec<&str> = lines.skip(from).take(rows).collect();
+    std::fs::write(out, format!("{header}\n{}\n", body.join("\n"))).unwrap();
+}
+
+fn produce_csv(dir: &Path, brokers: &str, topic: &str, csv: &Path) {
+    let target = format!("kafka://{brokers}/{topic}");
+    let key = dir.join("results.key");
+    let mut args = vec!["produce", "--target", &target, "--data", csv.to_str().unwrap(), "--count", "100000"];
+    args.extend(["--rate", "0"]);
+    args.extend(["--concurrency", "64", "--quiet", "--card-key-file", key.to_str().unwrap()]);
+    for o in TEST_OPTIONS {
+        args.extend(["--kafka-option", o]);
+    }
+    aegis_ok(dir, &args);
+}
+
+/// Two workers split a stream, then one leaves — stopped (its partitions checkpointed on
+/// revoke) or killed (the other resumes from its last periodic checkpoint and replays the
+/// stored tail since) — and the other takes its partitions. Every transaction's card state, as
+/// the count rules spell it out, must equal a single worker's that saw the whole stream.
+fn card_state_follows_its_partition(kill: bool) {
+    let brokers = broker();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    aegis_ok(d, &["generate", "--rows", "4000", "--cards", "150", "--days", "20", "--seed", "17", "--out", "gen.csv"]);
+    let all = std::fs::read_to_string(d.join("gen.csv")).unwrap();
+    let parts = [(0, 2_000), (2_000, 500), (2_500, 1_500)].map(|(from, rows)| {
+        let path = d.join(format!("part-{from}.csv"));
+        csv_slice(&all, from, rows, &path);
+        path
+    });
+    let rules = count_rules(d);
+
+    // The reference: one worker sees the whole stream.
+    let (topic, group) = (unique("tx"), unique("g"));
+    create_topic(&brokers, &topic, 4);
+    for part in &parts {
+        produce_csv(d, &brokers, &topic, part);
+    }
+    let single = d.join("single.db");
+    let extra = ["--db", single.to_str().unwrap(), "--rules", rules.as_str()];
+    let worker = Worker::start_with(d, &brokers, &topic, &group, &extra);
+    assert_eq!(wait_for_rows(&single, 4_000, Duration::from_secs(120)), 4_000);
+    assert!(worker.stop().0);
+
+    // The pair starts together on an empty store, so neither learns the other's cards from it.
+    let (topic, group) = (unique("tx"), unique("g"));
+    create_topic(&brokers, &topic, 4);
+    let pair = d.join("pair.db");
+    let extra = ["--db", pair.to_str().unwrap(), "--rules", rules.as_str()];
+    let a = Worker::start_with(d, &brokers, &topic, &group, &extra);
+    let b = Worker::start_with(d, &brokers, &topic, &group, &extra);
+    std::thread::sleep(Duration::from_secs(8)); // both join the group and share the partitions
+    produce_csv(d, &brokers, &topic, &parts[0]);
+    assert_eq!(wait_for_rows(&pair, 2_000, Duration::from_secs(120)), 2_000);
+    // A periodic checkpoint (every 5 s) covers the first part; the second part comes after it.
+    std::thread::sleep(Duration::from_secs(7));
+    produce_csv(d, &brokers, &topic, &parts[1]);
+    assert_eq!(wait_for_rows(&pair, 2_500, Duration::from_secs(120)), 2_500);
+    let log = if kill {
+        a.signal("-KILL");
+        a.wait(Duration::from_secs(30)).1
+    } else {
+        let (ok, log) = a.stop();
+        assert!(ok, "{log}");
+        let line = log.lines().find(|l| l.starts_with("Stopped: ")).unwrap_or_else(|| panic!("{log}"));
+        let scored: u64 = line["Stopped: ".len()..].split(' ').next().unwrap().parse().unwrap();
+        assert!(scored > 0 && scored < 2_500, "the leaver had partitions of its own: {line}");
+        log
+    };
+    produce_csv(d, &brokers, &topic, &parts[2]);
+    assert_eq!(wait_for_rows(&pair, 4_000, Duration::from_secs(120)), 4_000, "{log}");
+    assert!(b.stop().0);
+
+    let (reference, handed_over) = (rules_by_txn(&single), rules_by_txn(&pair));
+    assert_eq!(reference.len(), 4_000);
+    let differing: Vec<_> = reference.iter().filter(|(id, rules)| handed_over.get(*id) != Some(rules)).collect();
+    assert!(
+        differing.is_empty(),
+        "{} of 4000 differ, e.g. {:?}",
+        differing.len(),
+        &differing[..differing.len().min(3)]
+    );
+}
+
+#[test]
+fn card_state_follows_its_partition_when_a_worker_leaves() {
+    card_state_follows_its_partition(false);
+}
+
+#[test]
+fn card_state_follows_its_partition_when_a_worker_dies() {
+    card_state_follows_its_partition(true);
+}
+
 #[test]
 fn two_workers_in_one_group_split_the_partitions() {
     let brokers = broker();
