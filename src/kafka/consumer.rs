@@ -118,11 +118,17 @@ impl WorkerContext {
         }
     }
 
-    /// Loads the checkpoints of newly assigned partitions and points each partition at its
-    /// checkpoint's offset.
-    fn restore(&self, tpl: &mut TopicPartitionList) {
+    /// Loads the checkpoints of newly assigned partitions and starts each partition at its
+    /// checkpoint's offset when that is behind the group's committed offset (the stored tail
+    /// since the checkpoint is replayed into the restored states). Never ahead of it, and not
+    /// without one (a broker that lost the group's offsets): consumption only ever rewinds.
+    fn restore(&self, consumer: &BaseConsumer<Self>, tpl: &mut TopicPartitionList) {
         let partitions: Vec<(String, i32)> =
             tpl.elements().iter().map(|e| (e.topic().to_owned(), e.partition())).collect();
+        let committed = consumer.committed_offsets(tpl.clone(), Duration::from_secs(10)).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot read the group's committed offsets; resuming from them");
+            TopicPartitionList::new()
+        });
         for (topic, partition) in partitions {
             if topic != self.topic {
                 continue;
@@ -130,7 +136,11 @@ impl WorkerContext {
             match self.engine.restore(&self.group, &self.topic, partition) {
                 Ok(Some((next, cards))) => {
                     tracing::info!(partition, offset = next, cards = cards.len(), "card states restored");
-                    if let Err(e) = tpl.set_partition_offset(&topic, partition, Offset::Offset(next)) {
+                    let behind = match committed.find_partition(&topic, partition).map(|e| e.offset()) {
+                        Some(Offset::Offset(c)) => next < c,
+                        _ => false,
+                    };
+                    if behind && let Err(e) = tpl.set_partition_offset(&topic, partition, Offset::Offset(next)) {
                         tracing::warn!(error = %e, partition, "cannot resume from the checkpoint's offset");
                     }
                     let mut book = self.book();
@@ -163,7 +173,7 @@ impl ConsumerContext for WorkerContext {
         let cooperative = matches!(consumer.rebalance_protocol(), RebalanceProtocol::Cooperative);
         let result = match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
-                self.restore(tpl);
+                self.restore(consumer, tpl);
                 tracing::info!(partitions = tpl.count(), "partitions assigned");
                 if cooperative { consumer.incremental_assign(tpl) } else { consumer.assign(tpl) }
             }

@@ -42,9 +42,15 @@ fn labels_are_validated_idempotent_and_empty_the_review_queue() {
     let token = Some("s3cret");
     let flagged = flagged_ids(&server, 30, token);
     let (_, queue) = get_json(&server, "/api/review?limit=500");
-    let queued: Vec<&str> =
-        queue["transactions"].as_array().unwrap().iter().map(|t| t["txn_id"].as_str().unwrap()).collect();
-    assert_eq!(queued, flagged, "the queue holds the flagged ones, oldest first");
+    let rows = queue["transactions"].as_array().unwrap();
+    let received: Vec<i64> = rows.iter().map(|t| t["received_at"].as_i64().unwrap()).collect();
+    assert!(received.windows(2).all(|w| w[0] <= w[1]), "oldest first: {received:?}");
+    // Two answered within one millisecond are ordered by txn_id ("q-10" before "q-9").
+    let mut queued: Vec<&str> = rows.iter().map(|t| t["txn_id"].as_str().unwrap()).collect();
+    queued.sort_unstable();
+    let mut expected: Vec<&str> = flagged.iter().map(String::as_str).collect();
+    expected.sort_unstable();
+    assert_eq!(queued, expected, "the queue holds the flagged ones");
 
     let label = json!({"txn_id": flagged[0], "label": "fraud", "source": "analyst", "note": "customer confirmed"});
     assert_eq!(server.post("/labels", &label, None).0, 401, "writing needs the token");
@@ -89,9 +95,12 @@ fn labels_are_validated_idempotent_and_empty_the_review_queue() {
 
     // Labelled transactions left the queue; the tiles count them.
     let (_, queue) = get_json(&server, "/api/review?limit=500");
-    let left: Vec<&str> =
+    let mut left: Vec<&str> =
         queue["transactions"].as_array().unwrap().iter().map(|t| t["txn_id"].as_str().unwrap()).collect();
-    assert_eq!(left, flagged[3..].iter().map(String::as_str).collect::<Vec<_>>());
+    left.sort_unstable();
+    let mut waiting: Vec<&str> = flagged[3..].iter().map(String::as_str).collect();
+    waiting.sort_unstable();
+    assert_eq!(left, waiting);
     let (_, stats) = get_json(&server, "/api/stats");
     assert_eq!(stats["confirmed_fraud"], 2, "{stats}");
     assert_eq!(stats["reviewed_flags"], 3, "{stats}");
