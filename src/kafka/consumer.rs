@@ -295,6 +295,8 @@ pub async fn run(
     let mut commit_tick = tokio::time::interval(Duration::from_millis(500));
     let mut health_tick = tokio::time::interval(Duration::from_secs(2));
     let mut checkpoint_tick = tokio::time::interval(CHECKPOINT_EVERY);
+    let shared = Arc::new(config.clone());
+    let mut lanes: HashMap<i32, mpsc::UnboundedSender<Received>> = HashMap::new();
     let mut last_contact = Instant::now();
     let mut dirty = false;
     tokio::pin!(shutdown);
@@ -310,7 +312,10 @@ pub async fn run(
                     let payload = message.payload().unwrap_or_default().to_vec();
                     let key = message.key().map(<[u8]>::to_vec);
                     drop(message);
-                    handle(&engine, &producer, config, &book, partition, offset, payload, key, done_tx.clone());
+                    let sender = lanes.entry(partition).or_insert_with(|| {
+                        lane(Arc::clone(&engine), producer.clone(), Arc::clone(&shared), Arc::clone(&book), done_tx.clone())
+                    });
+                    let _ = sender.send(Received { partition, offset, payload, key });
                 }
                 Err(e) => tracing::warn!(error = %e, "kafka receive error"),
             },
@@ -393,17 +398,40 @@ fn record(
     }
 }
 
+/// One message as read from the broker.
+struct Received {
+    partition: i32,
+    offset: i64,
+    payload: Vec<u8>,
+    key: Option<Vec<u8>>,
+}
+
+/// A partition's lane: a task that validates and scores the partition's messages one after the
+/// other, in offset order (a card's features depend on the order of its transactions), while
+/// other partitions' lanes run beside it. The wait for each commit runs as a task of its own.
+fn lane(
+    engine: Arc<Engine>,
+    producer: FutureProducer,
+    config: Arc<ConsumerConfig>,
+    book: Arc<Mutex<Book>>,
+    done: mpsc::UnboundedSender<Done>,
+) -> mpsc::UnboundedSender<Received> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<Received>();
+    tokio::spawn(async move {
+        while let Some(m) = rx.recv().await {
+            handle(&engine, &producer, &config, &book, m, done.clone());
+        }
+    });
+    tx
+}
+
 /// Validates and submits one message, or sends it to the dead-letter topic; reports on `done`.
-#[allow(clippy::too_many_arguments)]
 fn handle(
     engine: &Arc<Engine>,
     producer: &FutureProducer,
     config: &ConsumerConfig,
     book: &Mutex<Book>,
-    partition: i32,
-    offset: i64,
-    payload: Vec<u8>,
-    key: Option<Vec<u8>>,
+    Received { partition, offset, payload, key }: Received,
     done: mpsc::UnboundedSender<Done>,
 ) {
     let arrival = Arrival::at_offset(offset);
@@ -424,8 +452,7 @@ fn handle(
                 scored: config.scored_topic.clone(),
                 alerts: config.alerts_topic.clone(),
             };
-            // Scored here, in the partition's order (a card's features depend on the order of
-            // its transactions); only the wait for the commit runs as a task.
+            // Scored here, in the partition's order; only the wait for the commit runs as a task.
             let mut first = Some(engine.submit(valid.clone(), arrival));
             tokio::spawn(async move {
                 let mut unavailable = Backoff::new(engine.db_timeout());
