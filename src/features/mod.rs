@@ -214,13 +214,15 @@ impl FeaturePipeline {
     }
 
     /// Replaces the states of the checkpoint's cards with the checkpoint's, restored at `now_ms`;
-    /// returns the cards.
+    /// returns the cards. A fraud label this process applied to a card since the checkpoint was
+    /// taken (every worker applies every verdict change) is kept: the newer of the two.
     pub fn import_cards(&mut self, checkpoint: &[u8], now_ms: i64) -> anyhow::Result<Vec<CardToken>> {
         let cards = codec::decode(checkpoint, now_ms)?;
         Ok(cards
             .into_iter()
-            .map(|(token, state)| {
+            .map(|(token, mut state)| {
                 let slot = self.card_slot(token);
+                state.fraud_known_at = state.fraud_known_at.max(self.states[slot].fraud_known_at);
                 self.states[slot] = state;
                 token
             })

@@ -331,9 +331,12 @@ fn a_card_handed_over_by_checkpoint_sees_each_message_exactly_once() {
     a.export_cards([&card], &mut checkpoint);
     a.observe_at(&msgs[4], offset(4), &mut f);
 
-    // Owner B restores at 2,000 ms; Kafka redelivers from offset(2).
+    // Owner B restores at 2,000 ms; Kafka redelivers from offset(2). A fraud label for the card
+    // reached B (every worker applies every verdict change) after A's checkpoint: B keeps it.
     let mut b = FeaturePipeline::new(encoders(), FeatureConfig::default());
+    b.observe_label(&msgs[0], t0 + 1_000, true);
     assert_eq!(b.import_cards(&checkpoint, 2_000).unwrap(), [card]);
+    assert_eq!(b.card_fraud_known_at(&card), Some(t0 + 1_000), "the newer label survives the restore");
     assert!(!b.replay_at(&msgs[2], offset(2), 500, &mut f), "2 is in the checkpoint");
     assert!(!b.replay_at(&msgs[3], offset(3), 600, &mut f), "3 too");
     assert!(b.replay_at(&msgs[4], offset(4), 1_000, &mut f), "4 was stored after it: it moves the state once");
