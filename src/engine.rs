@@ -123,6 +123,8 @@ pub struct Engine {
     origin: String,
     /// The newest verdict change this process has applied or skipped.
     verdicts_seen: AtomicI64,
+    /// When the shared daily counts were last read (Unix ms).
+    counts_refreshed: AtomicI64,
     claims: Arc<Mutex<HashSet<String>>>,
     results: Results,
     db_timeout: std::time::Duration,
@@ -137,6 +139,10 @@ pub enum Pending {
     Ready(Scored),
     Committing { scored: Scored, commit: oneshot::Receiver<Result<Outcome, String>>, started: Instant },
 }
+
+/// How often the daily counts shared through the store are read: the staleness bound of
+/// another worker's transactions in this one's merchant, country and category state.
+pub const SHARED_COUNTS_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl Engine {
     /// Loads the bundle, opens (and migrates) the store, and builds card history from the
@@ -184,6 +190,7 @@ impl Engine {
             policy: RwLock::new(Policy { rules: Arc::new(rules), lists: Arc::new(lists) }),
             origin: format!("{:016x}", rand::random::<u64>()),
             verdicts_seen: AtomicI64::new(verdicts_seen),
+            counts_refreshed: AtomicI64::new(chrono::Utc::now().timestamp_millis()),
             claims: Arc::default(),
             results,
             db_timeout: config.db_timeout,
@@ -292,6 +299,11 @@ impl Engine {
     /// the features once each) and list changes. The runtime calls it every few seconds.
     pub fn sync_shared(&self) -> anyhow::Result<()> {
         const PAGE: usize = 10_000;
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        if now_ms - self.counts_refreshed.load(Ordering::Acquire) >= SHARED_COUNTS_EVERY.as_millis() as i64 {
+            self.counts_refreshed.store(now_ms, Ordering::Release);
+            self.refresh_shared_counts()?;
+        }
         loop {
             let seen = self.verdicts_seen.load(Ordering::Acquire);
             let (changes, last) = self.results.verdict_changes_since(seen, &self.origin, PAGE)?;
@@ -307,6 +319,24 @@ impl Engine {
             self.refresh_lists()?;
         }
         Ok(())
+    }
+
+    /// Raises the merchant, country, category and overall daily transaction counts to the
+    /// store's, which cover every process writing to it: with several workers, each sees only
+    /// its partitions' transactions, while fraud labels reach every worker (verdict changes) —
+    /// without this, a merchant's risk (its frauds over its transactions) would read about N
+    /// times too high with N workers. Counts only go up (the store's include this process's
+    /// committed transactions; uncommitted ones stay counted here).
+    pub fn refresh_shared_counts(&self) -> anyhow::Result<usize> {
+        let days = self.readers().entity_days(crate::features::risk::DAYS as u32)?;
+        let mut scorer = self.scorer();
+        let mut shadow = lock(&self.shadow);
+        for s in std::iter::once(&mut *scorer).chain(shadow.as_mut()) {
+            for d in &days {
+                s.raise_txns(d.entity, &d.key, d.day, d.txns);
+            }
+        }
+        Ok(days.len())
     }
 
     /// Adds items to a list; returns how many were new. Rules see them at once.
@@ -680,6 +710,45 @@ mod tests {
         );
         ea.shutdown();
         eb.shutdown();
+    }
+
+    #[tokio::test]
+    async fn workers_sharing_a_store_share_merchant_country_and_category_counts() {
+        let (bundle, rows) = trained();
+        let base = rows[0].txn.clone();
+        let at = |i: usize, card: &str| Transaction {
+            txn_id: format!("shared-{i}"),
+            card: CardKey::new(b"shared").token(card),
+            merchant: "M-SHARED".into(),
+            timestamp: base.timestamp + i as i64 * 60,
+            ..base.clone()
+        };
+        let (shared, alone) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        // Worker A scores 30 transactions at one merchant; worker B, on the same store, saw none.
+        let a = engine(shared.path(), &bundle);
+        let b = engine(shared.path(), &bundle);
+        for i in 0..30 {
+            a.process(valid(&at(i, &format!("card-{i}"))), Arrival::now()).await.unwrap();
+        }
+        // One worker that saw all of them: what B should read after its refresh.
+        let single = engine(alone.path(), &bundle);
+        for i in 0..30 {
+            single.process(valid(&at(i, &format!("card-{i}"))), Arrival::now()).await.unwrap();
+        }
+        let probe = at(30, "a new card");
+        let want = single.process(valid(&probe), Arrival::now()).await.unwrap().txn;
+        let scores = |t: &ScoredTransaction| (t.score, t.if_score, t.ae_mse);
+        // Before the refresh, B's view of the merchant is empty, and it scores the probe otherwise.
+        let nothing = tempfile::tempdir().unwrap();
+        let unshared = engine(nothing.path(), &bundle);
+        let stale = unshared.process(valid(&probe), Arrival::now()).await.unwrap().txn;
+        assert_ne!(scores(&stale), scores(&want), "the shared counts matter to the score");
+        assert!(b.refresh_shared_counts().unwrap() >= 4, "merchant, country, category and overall rows");
+        let got = b.process(valid(&probe), Arrival::now()).await.unwrap().txn;
+        assert_eq!(scores(&got), scores(&want), "after the refresh B reads what one worker would");
+        for e in [a, b, single, unshared] {
+            e.shutdown();
+        }
     }
 
     #[tokio::test]

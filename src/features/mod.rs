@@ -206,6 +206,21 @@ impl FeaturePipeline {
         true
     }
 
+    /// Raises one entity's transaction count on `day` to `txns` (the store's total over every
+    /// process; see [`DailyCounts::raise_txns`]). Unknown country codes are skipped.
+    pub fn raise_txns(&mut self, entity: Entity, key: &str, day: u32, txns: u32) {
+        let counts = match entity {
+            Entity::Merchant => self.merchants.get_or_insert(key, |k: &str| Box::from(k)),
+            Entity::Category => self.categories.get_or_insert(key, |k: &str| Box::from(k)),
+            Entity::Country => match Country::parse(key) {
+                Some(c) => self.countries.get_or_insert(&c, |c| *c),
+                None => return,
+            },
+            Entity::All => &mut self.global,
+        };
+        counts.raise_txns(day, txns);
+    }
+
     /// The states of those of `cards` that have one, as a checkpoint ([`codec`]).
     pub fn export_cards<'a>(&self, cards: impl IntoIterator<Item = &'a CardToken>, out: &mut Vec<u8>) {
         let states: Vec<(CardToken, &CardState)> =
@@ -299,7 +314,40 @@ impl FeaturePipeline {
 }
 
 fn category(txn: &Transaction) -> &str {
-    txn.merchant_category.as_deref().unwrap_or("")
+    category_key(txn.merchant_category.as_deref())
+}
+
+/// The key of a merchant category in the per-category state ("" when there is none).
+pub fn category_key(category: Option<&str>) -> &str {
+    category.unwrap_or("")
+}
+
+/// The kinds of state that span cards, whose daily transaction counts workers share through
+/// the store (`entity_days`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Entity {
+    Merchant,
+    Country,
+    Category,
+    /// Every transaction (the prior that risk is smoothed towards).
+    All,
+}
+
+impl Entity {
+    pub const ALL: [Self; 4] = [Self::Merchant, Self::Country, Self::Category, Self::All];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Merchant => "merchant",
+            Self::Country => "country",
+            Self::Category => "category",
+            Self::All => "all",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.as_str() == s)
+    }
 }
 
 fn write_card_features(amount: f32, txn: &Transaction, card: &CardFeatures, out: &mut [f32; N_FEATURES]) {

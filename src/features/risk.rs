@@ -74,6 +74,15 @@ impl DailyCounts {
         }
     }
 
+    /// Raises `day`'s transaction count to `txns` if it holds fewer (another worker's share,
+    /// read from the store: its count covers this process's committed transactions too).
+    pub fn raise_txns(&mut self, day: u32, txns: u32) {
+        self.advance(day);
+        if let Some(s) = self.slot(day) {
+            self.txns[s] = self.txns[s].max(txns);
+        }
+    }
+
     /// A fraud label became known for a transaction made at `txn_ts` (`delta` = −1 retracts one).
     pub fn add_fraud(&mut self, txn_ts: i64, delta: i32) {
         let day = day_of(txn_ts);

@@ -106,6 +106,11 @@ impl Scorer {
         self.pipeline.replay_at(txn, offset, stored_at, &mut self.features)
     }
 
+    /// Raises a shared entity's daily transaction count (see `Engine::refresh_shared_counts`).
+    pub fn raise_txns(&mut self, entity: crate::features::Entity, key: &str, day: u32, txns: u32) {
+        self.pipeline.raise_txns(entity, key, day, txns);
+    }
+
     /// The card states of `cards`, as a checkpoint.
     pub fn export_cards<'a>(&self, cards: impl IntoIterator<Item = &'a crate::domain::CardToken>) -> Vec<u8> {
         let mut out = Vec::new();

@@ -1,8 +1,11 @@
-//! Counters maintained in the same transaction as the results they count (per minute, per
-//! country), so the dashboard's totals cost a few rows to read however large the store grows.
+//! Counters maintained in the same transaction as the results they count: per minute and per
+//! country for the dashboard (its totals cost a few rows to read however large the store
+//! grows), and per merchant, country, category and overall per transaction day (`entity_days`),
+//! the state spanning cards that workers share (`Engine::refresh_shared_counts`).
 
 use super::ScoredTransaction;
-use super::sql::{Conn, args};
+use super::sql::{Backend, Conn, args};
+use crate::features::{Entity, category_key};
 use crate::scoring::Action;
 use std::collections::BTreeMap;
 
@@ -13,6 +16,8 @@ pub(super) struct Counters {
     minutes: BTreeMap<i64, [i64; 3]>,
     /// Country → (transactions, flagged).
     countries: BTreeMap<String, [i64; 2]>,
+    /// (entity kind, key, transaction day) → transactions.
+    entities: BTreeMap<(Entity, String, i64), i64>,
 }
 
 impl Counters {
@@ -26,6 +31,15 @@ impl Counters {
         match self.countries.get_mut(r.country.as_str()) {
             Some(c) => *c = [c[0] + 1, c[1] + flagged],
             None => drop(self.countries.insert(r.country.clone(), [1, flagged])),
+        }
+        let day = r.timestamp.div_euclid(86_400);
+        for (entity, key) in [
+            (Entity::Merchant, r.merchant.as_str()),
+            (Entity::Country, r.country.as_str()),
+            (Entity::Category, category_key(r.merchant_category.as_deref())),
+            (Entity::All, ""),
+        ] {
+            *self.entities.entry((entity, key.to_owned(), day)).or_default() += 1;
         }
     }
 
@@ -49,6 +63,70 @@ impl Counters {
                 args![country, *n, *flagged],
             )?;
         }
+        self.write_entities(c)
+    }
+
+    /// The per-entity daily counts: one upsert per key on SQLite; one multi-row upsert on
+    /// PostgreSQL (a batch touches hundreds of merchant-days; a round trip each would cost more
+    /// than the results' own insert).
+    fn write_entities(&self, c: &mut Conn) -> anyhow::Result<()> {
+        const UPSERT: &str = " ON CONFLICT (kind, entity, day) DO UPDATE SET txns = entity_days.txns + excluded.txns";
+        if c.backend() == Backend::Postgres {
+            let kinds: Vec<&str> = self.entities.keys().map(|(e, _, _)| e.as_str()).collect();
+            let keys: Vec<&str> = self.entities.keys().map(|(_, k, _)| k.as_str()).collect();
+            let days: Vec<i64> = self.entities.keys().map(|(_, _, d)| *d).collect();
+            let txns: Vec<i64> = self.entities.values().copied().collect();
+            c.postgres_query(
+                &format!(
+                    "INSERT INTO entity_days (kind, entity, day, txns)
+                     SELECT * FROM UNNEST(?1::text[], ?2::text[], ?3::bigint[], ?4::bigint[]){UPSERT}"
+                ),
+                &[&kinds, &keys, &days, &txns],
+            )?;
+            return Ok(());
+        }
+        let sql = format!("INSERT INTO entity_days (kind, entity, day, txns) VALUES (?1, ?2, ?3, ?4){UPSERT}");
+        for ((entity, key, day), n) in &self.entities {
+            c.execute(&sql, args![entity.as_str(), key, *day, *n])?;
+        }
         Ok(())
+    }
+}
+
+/// One entity's transactions on one day, over every process sharing the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntityDay {
+    pub entity: Entity,
+    pub key: String,
+    pub day: u32,
+    pub txns: u32,
+}
+
+impl super::ReadPool {
+    /// Every entity's daily count for the `days` newest days stored.
+    pub fn entity_days(&self, days: u32) -> anyhow::Result<Vec<EntityDay>> {
+        self.with(|c| {
+            let Some(newest) = c.query_one("SELECT MAX(day) FROM entity_days", &[], |r| r.opt_int(0))? else {
+                return Ok(Vec::new());
+            };
+            let mut out = Vec::new();
+            c.for_each(
+                "SELECT kind, entity, day, txns FROM entity_days WHERE day > ?1",
+                args![newest - i64::from(days)],
+                |r| {
+                    if let Some(entity) = Entity::parse(r.text(0)?) {
+                        let clamp = |v: i64| u32::try_from(v.max(0)).unwrap_or(u32::MAX);
+                        out.push(EntityDay {
+                            entity,
+                            key: r.string(1)?,
+                            day: clamp(r.int(2)?),
+                            txns: clamp(r.int(3)?),
+                        });
+                    }
+                    Ok(())
+                },
+            )?;
+            Ok(out)
+        })
     }
 }

@@ -24,6 +24,7 @@ mod writer;
 
 pub use alerts::{AlertStatus, StoredAlert};
 pub use checkpoints::Checkpoint;
+pub use counters::EntityDay;
 pub use dashboard::{
     Case, CountryCount, Cursor, Filter, MAX_PAGE, MinuteCount, Stats, TransactionDetail, TransactionRow,
 };
@@ -42,10 +43,10 @@ use rusqlite::Connection;
 use sql::{Backend, Conn, Row, args};
 
 /// The schema version this build writes; older databases are migrated on open.
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 /// SQLite's schema history: migration `i` takes a database from version `i` to `i + 1`.
-const MIGRATIONS: [&str; 7] = [
+const MIGRATIONS: [&str; 8] = [
     "
     CREATE TABLE results (
         txn_id            TEXT PRIMARY KEY,
@@ -196,12 +197,29 @@ const MIGRATIONS: [&str; 7] = [
         PRIMARY KEY (consumer_group, topic, partition)
     ) WITHOUT ROWID;
 ",
+    // v8: daily transaction counts per merchant, country, category and overall, kept by every
+    // insert (like the dashboard counters), so that workers share the state that spans cards.
+    "
+    CREATE TABLE entity_days (
+        kind   TEXT NOT NULL,
+        entity TEXT NOT NULL,
+        day    INTEGER NOT NULL,
+        txns   INTEGER NOT NULL,
+        PRIMARY KEY (kind, entity, day)
+    ) WITHOUT ROWID;
+    CREATE INDEX entity_days_day ON entity_days (day);
+    INSERT INTO entity_days SELECT 'merchant', merchant, timestamp / 86400, COUNT(*) FROM results GROUP BY 2, 3;
+    INSERT INTO entity_days SELECT 'country', country, timestamp / 86400, COUNT(*) FROM results GROUP BY 2, 3;
+    INSERT INTO entity_days
+        SELECT 'category', COALESCE(merchant_category, ''), timestamp / 86400, COUNT(*) FROM results GROUP BY 2, 3;
+    INSERT INTO entity_days SELECT 'all', '', timestamp / 86400, COUNT(*) FROM results GROUP BY 3;
+",
 ];
 
 /// PostgreSQL's schema history, as (version reached, DDL): PostgreSQL support started at
 /// version 6, whose schema the first entry creates whole. Types follow SQLite's: 64-bit
 /// integers, double-precision reals (scores are `f32`s, stored exactly), text.
-const PG_MIGRATIONS: [(i64, &str); 2] = [
+const PG_MIGRATIONS: [(i64, &str); 3] = [
     (
         6,
         "
@@ -305,6 +323,24 @@ const PG_MIGRATIONS: [(i64, &str); 2] = [
         taken_at       BIGINT NOT NULL,
         PRIMARY KEY (consumer_group, topic, partition)
     );
+",
+    ),
+    (
+        8,
+        "
+    CREATE TABLE entity_days (
+        kind   TEXT NOT NULL,
+        entity TEXT NOT NULL,
+        day    BIGINT NOT NULL,
+        txns   BIGINT NOT NULL,
+        PRIMARY KEY (kind, entity, day)
+    );
+    CREATE INDEX entity_days_day ON entity_days (day);
+    INSERT INTO entity_days SELECT 'merchant', merchant, timestamp / 86400, COUNT(*) FROM results GROUP BY 2, 3;
+    INSERT INTO entity_days SELECT 'country', country, timestamp / 86400, COUNT(*) FROM results GROUP BY 2, 3;
+    INSERT INTO entity_days
+        SELECT 'category', COALESCE(merchant_category, ''), timestamp / 86400, COUNT(*) FROM results GROUP BY 2, 3;
+    INSERT INTO entity_days SELECT 'all', '', timestamp / 86400, COUNT(*) FROM results GROUP BY 3;
 ",
     ),
 ];

@@ -277,3 +277,38 @@ fn checkpoints_are_replaced_per_partition() {
         assert_eq!(store.load_checkpoint("other", "tx", 1).unwrap(), None, "{:?}", db.location);
     }
 }
+
+#[test]
+fn daily_entity_counts_follow_inserts_on_both_backends() {
+    use crate::features::Entity;
+    for db in testing::each_backend() {
+        let mut store = Store::open(&db.location).unwrap();
+        let mut rows = vec![result("a", Action::Allow), result("b", Action::Review), result("c", Action::Allow)];
+        rows[2].timestamp += 86_400; // the next day
+        rows[2].merchant_category = None;
+        store.insert_batch(&rows).unwrap();
+        store.insert_batch(&rows[..1]).unwrap(); // a duplicate counts nothing
+        let pool = ReadPool::open(&db.location, 1).unwrap();
+        let mut days = pool.entity_days(64).unwrap();
+        days.sort_by(|x, y| (x.entity, &x.key, x.day).cmp(&(y.entity, &y.key, y.day)));
+        let day = (rows[0].timestamp / 86_400) as u32;
+        let got: Vec<(Entity, &str, u32, u32)> =
+            days.iter().map(|d| (d.entity, d.key.as_str(), d.day, d.txns)).collect();
+        assert_eq!(
+            got,
+            [
+                (Entity::Merchant, "M000042", day, 2),
+                (Entity::Merchant, "M000042", day + 1, 1),
+                (Entity::Country, "FR", day, 2),
+                (Entity::Country, "FR", day + 1, 1),
+                (Entity::Category, "", day + 1, 1),
+                (Entity::Category, "jewelry", day, 2),
+                (Entity::All, "", day, 2),
+                (Entity::All, "", day + 1, 1),
+            ],
+            "{:?}",
+            db.location
+        );
+        assert_eq!(pool.entity_days(1).unwrap().len(), 4, "only the newest day");
+    }
+}
