@@ -238,7 +238,8 @@ pub struct ProduceArgs {
     #[command(flatten)]
     pub pace: PaceArgs,
     /// Send the rows of this transaction CSV, in time order, with their own timestamps
-    /// (default: generate transactions stamped with the current time).
+    /// (default: generate yesterday's transactions (UTC) for the generator's cards, each card keeping
+    /// its own spacing in event time whatever the sending rate).
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// Column mapping for --data, as for `train` (docs/csv-schema.md).

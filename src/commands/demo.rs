@@ -41,12 +41,8 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     // The older transactions build each card's history; the newest `count` are sent.
     let warm_up = rows.into_iter().take(split).collect();
     let requests = read_requests(&args.data, &ColumnMap::default())?;
-    let items: Vec<Outgoing> = requests
-        .into_iter()
-        .skip(split)
-        .take(args.count)
-        .map(|(request, label)| Outgoing { request, label, live: false })
-        .collect();
+    let items: Vec<Outgoing> =
+        requests.into_iter().skip(split).take(args.count).map(|(request, label)| Outgoing { request, label }).collect();
     let frauds: Vec<String> =
         items.iter().filter(|o| o.label == Some(true)).map(|o| o.request.txn_id.clone()).collect();
 

@@ -14,13 +14,13 @@ pub fn run(args: &ProduceArgs) -> anyhow::Result<()> {
             let rows = crate::ingest::read_requests(path, &args.columns)?;
             rows.into_iter()
                 .take(args.pace.count)
-                .map(|(request, label)| Outgoing { request, label, live: false })
+                .map(|(request, label)| Outgoing { request, label })
                 .collect::<Vec<_>>()
         }
         None => {
             let seed = args.seed.unwrap_or_else(rand::random);
             println!("Generating {} transactions (seed {seed}).", args.pace.count);
-            load::generated(args.pace.count, seed)?
+            load::generated(args.pace.count, seed, chrono::Utc::now().timestamp())?
         }
     };
     let target = Arc::new(target(args)?);

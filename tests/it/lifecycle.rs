@@ -189,6 +189,22 @@ fn flagged_transactions_alert_webhooks_with_retry_and_record_delivery() {
     assert!(alert.get("card_num").is_none() && alert["reasons"].is_array(), "{alert}");
 }
 
+/// Generated load keeps each card's own spacing in event time, so a fast stream is not a
+/// stream of bursts: the share flagged stays near the bundle's calibrated review rate. (Stamped
+/// with the send time, 2,000 at full speed had every card's day squeezed into a second.)
+#[test]
+fn generated_load_is_flagged_at_about_the_review_rate_at_any_speed() {
+    let b = bundles();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let server = Server::start(d, &b.a, &[], &[]);
+    let args = ["produce", "--target", &server.url, "--count", "2000", "--rate", "0", "--seed", "8", "-q"];
+    let out = aegis_ok(d, &args);
+    let summary = out.lines().find(|l| l.starts_with("2000 transactions processed")).unwrap_or_else(|| panic!("{out}"));
+    let flagged: f64 = summary.split(", ").nth(1).and_then(|s| s.split(' ').next()).unwrap().parse().unwrap();
+    assert!(flagged / 2000.0 < 0.12, "{summary}");
+}
+
 #[test]
 fn produce_streams_generated_and_csv_transactions_and_summarises() {
     let b = bundles();
