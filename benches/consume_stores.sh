@@ -3,6 +3,7 @@
 # (BENCHMARKS.md, "PostgreSQL").
 #
 #   cargo build --release && bash benches/consume_stores.sh [count]      (default 200,000)
+#   WORKERS="1" CARDS=50000 bash benches/consume_stores.sh 300000      (the performance issue's case)
 #
 # Starts a Tansu broker (../shared/kafka-broker.md) and a throwaway PostgreSQL cluster
 # (scripts/postgres.sh), both on free 127.0.0.1 ports, and stops them at the end. Each case gets
@@ -13,6 +14,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 aegis="$root/target/release/aegis"
 [ -x "$aegis" ] || { echo "build first: cargo build --release" >&2; exit 1; }
 count=${1:-200000}
+worker_counts=${WORKERS:-1 2}
+cards=()
+[ -n "${CARDS:-}" ] && cards=(--cards "$CARDS")
 work=$(mktemp -d)
 chmod 755 "$work"
 # shellcheck source=scripts/tansu.sh
@@ -44,14 +48,14 @@ sql() {
 
 case_no=0
 for store in sqlite postgres; do
-  for n in 1 2; do
+  for n in $worker_counts; do
     case_no=$((case_no + 1))
     topic="t$case_no"
     "$tansu" topic create --broker "tcp://$brokers" --partitions 4 "$topic" >/dev/null
     if [ $store = sqlite ]; then db="$work/results-$case_no.db"; else
       psql "$PG_URL" -qc "CREATE DATABASE bench_$case_no"; db="${PG_URL%/*}/bench_$case_no"; fi
     "$aegis" produce --target "kafka://$brokers/$topic" --count "$count" --rate 0 --concurrency 4096 \
-      --quiet --seed "$case_no" "${opts[@]}" >/dev/null
+      --quiet --seed "$case_no" "${cards[@]}" "${opts[@]}" >/dev/null
     workers=()
     for _ in $(seq "$n"); do
       "$aegis" consume --brokers "$brokers" --topic "$topic" --group "g$case_no" --models models/current \

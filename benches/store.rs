@@ -38,7 +38,8 @@ fn main() {
                         merchant: format!("M{:06}", i % 5000),
                         merchant_category: Some("grocery".into()),
                         card_masked: "453912******3374".into(),
-                        card_token: format!("{:032x}", i % 50_000),
+                        // 50,000 cards, their tokens scattered as HMAC outputs are.
+                        card_token: format!("{:032x}", aegis::generator::txn_id(8, (i % 50_000) as u64)),
                         score: 0.5,
                         if_score: 0.4,
                         ae_mse: 0.1,

@@ -11,13 +11,14 @@
 //!   everything before the wait for the commit is synchronous.
 
 use crate::alerts::{Alert, AlertQueue};
-use crate::domain::{CardKey, CardToken, ScoredTransaction, ShadowScore, Transaction, ValidTransaction};
+use crate::domain::{CardKey, CardToken, ScoredTransaction, ShadowScore, ValidTransaction};
+use crate::features::N_FEATURES;
 use crate::metrics::Metrics;
 use crate::rules::{self, Lists, RuleInput, RuleSet};
-use crate::scoring::{Action, Bundle, Scorer};
+use crate::scoring::{Action, Bundle, Decision, Scorer, decide, decide_batch};
 use crate::store::{History, LabelIn, LabelOutcome, Outcome, ReadPool, Results, VerdictChange};
 use anyhow::Context;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
@@ -221,6 +222,11 @@ impl Engine {
         self.scorer().model_version().to_owned()
     }
 
+    /// The share of its training transactions the model flags (its calibrated review rate).
+    pub fn flag_rate(&self) -> f64 {
+        self.scorer().thresholds().review_rate
+    }
+
     /// The shadow bundle's version, if one scores beside the champion.
     pub fn shadow_version(&self) -> Option<String> {
         lock(&self.shadow).as_ref().map(|s| s.model_version().to_owned())
@@ -372,40 +378,112 @@ impl Engine {
 
     /// The synchronous half: claim, look up, score and queue the result for the store.
     pub fn submit(&self, valid: ValidTransaction, arrival: Arrival) -> Result<Pending, EngineError> {
-        let ValidTransaction { txn, card_masked } = valid;
-        if !lock(&self.claims).insert(txn.txn_id.clone()) {
-            return Err(EngineError::InProgress(txn.txn_id));
-        }
-        let release = |claims: &Mutex<HashSet<String>>, id: &str| lock(claims).remove(id);
-        match self.results.get(&txn.txn_id) {
-            Ok(Some(stored)) => {
-                if let Some(offset) = arrival.offset {
-                    self.replay_stored(&txn, offset, stored.received_at);
-                }
-                release(&self.claims, &txn.txn_id);
-                return Ok(Pending::Ready(Scored::from_stored(stored)));
-            }
-            Ok(None) => {}
+        let mut one = self.submit_many(vec![(valid, arrival)]);
+        one.pop()
+            .unwrap_or_else(|| Err(EngineError::Internal(anyhow::anyhow!("no outcome for a submitted transaction"))))
+    }
+
+    /// [`Engine::submit`] for transactions in their order (a Kafka partition's messages): one
+    /// claim, one store look-up (a single query on PostgreSQL) and one hold of each scorer's
+    /// lock for all of them, so a batch pays the fixed costs once. Outcomes come back in order.
+    pub fn submit_many(&self, batch: Vec<(ValidTransaction, Arrival)>) -> Vec<Result<Pending, EngineError>> {
+        // A txn_id in flight elsewhere, or twice in this batch, is claimed once.
+        let claimed: Vec<bool> = {
+            let mut claims = lock(&self.claims);
+            batch.iter().map(|(v, _)| claims.insert(v.txn.txn_id.clone())).collect()
+        };
+        let ids: Vec<&str> =
+            batch.iter().zip(&claimed).filter(|(_, c)| **c).map(|((v, _), _)| v.txn.txn_id.as_str()).collect();
+        let lookup = match ids[..] {
+            [] => Ok(HashMap::new()),
+            [id] => self.results.get(id).map(|s| s.into_iter().map(|s| (s.txn_id.clone(), s)).collect()),
+            _ => self.results.get_many(&ids),
+        };
+        let mut stored = match lookup {
+            Ok(stored) => stored,
             Err(e) => {
-                release(&self.claims, &txn.txn_id);
-                return Err(EngineError::Unavailable(format!("{e:#}")));
+                let message = format!("{e:#}");
+                let mut claims = lock(&self.claims);
+                return batch
+                    .into_iter()
+                    .zip(claimed)
+                    .map(|((v, _), claimed)| {
+                        if !claimed {
+                            return Err(EngineError::InProgress(v.txn.txn_id));
+                        }
+                        claims.remove(&v.txn.txn_id);
+                        Err(EngineError::Unavailable(message.clone()))
+                    })
+                    .collect();
             }
-        }
-        let (decision, model_version) = {
+        };
+        // In order, under one hold of the lock: a stored transaction (a redelivered Kafka
+        // message) goes into a card state that does not hold it yet; a new one's features are
+        // computed (moving its card's state). The models run after the lock is released, so
+        // requests on other threads score at the same time.
+        let (states, bundle) = {
             let mut scorer = self.scorer();
-            let decision = scorer.score(&txn, arrival.offset);
-            (decision, scorer.model_version().to_owned())
+            let states: Vec<State> = batch
+                .iter()
+                .zip(&claimed)
+                .map(|((v, arrival), &claimed)| {
+                    if !claimed {
+                        return State::Refused;
+                    }
+                    match stored.remove(&v.txn.txn_id) {
+                        Some(s) => {
+                            if let Some(offset) = arrival.offset {
+                                scorer.replay_at(&v.txn, offset, s.received_at);
+                            }
+                            State::Stored(s)
+                        }
+                        None => State::New(scorer.features(&v.txn, arrival.offset)),
+                    }
+                })
+                .collect();
+            (states, Arc::clone(scorer.bundle()))
         };
-        let decision = match decision {
-            Ok(d) => d,
-            Err(e) => {
-                release(&self.claims, &txn.txn_id);
-                return Err(e.into());
-            }
-        };
-        let shadow = self.score_shadow(&txn, arrival.offset);
-        let card_token = txn.card.to_string();
+        let shadows = self.score_shadow(&batch, &states);
+        let mut decisions = decide_all(&bundle, &batch, &states).into_iter();
+        let steps = states.into_iter().map(|state| match state {
+            State::Refused => Step::Refused,
+            State::Stored(s) => Step::Stored(s),
+            State::New(_) => Step::Scored(decisions.next().unwrap_or_else(|| Err(anyhow::anyhow!("not scored")))),
+        });
+        let model_version = &bundle.manifest.version;
         let policy = self.policy();
+        batch
+            .into_iter()
+            .zip(steps)
+            .zip(shadows)
+            .map(|(((valid, arrival), step), shadow)| match step {
+                Step::Refused => Err(EngineError::InProgress(valid.txn.txn_id)),
+                Step::Stored(s) => {
+                    lock(&self.claims).remove(&s.txn_id);
+                    Ok(Pending::Ready(Scored::from_stored(s)))
+                }
+                Step::Scored(Err(e)) => {
+                    lock(&self.claims).remove(&valid.txn.txn_id);
+                    Err(e.into())
+                }
+                Step::Scored(Ok(decision)) => self.store(valid, arrival, decision, model_version, shadow, &policy),
+            })
+            .collect()
+    }
+
+    /// Applies the rules to a scored transaction, queues its row for the store and returns the
+    /// pending answer (its claim is released after the commit).
+    fn store(
+        &self,
+        valid: ValidTransaction,
+        arrival: Arrival,
+        decision: Decision,
+        model_version: &str,
+        shadow: Option<ShadowScore>,
+        policy: &Policy,
+    ) -> Result<Pending, EngineError> {
+        let ValidTransaction { txn, card_masked } = valid;
+        let card_token = txn.card.to_string();
         let mut matches = Vec::new();
         if !policy.rules.is_empty() {
             let input = RuleInput {
@@ -440,7 +518,7 @@ impl Engine {
             action,
             reasons,
             rules: matches.into_iter().map(|m| m.name).collect(),
-            model_version,
+            model_version: model_version.to_owned(),
             shadow,
             received_at: arrival.unix_ms,
             latency_us: u32::try_from(arrival.instant.elapsed().as_micros()).unwrap_or(u32::MAX),
@@ -463,7 +541,7 @@ impl Engine {
         let started = Instant::now();
         if let Err(e) = self.results.submit(row, ack) {
             // The ack was dropped with the job; release the claim here.
-            release(&self.claims, &scored.txn.txn_id);
+            lock(&self.claims).remove(&scored.txn.txn_id);
             return Err(EngineError::Store(e.to_string()));
         }
         Ok(Pending::Committing { scored, commit: rx, started })
@@ -501,16 +579,6 @@ impl Engine {
 
     fn scorer(&self) -> MutexGuard<'_, Scorer> {
         lock(&self.scorer)
-    }
-
-    /// The shadow model's opinion (its own card state moves too); `None` without one.
-    /// A Kafka message whose decision is stored: into each card state that does not hold it.
-    fn replay_stored(&self, txn: &Transaction, offset: i64, stored_at: i64) {
-        let mut scorer = self.scorer();
-        scorer.replay_at(txn, offset, stored_at);
-        if let Some(shadow) = lock(&self.shadow).as_mut() {
-            shadow.replay_at(txn, offset, stored_at);
-        }
     }
 
     /// Checkpoints partitions: for each (partition, offset to resume from, its cards), the
@@ -560,21 +628,93 @@ impl Engine {
         Ok(cards)
     }
 
-    fn score_shadow(&self, txn: &Transaction, offset: Option<i64>) -> Option<ShadowScore> {
-        let mut shadow = lock(&self.shadow);
-        let scorer = shadow.as_mut()?;
-        match scorer.score(txn, offset) {
-            Ok(d) => Some(ShadowScore {
-                score: d.score.combined,
-                action: d.action,
-                model_version: scorer.model_version().to_owned(),
-            }),
-            Err(e) => {
-                tracing::debug!(error = %format!("{e:#}"), "the shadow model could not score a transaction");
-                None
-            }
-        }
+    /// The shadow model's opinion of each new transaction of a batch (`None` without a shadow);
+    /// its own card state takes the batch's transactions as the champion's did.
+    fn score_shadow(&self, batch: &[(ValidTransaction, Arrival)], champion: &[State]) -> Vec<Option<ShadowScore>> {
+        let (states, bundle) = {
+            let mut shadow = lock(&self.shadow);
+            let Some(scorer) = shadow.as_mut() else { return vec![None; batch.len()] };
+            let states: Vec<State> = batch
+                .iter()
+                .zip(champion)
+                .map(|((v, arrival), state)| match state {
+                    State::Stored(s) => {
+                        if let Some(offset) = arrival.offset {
+                            scorer.replay_at(&v.txn, offset, s.received_at);
+                        }
+                        State::Refused
+                    }
+                    State::New(_) => State::New(scorer.features(&v.txn, arrival.offset)),
+                    State::Refused => State::Refused,
+                })
+                .collect();
+            (states, Arc::clone(scorer.bundle()))
+        };
+        let mut decisions = decide_all(&bundle, batch, &states).into_iter();
+        states
+            .iter()
+            .map(|state| {
+                let State::New(_) = state else { return None };
+                match decisions.next()? {
+                    Ok(d) => Some(ShadowScore {
+                        score: d.score.combined,
+                        action: d.action,
+                        model_version: bundle.manifest.version.clone(),
+                    }),
+                    Err(e) => {
+                        tracing::debug!(error = %format!("{e:#}"), "the shadow model could not score a transaction");
+                        None
+                    }
+                }
+            })
+            .collect()
     }
+}
+
+/// The models' decisions for the batch's new transactions, in order (outside any lock): a
+/// lone transaction (an HTTP request) row by row, a batch (Kafka) as one matrix.
+fn decide_all(
+    bundle: &Bundle,
+    batch: &[(ValidTransaction, Arrival)],
+    states: &[State],
+) -> Vec<anyhow::Result<Decision>> {
+    let rows: Vec<(&crate::domain::Transaction, [f32; N_FEATURES])> = batch
+        .iter()
+        .zip(states)
+        .filter_map(|((v, _), state)| match state {
+            State::New(features) => Some((&v.txn, *features)),
+            _ => None,
+        })
+        .collect();
+    if rows.len() < MATRIX_FROM {
+        let mut scratch = bundle.models.scratch();
+        let mut contributions = [0.0; N_FEATURES + 2];
+        return rows.iter().map(|(txn, f)| decide(bundle, txn, f, &mut scratch, &mut contributions)).collect();
+    }
+    decide_batch(bundle, &rows)
+}
+
+/// From this many new transactions on, a batch is scored as one matrix.
+const MATRIX_FROM: usize = 16;
+
+/// A transaction of a batch after the card-state step.
+enum State {
+    /// Its txn_id was claimed already (in flight); or, for the shadow, nothing to score.
+    Refused,
+    /// Stored before: the stored decision.
+    Stored(ScoredTransaction),
+    /// New: its features, to score.
+    New([f32; N_FEATURES]),
+}
+
+/// What [`Engine::submit_many`] did with one transaction under the scorer's lock.
+enum Step {
+    /// Its txn_id was claimed already (in flight).
+    Refused,
+    /// Stored before: the stored decision.
+    Stored(ScoredTransaction),
+    /// Scored now.
+    Scored(anyhow::Result<Decision>),
 }
 
 /// Moves `scorer`'s label-aware state for one verdict change.
@@ -689,6 +829,38 @@ mod tests {
         );
         assert_eq!(store.count().unwrap(), 1);
         engine.shutdown();
+    }
+
+    #[tokio::test]
+    async fn a_batch_scores_as_one_at_a_time_would_and_claims_each_id_once() {
+        let (bundle, rows) = trained();
+        let txns: Vec<&Transaction> = rows.iter().take(300).map(|r| &r.txn).collect();
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let scores = |t: &ScoredTransaction| (t.txn_id.clone(), t.score, t.if_score, t.ae_mse, t.action);
+        let one_at_a_time = engine(a.path(), &bundle);
+        let mut want = Vec::new();
+        for t in &txns {
+            want.push(scores(&one_at_a_time.process(valid(t), Arrival::now()).await.unwrap().txn));
+        }
+        // The first is stored already; the batch repeats it, and repeats its sixth at the end.
+        let batched = engine(b.path(), &bundle);
+        batched.process(valid(txns[0]), Arrival::now()).await.unwrap();
+        let batch: Vec<_> = txns.iter().chain([&txns[5]]).map(|t| (valid(t), Arrival::now())).collect();
+        let mut outcomes = batched.submit_many(batch);
+        assert!(
+            matches!(outcomes.pop(), Some(Err(EngineError::InProgress(id))) if id == txns[5].txn_id),
+            "a txn_id twice in one batch is scored once"
+        );
+        let mut got = Vec::new();
+        for (i, outcome) in outcomes.into_iter().enumerate() {
+            let scored = outcome.unwrap().wait(batched.metrics()).await.unwrap();
+            assert_eq!(scored.duplicate, i == 0, "only the stored one is a repeat");
+            got.push(scores(&scored.txn));
+        }
+        assert_eq!(got, want);
+        for e in [one_at_a_time, batched] {
+            e.shutdown();
+        }
     }
 
     #[tokio::test]

@@ -21,8 +21,9 @@
 
 use super::client_config;
 use crate::domain::CardToken;
+use crate::domain::ValidTransaction;
 use crate::domain::{PredictResponse, TransactionIn};
-use crate::engine::{Arrival, Engine, EngineError, Scored};
+use crate::engine::{Arrival, Engine, EngineError, Pending, Scored};
 use crate::scoring::Action;
 use anyhow::{Context, bail};
 use rdkafka::ClientContext;
@@ -303,7 +304,7 @@ pub async fn run(
         client_config(&config.brokers, &[], &config.options).create().context("cannot create the Kafka producer")?;
     consumer.subscribe(&[&config.topic]).with_context(|| format!("cannot subscribe to {}", config.topic))?;
 
-    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Vec<Done>>();
     let mut offsets = Offsets::default();
     let mut summary = ConsumeSummary::default();
     let mut commit_tick = tokio::time::interval(Duration::from_millis(500));
@@ -327,9 +328,9 @@ pub async fn run(
                     let key = message.key().map(<[u8]>::to_vec);
                     drop(message);
                     let sender = lanes.entry(partition).or_insert_with(|| {
-                        lane(Arc::clone(&engine), producer.clone(), Arc::clone(&shared), Arc::clone(&book), done_tx.clone())
+                        lane(partition, Arc::clone(&engine), producer.clone(), Arc::clone(&shared), Arc::clone(&book), done_tx.clone())
                     });
-                    let _ = sender.send(Received { partition, offset, payload, key });
+                    let _ = sender.send(Received { offset, payload, key });
                 }
                 Err(e) => tracing::warn!(error = %e, "kafka receive error"),
             },
@@ -379,155 +380,252 @@ pub async fn run(
     Ok(summary)
 }
 
-/// Stores the offset once everything before it is done. True if an offset was stored.
+/// Stores each partition's offset once everything before it is done (once per partition for
+/// a batch of finished messages). True if an offset was stored.
 fn record(
     consumer: &StreamConsumer<WorkerContext>,
     config: &ConsumerConfig,
     book: &Mutex<Book>,
     offsets: &mut Offsets,
     summary: &mut ConsumeSummary,
-    done: Done,
+    dones: Vec<Done>,
 ) -> anyhow::Result<bool> {
-    match done.outcome {
-        Ok(Outcome::Scored { duplicate }) => {
-            summary.scored += 1;
-            summary.duplicates += u64::from(duplicate);
+    let mut ready: Vec<(i32, i64)> = Vec::new();
+    for done in dones {
+        match done.outcome {
+            Ok(Outcome::Scored { duplicate }) => {
+                summary.scored += 1;
+                summary.duplicates += u64::from(duplicate);
+            }
+            Ok(Outcome::DeadLettered) => summary.dead_lettered += 1,
+            // Without the store nothing can be acknowledged: stop, and let a restart redeliver.
+            Err(e) => bail!("cannot store results: {e}"),
         }
-        Ok(Outcome::DeadLettered) => summary.dead_lettered += 1,
-        // Without the store nothing can be acknowledged: stop, and let a restart redeliver.
-        Err(e) => bail!("cannot store results: {e}"),
+        if let Some(offset) = offsets.finish(done.partition, done.offset) {
+            match ready.iter_mut().find(|(p, _)| *p == done.partition) {
+                Some(r) => r.1 = r.1.max(offset),
+                None => ready.push((done.partition, offset)),
+            }
+        }
     }
-    let Some(ready) = offsets.finish(done.partition, done.offset) else { return Ok(false) };
-    if let Some(p) = book.lock().unwrap_or_else(std::sync::PoisonError::into_inner).partitions.get_mut(&done.partition)
-    {
+    let mut stored = false;
+    for (partition, offset) in ready {
+        stored |= store_offset(consumer, config, book, partition, offset);
+    }
+    Ok(stored)
+}
+
+/// Records that every message of `partition` up to `ready` is done: for the next checkpoint,
+/// and as the offset to commit. False if the partition was revoked meanwhile.
+fn store_offset(
+    consumer: &StreamConsumer<WorkerContext>,
+    config: &ConsumerConfig,
+    book: &Mutex<Book>,
+    partition: i32,
+    ready: i64,
+) -> bool {
+    if let Some(p) = book.lock().unwrap_or_else(std::sync::PoisonError::into_inner).partitions.get_mut(&partition) {
         p.next = Some(p.next.map_or(ready + 1, |n| n.max(ready + 1)));
     }
-    match consumer.store_offset(&config.topic, done.partition, ready) {
-        Ok(()) => Ok(true),
+    match consumer.store_offset(&config.topic, partition, ready) {
+        Ok(()) => true,
         // The partition was revoked meanwhile: its new owner continues from the last commit.
         Err(e) => {
-            tracing::debug!(error = %e, partition = done.partition, "offset not stored");
-            Ok(false)
+            tracing::debug!(error = %e, partition, "offset not stored");
+            false
         }
     }
 }
 
 /// One message as read from the broker.
 struct Received {
-    partition: i32,
     offset: i64,
     payload: Vec<u8>,
     key: Option<Vec<u8>>,
 }
 
-/// A partition's lane: a task that validates and scores the partition's messages one after the
-/// other, in offset order (a card's features depend on the order of its transactions), while
-/// other partitions' lanes run beside it. The wait for each commit runs as a task of its own.
+/// Most messages a lane takes from its queue at once. A batch is validated, looked up in the
+/// store (one query) and scored under one hold of the scorer's lock, and reports back as one.
+const LANE_BATCH: usize = 512;
+
+/// A partition's lane: a task that validates and scores the partition's messages in offset
+/// order (a card's features depend on the order of its transactions), a batch at a time (what
+/// arrived while the last batch was scored), while other partitions' lanes run beside it. The
+/// wait for a batch's commit runs as a task of its own.
 fn lane(
+    partition: i32,
     engine: Arc<Engine>,
     producer: FutureProducer,
     config: Arc<ConsumerConfig>,
     book: Arc<Mutex<Book>>,
-    done: mpsc::UnboundedSender<Done>,
+    done: mpsc::UnboundedSender<Vec<Done>>,
 ) -> mpsc::UnboundedSender<Received> {
     let (tx, mut rx) = mpsc::unbounded_channel::<Received>();
     tokio::spawn(async move {
-        while let Some(m) = rx.recv().await {
-            handle(&engine, &producer, &config, &book, m, done.clone());
+        let lane = Lane { partition, engine, producer, config, book, done };
+        let mut batch = Vec::with_capacity(LANE_BATCH);
+        while rx.recv_many(&mut batch, LANE_BATCH).await > 0 {
+            lane.handle(std::mem::replace(&mut batch, Vec::with_capacity(LANE_BATCH)));
         }
     });
     tx
 }
 
-/// Validates and submits one message, or sends it to the dead-letter topic; reports on `done`.
-fn handle(
-    engine: &Arc<Engine>,
-    producer: &FutureProducer,
-    config: &ConsumerConfig,
-    book: &Mutex<Book>,
-    Received { partition, offset, payload, key }: Received,
-    done: mpsc::UnboundedSender<Done>,
-) {
-    let arrival = Arrival::at_offset(offset);
-    let valid = serde_json::from_slice(&payload)
-        .map_err(|e| format!("not JSON: {e}"))
-        .and_then(|v| TransactionIn::validate(&v, engine.card_key(), arrival.unix_ms / 1000).map_err(|r| r.message));
-    match valid {
-        Ok(valid) => {
-            if let Some(p) =
-                book.lock().unwrap_or_else(std::sync::PoisonError::into_inner).partitions.get_mut(&partition)
-            {
-                p.cards.insert(valid.txn.card);
+/// What a partition's lane works with.
+struct Lane {
+    partition: i32,
+    engine: Arc<Engine>,
+    producer: FutureProducer,
+    config: Arc<ConsumerConfig>,
+    book: Arc<Mutex<Book>>,
+    done: mpsc::UnboundedSender<Vec<Done>>,
+}
+
+impl Lane {
+    /// Validates and submits a batch of the partition's messages (poison ones go to the
+    /// dead-letter topic); reports each on `done` once stored.
+    fn handle(&self, messages: Vec<Received>) {
+        let engine = &self.engine;
+        let mut batch = Vec::with_capacity(messages.len());
+        for Received { offset, payload, key } in messages {
+            let arrival = Arrival::at_offset(offset);
+            let valid = serde_json::from_slice(&payload).map_err(|e| format!("not JSON: {e}")).and_then(|v| {
+                TransactionIn::validate(&v, engine.card_key(), arrival.unix_ms / 1000).map_err(|r| r.message)
+            });
+            match valid {
+                Ok(valid) => batch.push((valid, arrival)),
+                Err(reason) => self.dead_letter(offset, payload, key, reason),
             }
-            let engine = Arc::clone(engine);
-            let card = valid.txn.card.to_string();
-            let publish = Publish {
-                producer: producer.clone(),
-                scored: config.scored_topic.clone(),
-                alerts: config.alerts_topic.clone(),
-            };
-            // Scored here, in the partition's order; only the wait for the commit runs as a task.
-            let mut first = Some(engine.submit(valid.clone(), arrival));
-            tokio::spawn(async move {
-                let mut unavailable = Backoff::new(engine.db_timeout());
-                let outcome = loop {
-                    let submitted = first.take().unwrap_or_else(|| engine.submit(valid.clone(), arrival));
-                    let pending = match submitted {
-                        // The same txn_id is in flight here (a repeated message): wait for it.
-                        Err(EngineError::InProgress(_)) => {
-                            tokio::time::sleep(Duration::from_millis(5)).await;
-                            continue;
-                        }
-                        // The store is down (nothing was scored): wait for it, up to --db-timeout.
-                        // Meanwhile this message's offset stays uncommitted and the in-flight
-                        // window fills, which stops fetching.
-                        Err(EngineError::Unavailable(e)) => match unavailable.next() {
-                            Some(wait) => {
-                                if warn_now() {
-                                    tracing::warn!(error = %e, "results store unavailable; retrying");
-                                }
-                                tokio::time::sleep(wait).await;
-                                continue;
-                            }
-                            None => Err(EngineError::Unavailable(e)),
-                        },
-                        other => other,
-                    };
-                    break match pending {
-                        Ok(p) => p.wait(engine.metrics()).await.map_err(|e| e.to_string()),
-                        Err(e) => Err(e.to_string()),
-                    };
-                };
+        }
+        if batch.is_empty() {
+            return;
+        }
+        if let Some(p) =
+            self.book.lock().unwrap_or_else(std::sync::PoisonError::into_inner).partitions.get_mut(&self.partition)
+        {
+            p.cards.extend(batch.iter().map(|(v, _)| v.txn.card));
+        }
+        // Scored here, in the partition's order; only the wait for the commit runs as a task.
+        // A message refused for now (its txn_id in flight, the store unreadable) is retried
+        // there, so it keeps its transaction.
+        let submitted = engine.submit_many(batch.clone());
+        let (engine, partition, done) = (Arc::clone(engine), self.partition, self.done.clone());
+        let publish = Publish {
+            producer: self.producer.clone(),
+            scored: self.config.scored_topic.clone(),
+            alerts: self.config.alerts_topic.clone(),
+        };
+        tokio::spawn(async move {
+            let mut finished = Vec::with_capacity(batch.len());
+            // The store could not be read (an outage: nothing was scored): the batch is
+            // submitted again, as a batch, with backoff up to --db-timeout in all.
+            let mut unavailable = Backoff::new(engine.db_timeout());
+            let mut submitted = submitted;
+            loop {
+                let refused: Vec<usize> = (0..submitted.len())
+                    .filter(|&i| matches!(submitted[i], Err(EngineError::Unavailable(_))))
+                    .collect();
+                let Some(&first) = refused.first() else { break };
+                let Some(wait) = unavailable.next() else { break };
+                if warn_now()
+                    && let Err(e) = &submitted[first]
+                {
+                    tracing::warn!(error = %e, "results store unavailable; retrying");
+                }
+                tokio::time::sleep(wait).await;
+                let again = engine.submit_many(refused.iter().map(|&i| batch[i].clone()).collect());
+                for (i, outcome) in refused.into_iter().zip(again) {
+                    submitted[i] = outcome;
+                }
+            }
+            for ((valid, arrival), first) in batch.into_iter().zip(submitted) {
+                let offset = arrival.offset.unwrap_or_default();
+                let card = valid.txn.card;
+                let outcome = settle(&engine, valid, arrival, first, &mut unavailable).await;
                 let outcome = match outcome {
                     // Published after the store commit: a crash in between republishes on
-                    // redelivery (at least once), never the other way round.
-                    Ok(scored) => {
-                        publish.send(&card, &scored).await.map(|()| Outcome::Scored { duplicate: scored.duplicate })
+                    // redelivery (at least once), never the other way round. Each publication
+                    // waits for its delivery on its own.
+                    Ok(scored) if publish.wanted(&scored) => {
+                        let (publish, done) = (publish.clone(), done.clone());
+                        tokio::spawn(async move {
+                            let outcome = publish
+                                .send(&card.to_string(), &scored)
+                                .await
+                                .map(|()| Outcome::Scored { duplicate: scored.duplicate });
+                            let _ = done.send(vec![Done { partition, offset, outcome }]);
+                        });
+                        continue;
                     }
+                    Ok(scored) => Ok(Outcome::Scored { duplicate: scored.duplicate }),
                     Err(e) => Err(e),
                 };
-                let _ = done.send(Done { partition, offset, outcome });
-            });
-        }
-        Err(reason) => {
-            tracing::warn!(partition, offset, reason = %reason, "poison message sent to the dead-letter topic");
-            let (producer, topic) = (producer.clone(), config.dlq_topic.clone());
-            tokio::spawn(async move {
-                let headers = OwnedHeaders::new()
-                    .insert(Header { key: "aegis-error", value: Some(reason.as_str()) })
-                    .insert(Header { key: "aegis-source", value: Some(&format!("{partition}:{offset}")) });
-                let mut record = FutureRecord::to(&topic).payload(&payload).headers(headers);
-                if let Some(k) = &key {
-                    record = record.key(k);
+                finished.push(Done { partition, offset, outcome });
+            }
+            let _ = done.send(finished);
+        });
+    }
+
+    /// Sends a message that is not a valid transaction to the dead-letter topic, with the reason.
+    fn dead_letter(&self, offset: i64, payload: Vec<u8>, key: Option<Vec<u8>>, reason: String) {
+        let partition = self.partition;
+        tracing::warn!(partition, offset, reason = %reason, "poison message sent to the dead-letter topic");
+        let (producer, topic, done) = (self.producer.clone(), self.config.dlq_topic.clone(), self.done.clone());
+        tokio::spawn(async move {
+            let headers = OwnedHeaders::new()
+                .insert(Header { key: "aegis-error", value: Some(reason.as_str()) })
+                .insert(Header { key: "aegis-source", value: Some(&format!("{partition}:{offset}")) });
+            let mut record = FutureRecord::to(&topic).payload(&payload).headers(headers);
+            if let Some(k) = &key {
+                record = record.key(k);
+            }
+            let outcome = producer
+                .send(record, Duration::from_secs(30))
+                .await
+                .map(|_| Outcome::DeadLettered)
+                .map_err(|(e, _)| format!("dead-letter topic {topic}: {e}"));
+            let _ = done.send(vec![Done { partition, offset, outcome }]);
+        });
+    }
+}
+
+/// Waits for a submitted message's commit; a message refused for now is submitted again: one
+/// whose txn_id is in flight (a repeated message) once that one is stored, one the store could
+/// not look up (an outage) with `unavailable`'s backoff (shared by the batch: up to
+/// `--db-timeout` in all).
+async fn settle(
+    engine: &Engine,
+    valid: ValidTransaction,
+    arrival: Arrival,
+    first: Result<Pending, EngineError>,
+    unavailable: &mut Backoff,
+) -> Result<Scored, String> {
+    let mut first = Some(first);
+    loop {
+        let submitted = first.take().unwrap_or_else(|| engine.submit(valid.clone(), arrival));
+        let pending = match submitted {
+            Err(EngineError::InProgress(_)) => {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                continue;
+            }
+            // Meanwhile this message's offset stays uncommitted and the in-flight window
+            // fills, which stops fetching.
+            Err(EngineError::Unavailable(e)) => match unavailable.next() {
+                Some(wait) => {
+                    if warn_now() {
+                        tracing::warn!(error = %e, "results store unavailable; retrying");
+                    }
+                    tokio::time::sleep(wait).await;
+                    continue;
                 }
-                let outcome = producer
-                    .send(record, Duration::from_secs(30))
-                    .await
-                    .map(|_| Outcome::DeadLettered)
-                    .map_err(|(e, _)| format!("dead-letter topic {topic}: {e}"));
-                let _ = done.send(Done { partition, offset, outcome });
-            });
-        }
+                None => Err(EngineError::Unavailable(e)),
+            },
+            other => other,
+        };
+        return match pending {
+            Ok(p) => p.wait(engine.metrics()).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
     }
 }
 
@@ -563,6 +661,7 @@ impl Backoff {
 }
 
 /// Where stored decisions are published, if anywhere.
+#[derive(Clone)]
 struct Publish {
     producer: FutureProducer,
     scored: Option<String>,
@@ -570,12 +669,18 @@ struct Publish {
 }
 
 impl Publish {
-    async fn send(&self, card: &str, s: &Scored) -> Result<(), String> {
+    /// The topics `s` goes to.
+    fn topics(&self, s: &Scored) -> [Option<&str>; 2] {
         let flagged = s.txn.action != Action::Allow;
-        let topics = [self.scored.as_deref(), self.alerts.as_deref().filter(|_| flagged)];
-        if topics.iter().all(Option::is_none) {
-            return Ok(());
-        }
+        [self.scored.as_deref(), self.alerts.as_deref().filter(|_| flagged)]
+    }
+
+    fn wanted(&self, s: &Scored) -> bool {
+        self.topics(s).iter().any(Option::is_some)
+    }
+
+    async fn send(&self, card: &str, s: &Scored) -> Result<(), String> {
+        let topics = self.topics(s);
         // The same JSON as the `/predict` answer.
         let body = serde_json::to_string(&PredictResponse::new(&s.txn, s.duplicate, u64::from(s.txn.latency_us)))
             .map_err(|e| e.to_string())?;

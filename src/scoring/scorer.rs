@@ -9,6 +9,7 @@ use super::{Action, Bundle, SchemaKind, Score, Scratch, Thresholds, reasons};
 use crate::domain::{Transaction, Verdict};
 use crate::features::{Encoders, Event, FeatureConfig, FeaturePipeline, N_FEATURES, interleave};
 use anyhow::{Context, bail};
+use std::sync::Arc;
 
 /// The outcome for one transaction.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,7 +24,8 @@ pub struct Decision {
 
 #[derive(Debug)]
 pub struct Scorer {
-    bundle: Bundle,
+    /// Shared with scoring that runs outside the card-state lock ([`decide`], [`decide_batch`]).
+    bundle: Arc<Bundle>,
     pipeline: FeaturePipeline,
     features: [f32; N_FEATURES],
     scratch: Scratch,
@@ -38,7 +40,7 @@ impl Scorer {
         Ok(Self {
             pipeline: FeaturePipeline::new(encoders, config),
             scratch: bundle.models.scratch(),
-            bundle,
+            bundle: Arc::new(bundle),
             features: [0.0; N_FEATURES],
             contributions: [0.0; N_FEATURES + 2],
         })
@@ -50,7 +52,7 @@ impl Scorer {
         let (encoders, config) = check(&bundle)?;
         self.scratch = bundle.models.scratch();
         self.pipeline.set_encoders(encoders, config);
-        self.bundle = bundle;
+        self.bundle = Arc::new(bundle);
         Ok(())
     }
 
@@ -123,31 +125,91 @@ impl Scorer {
         self.pipeline.import_cards(checkpoint, now_ms)
     }
 
-    /// Computes the transaction's features, records it, scores it and decides. `offset`: the
-    /// Kafka message's offset in its card's partition, if it came from Kafka (see
-    /// [`FeaturePipeline::observe_at`]).
-    pub fn score(&mut self, txn: &Transaction, offset: Option<i64>) -> anyhow::Result<Decision> {
+    /// The bundle in use, for [`decide`] and [`decide_batch`] outside this scorer's lock.
+    pub fn bundle(&self) -> &Arc<Bundle> {
+        &self.bundle
+    }
+
+    /// Computes the transaction's features and records it in its card's and merchant's state:
+    /// the part of scoring that reads and moves state. `offset`: the Kafka message's offset in
+    /// its card's partition, if it came from Kafka (see [`FeaturePipeline::observe_at`]).
+    pub fn features(&mut self, txn: &Transaction, offset: Option<i64>) -> [f32; N_FEATURES] {
         match offset {
             Some(offset) => self.pipeline.observe_at(txn, offset, &mut self.features),
             None => self.pipeline.observe(txn, &mut self.features),
         }
-        let models = &self.bundle.models;
-        let score = models.score_row(&self.features, &mut self.scratch)?;
-        let action = self.thresholds().action(score.combined);
-        let reasons = if action == Action::Allow {
-            Vec::new()
-        } else {
-            let mut r = Vec::new();
-            if models.contributions(&self.scratch, &mut self.contributions).is_some() {
-                r = reasons::explain_supervised(txn, &self.features, &self.contributions, 3);
-            }
-            if r.is_empty() {
-                r = reasons::explain(txn, &self.features, &self.scratch.errors, 3);
-            }
-            r
-        };
-        Ok(Decision { score, action, reasons, features: self.features })
+        self.features
     }
+
+    /// [`Scorer::features`], then [`decide`].
+    pub fn score(&mut self, txn: &Transaction, offset: Option<i64>) -> anyhow::Result<Decision> {
+        let features = self.features(txn, offset);
+        decide(&self.bundle, txn, &features, &mut self.scratch, &mut self.contributions)
+    }
+}
+
+/// The models, the thresholds and the reasons for features already computed: no state, so it
+/// runs outside any lock. `scratch` must come from `bundle.models.scratch()`.
+pub fn decide(
+    bundle: &Bundle,
+    txn: &Transaction,
+    features: &[f32; N_FEATURES],
+    scratch: &mut Scratch,
+    contributions: &mut [f32; N_FEATURES + 2],
+) -> anyhow::Result<Decision> {
+    let score = bundle.models.score_row(features, scratch)?;
+    Ok(judge(bundle, txn, features, score, scratch, contributions))
+}
+
+/// [`decide`] for many transactions: the models score them as one matrix (the forest's
+/// lock-step batch path, several times cheaper per row), with the same numbers as one at a
+/// time; only flagged ones are scored again alone, for their reasons. If the batch cannot be
+/// scored (a row with non-finite features), each row is scored alone so that only that row fails.
+pub fn decide_batch(bundle: &Bundle, rows: &[(&Transaction, [f32; N_FEATURES])]) -> Vec<anyhow::Result<Decision>> {
+    let mut scratch = bundle.models.scratch();
+    let mut contributions = [0.0; N_FEATURES + 2];
+    let matrix = aegis_model::Matrix::from_vec(rows.iter().flat_map(|(_, f)| *f).collect(), N_FEATURES);
+    let scores = matrix.ok().and_then(|m| bundle.models.score_matrix(&m).ok());
+    let Some(scores) = scores.filter(|s| s.len() == rows.len()) else {
+        return rows.iter().map(|(txn, f)| decide(bundle, txn, f, &mut scratch, &mut contributions)).collect();
+    };
+    rows.iter()
+        .zip(scores)
+        .map(|((txn, features), score)| {
+            let action = bundle.manifest.thresholds.action(score.combined);
+            if action == Action::Allow {
+                return Ok(Decision { score, action, reasons: Vec::new(), features: *features });
+            }
+            decide(bundle, txn, features, &mut scratch, &mut contributions)
+        })
+        .collect()
+}
+
+/// The action for a score and, when flagged, the reasons (read from `scratch`, which must hold
+/// this row's scoring).
+fn judge(
+    bundle: &Bundle,
+    txn: &Transaction,
+    features: &[f32; N_FEATURES],
+    score: Score,
+    scratch: &Scratch,
+    contributions: &mut [f32; N_FEATURES + 2],
+) -> Decision {
+    let models = &bundle.models;
+    let action = bundle.manifest.thresholds.action(score.combined);
+    let reasons = if action == Action::Allow {
+        Vec::new()
+    } else {
+        let mut r = Vec::new();
+        if models.contributions(scratch, contributions).is_some() {
+            r = reasons::explain_supervised(txn, features, contributions, 3);
+        }
+        if r.is_empty() {
+            r = reasons::explain(txn, features, &scratch.errors, 3);
+        }
+        r
+    };
+    Decision { score, action, reasons, features: *features }
 }
 
 /// The bundle's encoders and feature settings, if it can score transactions.

@@ -16,8 +16,9 @@ pub(super) struct Counters {
     minutes: BTreeMap<i64, [i64; 3]>,
     /// Country → (transactions, flagged).
     countries: BTreeMap<String, [i64; 2]>,
-    /// (entity kind, key, transaction day) → transactions.
-    entities: BTreeMap<(Entity, String, i64), i64>,
+    /// (entity kind, transaction day) → key → transactions. Keyed in two levels so that a row
+    /// finds its counter by `&str` (a batch repeats merchants and days: few allocations).
+    entities: BTreeMap<(Entity, i64), BTreeMap<String, i64>>,
 }
 
 impl Counters {
@@ -39,7 +40,11 @@ impl Counters {
             (Entity::Category, category_key(r.merchant_category.as_deref())),
             (Entity::All, ""),
         ] {
-            *self.entities.entry((entity, key.to_owned(), day)).or_default() += 1;
+            let keys = self.entities.entry((entity, day)).or_default();
+            match keys.get_mut(key) {
+                Some(n) => *n += 1,
+                None => drop(keys.insert(key.to_owned(), 1)),
+            }
         }
     }
 
@@ -71,11 +76,15 @@ impl Counters {
     /// than the results' own insert).
     fn write_entities(&self, c: &mut Conn) -> anyhow::Result<()> {
         const UPSERT: &str = " ON CONFLICT (kind, entity, day) DO UPDATE SET txns = entity_days.txns + excluded.txns";
+        // In (kind, day, key) order: the same order in every worker.
+        let rows = self.entities.iter().flat_map(|(&(entity, day), keys)| {
+            keys.iter().map(move |(key, &n)| (entity.as_str(), key.as_str(), day, n))
+        });
         if c.backend() == Backend::Postgres {
-            let kinds: Vec<&str> = self.entities.keys().map(|(e, _, _)| e.as_str()).collect();
-            let keys: Vec<&str> = self.entities.keys().map(|(_, k, _)| k.as_str()).collect();
-            let days: Vec<i64> = self.entities.keys().map(|(_, _, d)| *d).collect();
-            let txns: Vec<i64> = self.entities.values().copied().collect();
+            let kinds: Vec<&str> = rows.clone().map(|r| r.0).collect();
+            let keys: Vec<&str> = rows.clone().map(|r| r.1).collect();
+            let days: Vec<i64> = rows.clone().map(|r| r.2).collect();
+            let txns: Vec<i64> = rows.map(|r| r.3).collect();
             c.postgres_query(
                 &format!(
                     "INSERT INTO entity_days (kind, entity, day, txns)
@@ -86,8 +95,8 @@ impl Counters {
             return Ok(());
         }
         let sql = format!("INSERT INTO entity_days (kind, entity, day, txns) VALUES (?1, ?2, ?3, ?4){UPSERT}");
-        for ((entity, key, day), n) in &self.entities {
-            c.execute(&sql, args![entity.as_str(), key, *day, *n])?;
+        for (entity, key, day, n) in rows {
+            c.execute(&sql, args![entity, key, day, n])?;
         }
         Ok(())
     }

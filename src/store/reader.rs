@@ -60,4 +60,9 @@ impl ReadPool {
     pub fn get(&self, txn_id: &str) -> anyhow::Result<Option<ScoredTransaction>> {
         self.with(|conn| super::get(conn, txn_id))
     }
+
+    /// The stored decisions among `txn_ids`, by id (one query on PostgreSQL).
+    pub fn get_many(&self, txn_ids: &[&str]) -> anyhow::Result<std::collections::HashMap<String, ScoredTransaction>> {
+        self.with(|conn| super::get_many(conn, txn_ids))
+    }
 }

@@ -101,6 +101,11 @@ impl Results {
         self.readers.get(txn_id)
     }
 
+    /// The stored decisions among `txn_ids`, by id.
+    pub fn get_many(&self, txn_ids: &[&str]) -> anyhow::Result<std::collections::HashMap<String, ScoredTransaction>> {
+        self.readers.get_many(txn_ids)
+    }
+
     /// Queues `row` for the next group commit; `ack` runs after that commit (or its failure).
     pub fn submit(&self, row: ScoredTransaction, ack: Ack) -> Result<(), super::WriterClosed> {
         self.writer.submit(row, ack)

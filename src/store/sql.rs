@@ -457,6 +457,26 @@ impl Conn {
         }
     }
 
+    /// [`Conn::postgres_query`] planned for these parameters every time (an unnamed statement):
+    /// for a look-up whose best plan depends on how large the table has grown. A statement
+    /// prepared once keeps the plan made when it was first run, and a seq scan chosen while
+    /// `results` was nearly empty made each 512-id look-up take up to a second at 100,000 rows
+    /// (`aegis consume` stalled to 512 results a second until autovacuum's ANALYZE replanned).
+    pub(crate) fn postgres_query_unprepared(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn postgres::types::ToSql + Sync)],
+    ) -> anyhow::Result<Option<Vec<postgres::Row>>> {
+        match self {
+            Self::Sqlite(_) => Ok(None),
+            Self::Postgres(pg) => {
+                pg.reopen_if_closed()?;
+                let sql = dollar_placeholders(sql);
+                outside_async(|| pg.client.query(sql.as_str(), params)).context_sql(&sql).map(Some)
+            }
+        }
+    }
+
     /// Runs `f` in a write transaction: committed if `f` succeeds, rolled back otherwise.
     /// Writers are serialised as on SQLite (`BEGIN IMMEDIATE` takes the database's write lock):
     /// on PostgreSQL, `lock` names a transaction-scoped advisory lock taken first, so writers

@@ -64,6 +64,25 @@ fn a_repeated_txn_id_keeps_the_first_decision() {
 }
 
 #[test]
+fn a_batch_look_up_finds_exactly_the_stored_ids() {
+    for db in testing::each_backend() {
+        let mut store = Store::open(&db.location).unwrap();
+        let rows: Vec<_> = (0..300).map(|i| result(&format!("t{i}"), Action::Allow)).collect();
+        store.insert_batch(&rows).unwrap();
+        drop(store);
+        let readers = ReadPool::open(&db.location, 1).unwrap();
+        let asked: Vec<String> = (250..350).map(|i| format!("t{i}")).collect();
+        let asked: Vec<&str> = asked.iter().map(String::as_str).collect();
+        let found = readers.get_many(&asked).unwrap();
+        assert_eq!(found.len(), 50, "{:?}", db.location);
+        for row in &rows[250..] {
+            assert_eq!(found.get(&row.txn_id), Some(row), "{:?}", db.location);
+        }
+        assert!(readers.get_many(&[]).unwrap().is_empty());
+    }
+}
+
+#[test]
 fn refuses_a_database_from_a_newer_aegis() {
     for db in testing::each_backend() {
         let mut store = Store::open(&db.location).unwrap();

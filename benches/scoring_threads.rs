@@ -1,0 +1,120 @@
+//! Scoring from several threads at once, and the share of time the card-state lock is held:
+//! the whole of scoring under the lock (how the engine scored until the performance issue)
+//! against features under the lock and the models outside it (how it scores now), and a
+//! Kafka-sized batch scored as one matrix.
+//!
+//! `cargo bench --bench scoring_threads`
+
+use aegis::cli::Cli;
+use aegis::domain::{CardKey, Transaction};
+use aegis::ingest::{ColumnMap, read_transactions};
+use aegis::scoring::{Bundle, Scorer, decide, decide_batch};
+use clap::Parser;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+const PER_THREAD: usize = 40_000;
+
+fn run(args: &[&str]) {
+    let cli = Cli::try_parse_from(std::iter::once("aegis").chain(args.iter().copied())).expect("valid command line");
+    aegis::commands::run(cli).expect("command succeeds");
+}
+
+/// How the lock is used per transaction.
+#[derive(Clone, Copy, Debug)]
+enum Mode {
+    /// Features, models, decision and reasons all under the lock.
+    WholeUnderLock,
+    /// Features under the lock; models, decision and reasons after it is released.
+    FeaturesUnderLock,
+}
+
+/// Scores `PER_THREAD` transactions on each of `threads` threads; returns (transactions/s,
+/// the lock's share of the threads' time).
+fn measure(scorer: &Mutex<Scorer>, stream: &[Transaction], threads: usize, mode: Mode) -> (f64, f64) {
+    let next = AtomicUsize::new(0);
+    let held = Mutex::new(Duration::ZERO);
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                let bundle = std::sync::Arc::clone(scorer.lock().expect("lock").bundle());
+                let mut scratch = bundle.models.scratch();
+                let mut contributions = [0.0; aegis::features::N_FEATURES + 2];
+                let mut mine = Duration::ZERO;
+                for _ in 0..PER_THREAD {
+                    let txn = &stream[next.fetch_add(1, Ordering::Relaxed) % stream.len()];
+                    let mut guard = scorer.lock().expect("lock");
+                    let taken = Instant::now();
+                    match mode {
+                        Mode::WholeUnderLock => {
+                            std::hint::black_box(guard.score(txn, None).expect("scores"));
+                            mine += taken.elapsed();
+                            drop(guard);
+                        }
+                        Mode::FeaturesUnderLock => {
+                            let features = guard.features(txn, None);
+                            mine += taken.elapsed();
+                            drop(guard);
+                            let d = decide(&bundle, txn, &features, &mut scratch, &mut contributions);
+                            std::hint::black_box(d.expect("scores"));
+                        }
+                    }
+                }
+                *held.lock().expect("lock") += mine;
+            });
+        }
+    });
+    let wall = started.elapsed().as_secs_f64();
+    let held = held.lock().expect("lock").as_secs_f64();
+    ((threads * PER_THREAD) as f64 / wall, held / (wall * threads as f64))
+}
+
+fn main() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("tx.csv");
+    let models = dir.path().join("models");
+    let (data_s, models_s) = (data.to_string_lossy().into_owned(), models.to_string_lossy().into_owned());
+    run(&["generate", "--rows", "40000", "--out", &data_s]);
+    run(&["train", "--data", &data_s, "--out", &models_s, "--to", "2025-02-20"]);
+    let bundle = Bundle::load(&models).expect("bundle");
+    let rows =
+        read_transactions(&data, &ColumnMap::default(), &CardKey::new(b"bench"), false, |_| {}).expect("rows").rows;
+    let split = rows.iter().position(|r| r.txn.timestamp >= 1_740_009_600).expect("rows after the cut");
+    let mut scorer = Scorer::new(bundle).expect("scorer");
+    for r in &rows[..split] {
+        scorer.observe(&r.txn);
+    }
+    let stream: Vec<Transaction> = rows[split..].iter().map(|r| r.txn.clone()).collect();
+    let scorer = Mutex::new(scorer);
+    println!("{} cores available", std::thread::available_parallelism().map_or(1, usize::from));
+    for mode in [Mode::WholeUnderLock, Mode::FeaturesUnderLock] {
+        for threads in [1, 2, 4] {
+            let (rate, share) = measure(&scorer, &stream, threads, mode);
+            println!(
+                "{mode:?}, {threads} thread(s): {rate:>9.0} transactions/s, lock held {:.0}% of thread time",
+                share * 100.0
+            );
+        }
+    }
+    // A Kafka lane's batch: features for 512 under one hold of the lock, then one matrix.
+    let mut guard = scorer.lock().expect("lock");
+    let bundle = std::sync::Arc::clone(guard.bundle());
+    let started = Instant::now();
+    let mut scored = 0;
+    let mut locked = Duration::ZERO;
+    for chunk in stream.chunks(512).cycle().take(80) {
+        let taken = Instant::now();
+        let rows: Vec<(&Transaction, [f32; aegis::features::N_FEATURES])> =
+            chunk.iter().map(|t| (t, guard.features(t, None))).collect();
+        locked += taken.elapsed();
+        scored += decide_batch(&bundle, &rows).into_iter().filter(Result::is_ok).count();
+    }
+    let wall = started.elapsed().as_secs_f64();
+    println!(
+        "batches of 512 (features, then one matrix): {:>9.0} transactions/s, features {:.0}% of the time",
+        scored as f64 / wall,
+        locked.as_secs_f64() / wall * 100.0
+    );
+}
