@@ -25,7 +25,11 @@ pub fn run(args: &ProduceArgs) -> anyhow::Result<()> {
     };
     let target = Arc::new(target(args)?);
     println!("Sending {} transactions to {} at {}.", items.len(), args.target, pace.describe());
-    let summary = super::serve::runtime()?.block_on(send(items, target, pace, args.quiet));
+    let summary = super::serve::runtime()?.block_on(async {
+        let mut summary = send(items, Arc::clone(&target), pace, args.quiet).await;
+        summary.calibrated_flag_rate = target.calibrated_flag_rate().await;
+        summary
+    });
     println!("{}", summary.report());
     ensure!(summary.errors < summary.sent, "every request failed");
     Ok(())

@@ -22,6 +22,9 @@ pub struct Readiness {
     pub shadow_model_version: Option<String>,
     /// `ok`, or why the store cannot take results.
     pub store: String,
+    /// The share of its training transactions the model flags (review or block): about what a
+    /// stream like its training data should see flagged.
+    pub flag_rate: f64,
 }
 
 /// The model version serving after a reload or a promotion.
@@ -47,7 +50,8 @@ pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     let ready = store == "ok";
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     let (model_version, shadow_model_version) = (state.engine.model_version(), state.engine.shadow_version());
-    (status, Json(Readiness { ready, model_version, shadow_model_version, store }))
+    let flag_rate = state.engine.flag_rate();
+    (status, Json(Readiness { ready, model_version, shadow_model_version, store, flag_rate }))
 }
 
 /// Prometheus metrics (OpenMetrics text).

@@ -12,6 +12,7 @@ pub use crate::domain::PredictResponse as Reply;
 pub struct HttpTarget {
     client: reqwest::Client,
     predict: Url,
+    ready: Url,
     token: Option<String>,
 }
 
@@ -19,12 +20,21 @@ impl HttpTarget {
     pub fn new(base: &Url, token: Option<String>) -> anyhow::Result<Self> {
         anyhow::ensure!(base.scheme() == "http", "--target must be an http:// URL (got {base})");
         let predict = base.join("predict").with_context(|| format!("bad target URL {base}"))?;
+        let ready = base.join("ready").with_context(|| format!("bad target URL {base}"))?;
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .pool_max_idle_per_host(1024)
             .build()
             .context("cannot build the HTTP client")?;
-        Ok(Self { client, predict, token: token.filter(|t| !t.is_empty()) })
+        Ok(Self { client, predict, ready, token: token.filter(|t| !t.is_empty()) })
+    }
+
+    /// The share of transactions the serving model was calibrated to flag (`/ready`), if the
+    /// server says.
+    pub async fn flag_rate(&self) -> Option<f64> {
+        let response = self.client.get(self.ready.clone()).send().await.ok()?;
+        let ready: serde_json::Value = response.json().await.ok()?;
+        ready["flag_rate"].as_f64()
     }
 
     /// Sends one transaction; an error is one line (the API's error message when it gave one).

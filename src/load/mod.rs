@@ -31,6 +31,16 @@ pub enum Target {
 type InFlight = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Option<Reply>, String>> + Send>>;
 
 impl Target {
+    /// The share of transactions the model behind the target was calibrated to flag, if it
+    /// says (the API's `/ready`; a Kafka topic has no model to ask).
+    pub async fn calibrated_flag_rate(&self) -> Option<f64> {
+        match self {
+            Self::Http(http) => http.flag_rate().await,
+            #[cfg(feature = "kafka")]
+            Self::Kafka(_) => None,
+        }
+    }
+
     /// Starts sending `request`. A Kafka message is enqueued before this returns, so messages
     /// keep the order of these calls (one card's transactions stay in order in its partition);
     /// an HTTP request starts when the returned future is first polled.
@@ -157,6 +167,8 @@ pub struct Summary {
     pub frauds_flagged: usize,
     latencies_us: Vec<u64>,
     pub elapsed: Duration,
+    /// The share the serving model was calibrated to flag, if the target said (HTTP).
+    pub calibrated_flag_rate: Option<f64>,
 }
 
 impl Summary {
@@ -193,6 +205,29 @@ impl Summary {
         }
     }
 
+    /// How far the share flagged is from what the model was calibrated to flag: far above it,
+    /// the traffic does not look like the model's training data (or is an attack); the
+    /// dashboard's review queue fills at that rate.
+    fn flag_rate_line(&self) -> Option<String> {
+        let calibrated = self.calibrated_flag_rate?;
+        let decided: usize = self.actions.iter().sum();
+        if decided == 0 {
+            return None;
+        }
+        let flagged = self.flagged() as f64 / decided as f64;
+        let points = (flagged - calibrated) * 100.0;
+        let how = if points.abs() < 0.05 {
+            "on it".to_owned()
+        } else {
+            format!("{:.1} points {}", points.abs(), if points > 0.0 { "above" } else { "below" })
+        };
+        Some(format!(
+            "flagged {:.1}%; the model was calibrated to flag {:.1}% of its training transactions: {how}",
+            flagged * 100.0,
+            calibrated * 100.0
+        ))
+    }
+
     /// The closing lines: decisions, errors, throughput and latency.
     pub fn report(&self) -> String {
         let ms = |d: Option<Duration>| d.map_or_else(|| "-".into(), |d| format!("{:.2} ms", d.as_secs_f64() * 1e3));
@@ -212,6 +247,9 @@ impl Summary {
         }
         if self.duplicates > 0 {
             text += &format!("; {} were already stored (their stored decisions were returned)", self.duplicates);
+        }
+        if let Some(line) = self.flag_rate_line() {
+            text += &format!("\n{line}");
         }
         if self.frauds > 0 && self.delivered == 0 {
             text += &format!("\n{} of {} labelled frauds flagged", self.frauds_flagged, self.frauds);
@@ -276,6 +314,24 @@ pub async fn send_all(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_summary_says_how_far_the_flag_rate_is_from_the_calibrated_one() {
+        let mut s = Summary { sent: 100, actions: [90, 8, 2], ..Summary::default() };
+        assert!(!s.report().contains("calibrated"), "no line when the target did not say");
+        s.calibrated_flag_rate = Some(0.055);
+        assert!(
+            s.report().contains(
+                "flagged 10.0%; the model was calibrated to flag 5.5% of its training transactions: 4.5 points above"
+            ),
+            "{}",
+            s.report()
+        );
+        s.actions = [97, 2, 1];
+        assert!(s.report().contains(
+            "flagged 3.0%; the model was calibrated to flag 5.5% of its training transactions: 2.5 points below"
+        ));
+    }
 
     #[test]
     fn generated_requests_are_valid_and_deterministic() {

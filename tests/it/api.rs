@@ -178,6 +178,8 @@ fn health_ready_metrics_openapi_and_unknown_routes() {
     let (status, ready) = server.get("/ready");
     let ready: Value = serde_json::from_str(&ready).unwrap();
     assert_eq!((status, &ready["ready"], &ready["store"]), (200, &json!(true), &json!("ok")));
+    let flag_rate = ready["flag_rate"].as_f64().unwrap_or_else(|| panic!("{ready}"));
+    assert!(flag_rate > 0.0 && flag_rate < 0.5, "the calibrated review rate: {flag_rate}");
     let version = ready["model_version"].as_str().unwrap().to_owned();
 
     server.predict(&txn("m-1", &pan(5), 10.0, "FR", "2025-01-09T10:00:00Z"));

@@ -203,6 +203,10 @@ fn generated_load_is_flagged_at_about_the_review_rate_at_any_speed() {
     let summary = out.lines().find(|l| l.starts_with("2000 transactions processed")).unwrap_or_else(|| panic!("{out}"));
     let flagged: f64 = summary.split(", ").nth(1).and_then(|s| s.split(' ').next()).unwrap().parse().unwrap();
     assert!(flagged / 2000.0 < 0.12, "{summary}");
+    // The summary says how far that is from the calibrated rate (the server's `/ready`).
+    let calibrated =
+        out.lines().find(|l| l.contains("the model was calibrated to flag")).unwrap_or_else(|| panic!("{out}"));
+    assert!(calibrated.starts_with(&format!("flagged {:.1}%", flagged / 20.0)), "{calibrated}");
 }
 
 #[test]
