@@ -248,6 +248,10 @@ pub struct ProduceArgs {
     /// Seed for generated transactions (default: a new one each run, printed).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Distinct cards in generated transactions (default: a quarter of --count, from 50 up to
+    /// 10,000). More cards spread the same load thinner: fewer transactions per card.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub cards: Option<u32>,
     /// Bearer token for the API.
     #[arg(long, env = "AEGIS_API_TOKEN", hide_env_values = true)]
     pub api_token: Option<String>,

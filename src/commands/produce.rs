@@ -20,7 +20,7 @@ pub fn run(args: &ProduceArgs) -> anyhow::Result<()> {
         None => {
             let seed = args.seed.unwrap_or_else(rand::random);
             println!("Generating {} transactions (seed {seed}).", args.pace.count);
-            load::generated(args.pace.count, seed, chrono::Utc::now().timestamp())?
+            load::generated(args.pace.count, args.cards.map(|c| c as usize), seed, chrono::Utc::now().timestamp())?
         }
     };
     let target = Arc::new(target(args)?);

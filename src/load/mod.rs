@@ -79,11 +79,12 @@ pub struct Outgoing {
 /// keep their own spacing and hours of the day, whatever the sending rate. Stamping every one with the time it is sent squeezed a
 /// card's day into seconds, so every card looked like a burst (a quarter to a third of a
 /// generated stream was flagged at 1,000/s).
-pub fn generated(count: usize, seed: u64, now: i64) -> anyhow::Result<Vec<Outgoing>> {
+/// `cards`: how many distinct cards (default: a quarter of `count`, from 50 up to 10,000).
+pub fn generated(count: usize, cards: Option<usize>, seed: u64, now: i64) -> anyhow::Result<Vec<Outgoing>> {
     const DAY: i64 = 86_400;
     let config = GeneratorConfig {
         rows: count,
-        cards: (count / 4).clamp(50, 10_000),
+        cards: cards.unwrap_or((count / 4).clamp(50, 10_000)),
         merchants: 500,
         days: 1,
         start: (now.div_euclid(DAY) - 1) * DAY,
@@ -335,8 +336,8 @@ mod tests {
 
     #[test]
     fn generated_requests_are_valid_and_deterministic() {
-        let a = generated(300, 9, 1_764_000_000).unwrap();
-        let b = generated(300, 9, 1_764_000_000).unwrap();
+        let a = generated(300, None, 9, 1_764_000_000).unwrap();
+        let b = generated(300, None, 9, 1_764_000_000).unwrap();
         assert_eq!(a.len(), 300);
         assert!(a.iter().zip(&b).all(|(x, y)| x.request == y.request));
         let key = crate::domain::CardKey::new(b"k");
