@@ -2,6 +2,8 @@
 # Aegis's Isolation Forest vs scikit-learn's on the same 200k x 30 data set, side by side.
 # Installs numpy + scikit-learn into a local venv (target/bench-venv) on first use.
 #   bash benches/iforest_vs_sklearn.sh [seeds...]
+# Both sides get the same number of threads: THREADS (default: every core) is Aegis's rayon
+# pool and scikit-learn's n_jobs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=target/bench-venv
@@ -15,6 +17,9 @@ data="$out/iforest-200k.csv"
 [ -f "$data" ] || "$venv/bin/python" benches/iforest_vs_sklearn.py "$data" 0 generate
 cargo build -q --release -p aegis-model --example iforest_bench
 "$venv/bin/python" -c "import sklearn; print('scikit-learn', sklearn.__version__)"
+threads=${THREADS:-$(nproc)}
+export RAYON_NUM_THREADS=$threads N_JOBS=$threads
+echo "threads on each side: $threads"
 for seed in "${@:-0 1 2}"; do
   echo "-- seed $seed"
   target/release/examples/iforest_bench "$data" "$seed" "$out/aegis-$seed.txt"

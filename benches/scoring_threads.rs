@@ -31,10 +31,10 @@ enum Mode {
 }
 
 /// Scores `PER_THREAD` transactions on each of `threads` threads; returns (transactions/s,
-/// the lock's share of the threads' time).
-fn measure(scorer: &Mutex<Scorer>, stream: &[Transaction], threads: usize, mode: Mode) -> (f64, f64) {
+/// the share of the threads' time holding the lock, the share waiting for it).
+fn measure(scorer: &Mutex<Scorer>, stream: &[Transaction], threads: usize, mode: Mode) -> (f64, f64, f64) {
     let next = AtomicUsize::new(0);
-    let held = Mutex::new(Duration::ZERO);
+    let held = Mutex::new((Duration::ZERO, Duration::ZERO));
     let started = Instant::now();
     std::thread::scope(|s| {
         for _ in 0..threads {
@@ -42,11 +42,13 @@ fn measure(scorer: &Mutex<Scorer>, stream: &[Transaction], threads: usize, mode:
                 let bundle = std::sync::Arc::clone(scorer.lock().expect("lock").bundle());
                 let mut scratch = bundle.models.scratch();
                 let mut contributions = [0.0; aegis::features::N_FEATURES + 2];
-                let mut mine = Duration::ZERO;
+                let (mut mine, mut waited) = (Duration::ZERO, Duration::ZERO);
                 for _ in 0..PER_THREAD {
                     let txn = &stream[next.fetch_add(1, Ordering::Relaxed) % stream.len()];
+                    let asked = Instant::now();
                     let mut guard = scorer.lock().expect("lock");
                     let taken = Instant::now();
+                    waited += taken - asked;
                     match mode {
                         Mode::WholeUnderLock => {
                             std::hint::black_box(guard.score(txn, None).expect("scores"));
@@ -62,13 +64,16 @@ fn measure(scorer: &Mutex<Scorer>, stream: &[Transaction], threads: usize, mode:
                         }
                     }
                 }
-                *held.lock().expect("lock") += mine;
+                let mut total = held.lock().expect("lock");
+                total.0 += mine;
+                total.1 += waited;
             });
         }
     });
     let wall = started.elapsed().as_secs_f64();
-    let held = held.lock().expect("lock").as_secs_f64();
-    ((threads * PER_THREAD) as f64 / wall, held / (wall * threads as f64))
+    let (held, waited) = *held.lock().expect("lock");
+    let share = |d: Duration| d.as_secs_f64() / (wall * threads as f64);
+    ((threads * PER_THREAD) as f64 / wall, share(held), share(waited))
 }
 
 fn main() {
@@ -91,10 +96,11 @@ fn main() {
     println!("{} cores available", std::thread::available_parallelism().map_or(1, usize::from));
     for mode in [Mode::WholeUnderLock, Mode::FeaturesUnderLock] {
         for threads in [1, 2, 4] {
-            let (rate, share) = measure(&scorer, &stream, threads, mode);
+            let (rate, held, waited) = measure(&scorer, &stream, threads, mode);
             println!(
-                "{mode:?}, {threads} thread(s): {rate:>9.0} transactions/s, lock held {:.0}% of thread time",
-                share * 100.0
+                "{mode:?}, {threads} thread(s): {rate:>7.0} transactions/s; of the threads' time, {:.0}% holding the lock, {:.0}% waiting for it",
+                held * 100.0,
+                waited * 100.0
             );
         }
     }
