@@ -35,7 +35,9 @@ export AEGIS_CARD_KEY
 AEGIS_CARD_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
 
 cd "$work"
-"$aegis" generate --rows 20000 --out tx.csv >/dev/null
+# Trained at the volume it is then sent (a day of `count`): a bundle trained on a thinner
+# stream flags most of it (BENCHMARKS.md).
+"$aegis" generate --rows $((count * 2)) --days 2 --cards "${CARDS:-10000}" --out tx.csv >/dev/null
 "$aegis" train --data tx.csv --out models >/dev/null 2>&1
 
 # rows DB: the stored count (SQLite file or postgres:// URL); span DB: seconds first → last.

@@ -328,7 +328,15 @@ pub async fn run(
                     let key = message.key().map(<[u8]>::to_vec);
                     drop(message);
                     let sender = lanes.entry(partition).or_insert_with(|| {
-                        lane(partition, Arc::clone(&engine), producer.clone(), Arc::clone(&shared), Arc::clone(&book), done_tx.clone())
+                        Lane {
+                            partition,
+                            engine: Arc::clone(&engine),
+                            producer: producer.clone(),
+                            config: Arc::clone(&shared),
+                            book: Arc::clone(&book),
+                            done: done_tx.clone(),
+                        }
+                        .spawn()
                     });
                     let _ = sender.send(Received { offset, payload, key });
                 }
@@ -452,26 +460,6 @@ const LANE_BATCH: usize = 512;
 /// order (a card's features depend on the order of its transactions), a batch at a time (what
 /// arrived while the last batch was scored), while other partitions' lanes run beside it. The
 /// wait for a batch's commit runs as a task of its own.
-fn lane(
-    partition: i32,
-    engine: Arc<Engine>,
-    producer: FutureProducer,
-    config: Arc<ConsumerConfig>,
-    book: Arc<Mutex<Book>>,
-    done: mpsc::UnboundedSender<Vec<Done>>,
-) -> mpsc::UnboundedSender<Received> {
-    let (tx, mut rx) = mpsc::unbounded_channel::<Received>();
-    tokio::spawn(async move {
-        let lane = Lane { partition, engine, producer, config, book, done };
-        let mut batch = Vec::with_capacity(LANE_BATCH);
-        while rx.recv_many(&mut batch, LANE_BATCH).await > 0 {
-            lane.handle(std::mem::replace(&mut batch, Vec::with_capacity(LANE_BATCH)));
-        }
-    });
-    tx
-}
-
-/// What a partition's lane works with.
 struct Lane {
     partition: i32,
     engine: Arc<Engine>,
@@ -482,6 +470,18 @@ struct Lane {
 }
 
 impl Lane {
+    /// Starts the lane's task; returns where to send the partition's messages.
+    fn spawn(self) -> mpsc::UnboundedSender<Received> {
+        let (tx, mut rx) = mpsc::unbounded_channel::<Received>();
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(LANE_BATCH);
+            while rx.recv_many(&mut batch, LANE_BATCH).await > 0 {
+                self.handle(std::mem::replace(&mut batch, Vec::with_capacity(LANE_BATCH)));
+            }
+        });
+        tx
+    }
+
     /// Validates and submits a batch of the partition's messages (poison ones go to the
     /// dead-letter topic); reports each on `done` once stored.
     fn handle(&self, messages: Vec<Received>) {

@@ -448,13 +448,7 @@ impl Conn {
         sql: &str,
         params: &[&(dyn postgres::types::ToSql + Sync)],
     ) -> anyhow::Result<Option<Vec<postgres::Row>>> {
-        match self {
-            Self::Sqlite(_) => Ok(None),
-            Self::Postgres(pg) => {
-                let stmt = pg.statement(sql)?;
-                outside_async(|| pg.client.query(&stmt, params)).context_sql(sql).map(Some)
-            }
-        }
+        self.postgres_rows(sql, params, true)
     }
 
     /// [`Conn::postgres_query`] planned for these parameters every time (an unnamed statement):
@@ -467,14 +461,25 @@ impl Conn {
         sql: &str,
         params: &[&(dyn postgres::types::ToSql + Sync)],
     ) -> anyhow::Result<Option<Vec<postgres::Row>>> {
-        match self {
-            Self::Sqlite(_) => Ok(None),
-            Self::Postgres(pg) => {
-                pg.reopen_if_closed()?;
-                let sql = dollar_placeholders(sql);
-                outside_async(|| pg.client.query(sql.as_str(), params)).context_sql(&sql).map(Some)
-            }
-        }
+        self.postgres_rows(sql, params, false)
+    }
+
+    fn postgres_rows(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn postgres::types::ToSql + Sync)],
+        prepared: bool,
+    ) -> anyhow::Result<Option<Vec<postgres::Row>>> {
+        let Self::Postgres(pg) = self else { return Ok(None) };
+        let rows = if prepared {
+            let stmt = pg.statement(sql)?;
+            outside_async(|| pg.client.query(&stmt, params))
+        } else {
+            pg.reopen_if_closed()?;
+            let translated = dollar_placeholders(sql);
+            outside_async(|| pg.client.query(translated.as_str(), params))
+        };
+        rows.context_sql(sql).map(Some)
     }
 
     /// Runs `f` in a write transaction: committed if `f` succeeds, rolled back otherwise.
