@@ -476,15 +476,17 @@ impl Lane {
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(LANE_BATCH);
             while rx.recv_many(&mut batch, LANE_BATCH).await > 0 {
-                self.handle(std::mem::replace(&mut batch, Vec::with_capacity(LANE_BATCH)));
+                self.handle(std::mem::replace(&mut batch, Vec::with_capacity(LANE_BATCH))).await;
             }
         });
         tx
     }
 
     /// Validates and submits a batch of the partition's messages (poison ones go to the
-    /// dead-letter topic); reports each on `done` once stored.
-    fn handle(&self, messages: Vec<Received>) {
+    /// dead-letter topic); reports each on `done` once stored. Returns once the batch is
+    /// scored: after an outage of the store, only once it could be read again, so the next
+    /// batch never overtakes this one.
+    async fn handle(&self, messages: Vec<Received>) {
         let engine = &self.engine;
         let mut batch = Vec::with_capacity(messages.len());
         for Received { offset, payload, key } in messages {
@@ -508,7 +510,28 @@ impl Lane {
         // Scored here, in the partition's order; only the wait for the commit runs as a task.
         // A message refused for now (its txn_id in flight, the store unreadable) is retried
         // there, so it keeps its transaction.
-        let submitted = engine.submit_many(batch.clone());
+        let mut submitted = engine.submit_many(batch.clone());
+        // The store could not be read (an outage: nothing was scored): the batch is submitted
+        // again, as a batch, with backoff up to --db-timeout in all. Meanwhile this lane takes
+        // nothing new, its offsets stay uncommitted and the in-flight window fills, which stops
+        // fetching.
+        let mut unavailable = Backoff::new(engine.db_timeout());
+        loop {
+            let refused: Vec<usize> =
+                (0..submitted.len()).filter(|&i| matches!(submitted[i], Err(EngineError::Unavailable(_)))).collect();
+            let Some(&first) = refused.first() else { break };
+            let Some(wait) = unavailable.next() else { break };
+            if warn_now()
+                && let Err(e) = &submitted[first]
+            {
+                tracing::warn!(error = %e, "results store unavailable; retrying");
+            }
+            tokio::time::sleep(wait).await;
+            let again = engine.submit_many(refused.iter().map(|&i| batch[i].clone()).collect());
+            for (i, outcome) in refused.into_iter().zip(again) {
+                submitted[i] = outcome;
+            }
+        }
         let (engine, partition, done) = (Arc::clone(engine), self.partition, self.done.clone());
         let publish = Publish {
             producer: self.producer.clone(),
@@ -517,27 +540,6 @@ impl Lane {
         };
         tokio::spawn(async move {
             let mut finished = Vec::with_capacity(batch.len());
-            // The store could not be read (an outage: nothing was scored): the batch is
-            // submitted again, as a batch, with backoff up to --db-timeout in all.
-            let mut unavailable = Backoff::new(engine.db_timeout());
-            let mut submitted = submitted;
-            loop {
-                let refused: Vec<usize> = (0..submitted.len())
-                    .filter(|&i| matches!(submitted[i], Err(EngineError::Unavailable(_))))
-                    .collect();
-                let Some(&first) = refused.first() else { break };
-                let Some(wait) = unavailable.next() else { break };
-                if warn_now()
-                    && let Err(e) = &submitted[first]
-                {
-                    tracing::warn!(error = %e, "results store unavailable; retrying");
-                }
-                tokio::time::sleep(wait).await;
-                let again = engine.submit_many(refused.iter().map(|&i| batch[i].clone()).collect());
-                for (i, outcome) in refused.into_iter().zip(again) {
-                    submitted[i] = outcome;
-                }
-            }
             for ((valid, arrival), first) in batch.into_iter().zip(submitted) {
                 let offset = arrival.offset.unwrap_or_default();
                 let card = valid.txn.card;
