@@ -864,6 +864,36 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_repeat_after_a_restart_or_stored_by_another_process_gets_the_stored_decision() {
+        let (bundle, rows) = trained();
+        let (t0, t1) = same_card(&rows);
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        // Restarted between a transaction and its repeat: the repeat is answered from the store,
+        // and the card's next transaction scores as if it had been sent once.
+        let first = engine(a.path(), &bundle);
+        let stored = first.process(valid(&t0), Arrival::now()).await.unwrap().txn;
+        first.shutdown();
+        let restarted = engine(a.path(), &bundle);
+        let again = restarted.process(valid(&t0), Arrival::now()).await.unwrap();
+        assert!(again.duplicate);
+        assert_eq!((again.txn.score, again.txn.received_at), (stored.score, stored.received_at));
+        let got = restarted.process(valid(&t1), Arrival::now()).await.unwrap().txn.score;
+        let once = engine(b.path(), &bundle);
+        once.process(valid(&t0), Arrival::now()).await.unwrap();
+        assert_eq!(got, once.process(valid(&t1), Arrival::now()).await.unwrap().txn.score);
+        // Another process on the same store stored it after this one started.
+        let other = engine(a.path(), &bundle);
+        let t2 = Transaction { txn_id: "stored-elsewhere".into(), ..t1.clone() };
+        let elsewhere = restarted.process(valid(&t2), Arrival::now()).await.unwrap().txn;
+        let here = other.process(valid(&t2), Arrival::now()).await.unwrap();
+        assert!(here.duplicate, "the store's first decision, not a second one");
+        assert_eq!((here.txn.score, here.txn.received_at), (elsewhere.score, elsewhere.received_at));
+        for e in [restarted, once, other] {
+            e.shutdown();
+        }
+    }
+
+    #[tokio::test]
     async fn a_repeat_never_moves_card_state_twice() {
         let (bundle, rows) = trained();
         let (t0, t1) = same_card(&rows);
