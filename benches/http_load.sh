@@ -17,10 +17,13 @@ work=$(mktemp -d)
 trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -rf "$work"' EXIT
 
 cd "$work"
-# Trained at about the volume it is then sent (wrk spreads its requests over yesterday, 50,000
-# cards, 500 merchants): a bundle trained on a thinner stream flags most of it (BENCHMARKS.md).
+# Trained at about the volume it is then sent (wrk replays a generated day over 50,000 cards and
+# 500 merchants): a bundle trained on a thinner stream flags most of it (BENCHMARKS.md).
 "$aegis" generate --rows 200000 --days 2 --cards 50000 --out tx.csv >/dev/null
 "$aegis" train --data tx.csv --out models >/dev/null
+# What wrk sends: a day of generated transactions over the same cards (yesterday, another seed).
+yesterday=$(date -u -d yesterday +%F)
+"$aegis" generate --rows 300000 --days 1 --cards 50000 --start "$yesterday" --seed 7 --out live.csv >/dev/null
 "$aegis" serve --models models/current --db results.db --addr "127.0.0.1:$port" --log warn &
 server=$!
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.2; done
@@ -40,7 +43,7 @@ for c in ${conns[@]}; do
   echo "-- GET /health"
   wrk -t2 -c"$c" -d"$duration" --latency "http://127.0.0.1:$port/health" | grep -E "Requests/sec|99%|50%"
   echo "-- POST /predict (new txn_id each)"
-  wrk -t2 -c"$c" -d"$duration" --latency -s "$root/benches/http/predict.lua" "http://127.0.0.1:$port" -- "c$c-$RANDOM" \
+  wrk -t2 -c"$c" -d"$duration" --latency -s "$root/benches/http/predict.lua" "http://127.0.0.1:$port" -- "c$c-$RANDOM" live.csv 2 \
     | grep -E "Requests/sec|99%|50%|non-2xx"
 done
 echo "flagged: $(curl -s "http://127.0.0.1:$port/metrics" | grep -E '^aegis_decisions_total\{action="(review|block)"' | awk '{s+=$2} END {print s}') of \

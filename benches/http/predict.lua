@@ -2,7 +2,7 @@
 -- stored, not answered from the store as a duplicate), over 50,000 Luhn-valid cards, each
 -- stamped with a time spread over yesterday: at 10,000 requests/s, 5,000 cards stamped "now"
 -- made every card a burst and most answers were flags.
--- Usage: wrk -t2 -c16 -d20s -s benches/http/predict.lua http://127.0.0.1:18080 -- <run-id>
+-- Usage: wrk -t2 -c16 -d20s -s benches/http/predict.lua http://127.0.0.1:18080 -- <run-id> [<generated.csv> 2]
 
 local threads = {}
 
@@ -30,8 +30,33 @@ local countries = { "FR", "DE", "US", "GB", "ES", "IT", "NL", "BR" }
 local counter = 0
 local run = "run"
 
+-- With a second argument, a CSV written by `aegis generate` (txn_id, timestamp, card_num, amount,
+-- country, merchant, merchant_category, …) and a third, wrk's thread count: the file's
+-- transactions are sent in order instead, thread t taking rows t, t + threads, … (generated
+-- traffic is what the model was trained on; the hand-made requests below are not, and most of
+-- them are flagged). Past the end of the file a thread starts again: repeats, answered from the
+-- store.
+local replay = {}
+
 function init(args)
   run = args[1] or tostring(os.time())
+  if args[2] then
+    local nthreads = tonumber(args[3]) or 2
+    local file = assert(io.open(args[2]))
+    file:read("l") -- header
+    local n = 0
+    for line in file:lines() do
+      if n % nthreads == tid then
+        local id, ts, card, amount, country, merchant, category = line:match("^([^,]*),([^,]*),([^,]*),([^,]*),([^,]*),([^,]*),([^,]*)")
+        replay[#replay + 1] = string.format(
+          '{"txn_id":"%s-%s","timestamp":"%s","amount":%s,"country":"%s","merchant":"%s","merchant_category":"%s","card_num":"%s"}',
+          run, id, ts, amount, country, merchant, category, card)
+      end
+      n = n + 1
+    end
+    file:close()
+    return
+  end
   for i = 1, 50000 do
     cards[i] = luhn_complete(string.format("411111%09d", i))
   end
@@ -39,6 +64,10 @@ end
 
 function request()
   counter = counter + 1
+  if #replay > 0 then
+    local body = replay[(counter - 1) % #replay + 1]
+    return wrk.format("POST", "/predict", { ["Content-Type"] = "application/json" }, body)
+  end
   local body = string.format(
     '{"txn_id":"wrk-%s-%d-%d","timestamp":%d,"amount":%.2f,"country":"%s","merchant":"M%06d","merchant_category":"grocery","card_num":"%s"}',
     run, tid, counter, os.time() - 86400 + (counter * 7919 + tid * 104729) % 86400, 5 + (counter * 7919) % 400, countries[counter % #countries + 1],
