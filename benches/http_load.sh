@@ -21,9 +21,9 @@ cd "$work"
 # 500 merchants): a bundle trained on a thinner stream flags most of it (BENCHMARKS.md).
 "$aegis" generate --rows 200000 --days 2 --cards 50000 --out tx.csv >/dev/null
 "$aegis" train --data tx.csv --out models >/dev/null
-# What wrk sends: a day of generated transactions over the same cards (yesterday, another seed).
-yesterday=$(date -u -d yesterday +%F)
-"$aegis" generate --rows 300000 --days 1 --cards 50000 --start "$yesterday" --seed 7 --out live.csv >/dev/null
+# What wrk sends: for each connection count, its own generated day (the training volume,
+# 100,000 transactions; 3, 2, 1 days ago; another seed each), so that no run replays another's
+# card history.
 "$aegis" serve --models models/current --db results.db --addr "127.0.0.1:$port" --log warn &
 server=$!
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.2; done
@@ -38,7 +38,11 @@ curl -s "http://127.0.0.1:$port/metrics" \
       END {for (i=1;i<=k;i++) if (c[i]>0) printf "   <= %s s: %.2f%%\n", le[i], 100*c[i]/n}' | head -8
 
 wrk -t2 -c16 -d3s "http://127.0.0.1:$port/health" >/dev/null # warm-up
+day=${#conns[@]}
 for c in ${conns[@]}; do
+  "$aegis" generate --rows 100000 --days 1 --cards 50000 --start "$(date -u -d "$day days ago" +%F)" \
+    --seed "$((7 + day))" --out live.csv >/dev/null
+  day=$((day - 1))
   echo "== $c connections, $duration each"
   echo "-- GET /health"
   wrk -t2 -c"$c" -d"$duration" --latency "http://127.0.0.1:$port/health" | grep -E "Requests/sec|99%|50%"
