@@ -39,6 +39,10 @@ struct ModelLabels {
     version: String,
 }
 
+fn minute_now() -> i64 {
+    chrono::Utc::now().timestamp().div_euclid(60)
+}
+
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 /// Latency buckets from 25 µs to about 0.8 s, doubling.
@@ -60,6 +64,51 @@ pub struct Metrics {
     model: Family<ModelLabels, Gauge>,
     rule_matches: Family<RuleLabels, Counter>,
     rule_errors: Family<RuleLabels, Gauge>,
+    answers: std::sync::Mutex<AnswerWindow>,
+}
+
+/// The latency of `/predict`'s 200 answers (commit included) over the current and the previous
+/// minute, in the /metrics histogram's buckets: the dashboard's answer-latency tile. (The
+/// Prometheus histogram cannot be read back, and counts since start.)
+#[derive(Debug, Default)]
+struct AnswerWindow {
+    minute: i64,
+    current: [u64; ANSWER_BUCKETS + 1],
+    previous: [u64; ANSWER_BUCKETS + 1],
+}
+
+/// Bucket upper bounds 25 µs × 2^k, k < this; one more bucket beyond.
+const ANSWER_BUCKETS: usize = 16;
+
+impl AnswerWindow {
+    fn observe(&mut self, minute: i64, elapsed: Duration) {
+        if minute != self.minute {
+            self.previous = if minute == self.minute + 1 { self.current } else { [0; ANSWER_BUCKETS + 1] };
+            self.current = [0; ANSWER_BUCKETS + 1];
+            self.minute = minute;
+        }
+        let us = elapsed.as_micros();
+        let bucket = (0..ANSWER_BUCKETS).find(|&k| us <= 25 << k).unwrap_or(ANSWER_BUCKETS);
+        self.current[bucket] += 1;
+    }
+
+    /// The upper bound (µs) of the bucket holding the 99th percentile over this minute and the
+    /// previous one (`None` without answers, or beyond the last bound).
+    fn p99_us(&self, minute: i64) -> Option<u64> {
+        let counts: Vec<u64> = match minute - self.minute {
+            0 => self.current.iter().zip(&self.previous).map(|(a, b)| a + b).collect(),
+            1 => self.current.to_vec(),
+            _ => return None,
+        };
+        let n: u64 = counts.iter().sum();
+        let rank = (n * 99).div_ceil(100);
+        let mut seen = 0;
+        let k = counts.iter().position(|&c| {
+            seen += c;
+            n > 0 && seen >= rank
+        })?;
+        (k < ANSWER_BUCKETS).then(|| 25u64 << k)
+    }
 }
 
 impl Default for Metrics {
@@ -102,6 +151,7 @@ impl Default for Metrics {
             model,
             rule_matches,
             rule_errors,
+            answers: std::sync::Mutex::default(),
         }
     }
 }
@@ -111,6 +161,15 @@ impl Metrics {
         let labels = HttpLabels { route, method, status };
         self.http_requests.get_or_create(&labels).inc();
         self.http_latency.get_or_create(&labels).observe(elapsed.as_secs_f64());
+        if route == "/predict" && status == 200 {
+            self.answers.lock().unwrap_or_else(std::sync::PoisonError::into_inner).observe(minute_now(), elapsed);
+        }
+    }
+
+    /// The 99th percentile of `/predict`'s answers over the last one to two minutes, server-side
+    /// and commit included, as the upper bound of its histogram bucket (µs).
+    pub fn predict_p99_us(&self) -> Option<u64> {
+        self.answers.lock().unwrap_or_else(std::sync::PoisonError::into_inner).p99_us(minute_now())
     }
 
     pub fn count_decision(&self, action: Action) {
@@ -156,6 +215,25 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_answer_p99_covers_this_minute_and_the_last_only() {
+        let mut w = AnswerWindow::default();
+        for _ in 0..98 {
+            w.observe(100, Duration::from_micros(90));
+        }
+        w.observe(100, Duration::from_millis(5));
+        w.observe(100, Duration::from_millis(5));
+        // 98 answers within 100 µs, 2 within 6.4 ms: the 99th of 100 is in the 6.4 ms bucket.
+        assert_eq!(w.p99_us(100), Some(6_400));
+        assert_eq!(w.p99_us(101), Some(6_400), "the previous minute still counts");
+        assert_eq!(w.p99_us(102), None, "older than that does not");
+        w.observe(101, Duration::from_micros(20));
+        assert_eq!(w.p99_us(101), Some(6_400));
+        w.observe(103, Duration::from_micros(20));
+        assert_eq!(w.p99_us(103), Some(25), "a gap of a minute drops the old counts");
+        assert_eq!(AnswerWindow::default().p99_us(0), None);
+    }
 
     #[test]
     fn render_shows_what_was_counted() {

@@ -84,6 +84,7 @@
     $("t-blocked").textContent = number.format(s.blocked);
     $("t-throughput").textContent = s.throughput_per_sec.toFixed(1);
     $("t-p99").textContent = s.p99_latency_us == null ? "–" : `${(s.p99_latency_us / 1000).toFixed(2)} ms`;
+    $("t-p99-answer").textContent = s.p99_answer_us == null ? "–" : `≤ ${(s.p99_answer_us / 1000).toFixed(2)} ms`;
     $("empty").hidden = s.processed > 0;
     $("t-confirmed").textContent = number.format(s.confirmed_fraud);
     $("t-precision").textContent = s.review_precision == null ? "–" : `${(100 * s.review_precision).toFixed(1)}%`;

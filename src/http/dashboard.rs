@@ -57,7 +57,9 @@ async fn read<T: Send + 'static>(
 #[utoipa::path(get, path = "/api/stats", tag = "dashboard", responses((status = 200, body = Stats)))]
 pub async fn stats(State(state): State<AppState>) -> Result<Json<Stats>, ApiError> {
     let now = chrono::Utc::now().timestamp_millis();
-    read(&state, move |r| r.stats(now)).await.map(Json)
+    let mut stats = read(&state, move |r| r.stats(now)).await?;
+    stats.p99_answer_us = state.engine.metrics().predict_p99_us();
+    Ok(Json(stats))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -220,7 +222,10 @@ pub async fn events(
                 tokio::time::sleep(EVENT_POLL).await;
             }
             let now = chrono::Utc::now().timestamp_millis();
-            match read(&state, move |r| r.stats(now)).await {
+            match read(&state, move |r| r.stats(now))
+                .await
+                .map(|s| Stats { p99_answer_us: state.engine.metrics().predict_p99_us(), ..s })
+            {
                 Ok(stats) if seen != Some((stats.processed, stats.last_received_at, stats.verdicts_version)) => {
                     let mark = Some((stats.processed, stats.last_received_at, stats.verdicts_version));
                     let event = Event::default().event("stats").json_data(&stats).unwrap_or_default();

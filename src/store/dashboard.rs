@@ -66,8 +66,13 @@ pub struct Stats {
     pub flag_rate: f64,
     /// Transactions per second over the last one to two minutes.
     pub throughput_per_sec: f64,
-    /// 99th percentile of receipt-to-decision latency over the newest 1,000 results.
+    /// 99th percentile of receipt-to-decision latency over the newest 1,000 results (scoring;
+    /// the commit comes after).
     pub p99_latency_us: Option<u32>,
+    /// 99th percentile of `/predict`'s answer latency over the last one to two minutes,
+    /// server-side, commit included: the upper bound of its histogram bucket (null without
+    /// answers, or from a process that does not answer `/predict`).
+    pub p99_answer_us: Option<u64>,
     /// Newest `received_at` (Unix ms), if any: changes whenever a result is stored.
     pub last_received_at: Option<i64>,
     /// Transactions whose verdict is fraud.
@@ -273,6 +278,7 @@ fn stats(c: &mut Conn, now_ms: i64) -> anyhow::Result<Stats> {
         flag_rate: if processed > 0 { (reviewed + blocked) as f64 / processed as f64 } else { 0.0 },
         throughput_per_sec: recent as f64 / seconds,
         p99_latency_us: p99,
+        p99_answer_us: None,
         last_received_at,
         confirmed_fraud: labels.confirmed_fraud,
         reviewed_flags: labels.reviewed_flags,

@@ -51,6 +51,9 @@ fn stats_pages_filters_and_countries_agree_with_what_was_scored() {
     assert_eq!(stats["processed"], 30);
     assert_eq!((stats["flagged"].as_i64(), stats["blocked"].as_i64()), (Some(flagged), Some(blocked)), "{stats}");
     assert!(stats["p99_latency_us"].as_u64().unwrap() > 0);
+    // The answers' p99 is the server's own measure, commit included: never below scoring alone.
+    let answer = stats["p99_answer_us"].as_u64().unwrap_or_else(|| panic!("{stats}"));
+    assert!(answer >= stats["p99_latency_us"].as_u64().unwrap(), "{stats}");
     let per_minute: i64 =
         stats["per_minute"].as_array().unwrap().iter().map(|m| m["transactions"].as_i64().unwrap()).sum();
     assert_eq!(per_minute, 30);
