@@ -3,32 +3,19 @@
 //!
 //! `cargo bench --bench scoring`
 
-use aegis::cli::Cli;
 use aegis::domain::{CardKey, TransactionIn};
 use aegis::features::N_FEATURES;
-use aegis::ingest::{ColumnMap, read_requests, read_transactions};
+use aegis::ingest::{ColumnMap, read_requests};
 use aegis::rules::{Lists, RuleInput, RuleSet};
-use aegis::scoring::{Bundle, Scorer};
-use clap::Parser;
+use aegis::scoring::Scorer;
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 
-fn run(args: &[&str]) {
-    let cli = Cli::try_parse_from(std::iter::once("aegis").chain(args.iter().copied())).expect("valid command line");
-    aegis::commands::run(cli).expect("command succeeds");
-}
+mod common;
 
 fn scoring(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let data = dir.path().join("tx.csv");
-    let models = dir.path().join("models");
-    let (data_s, models_s) = (data.to_string_lossy().into_owned(), models.to_string_lossy().into_owned());
-    run(&["generate", "--rows", "40000", "--out", &data_s]);
-    run(&["train", "--data", &data_s, "--out", &models_s, "--to", "2025-02-20"]);
-    let bundle = Bundle::load(&models).expect("bundle");
-    let rows =
-        read_transactions(&data, &ColumnMap::default(), &CardKey::new(b"bench"), false, |_| {}).expect("rows").rows;
-    let split = rows.iter().position(|r| r.txn.timestamp >= 1_740_009_600).expect("rows after the cut");
+    let (bundle, data, rows, split) = common::trained(dir.path());
 
     let models_only = bundle.models.clone();
     let mut scorer = Scorer::new(bundle).expect("scorer");

@@ -5,21 +5,15 @@
 //!
 //! `cargo bench --bench scoring_threads`
 
-use aegis::cli::Cli;
-use aegis::domain::{CardKey, Transaction};
-use aegis::ingest::{ColumnMap, read_transactions};
-use aegis::scoring::{Bundle, Scorer, decide, decide_batch};
-use clap::Parser;
+use aegis::domain::Transaction;
+use aegis::scoring::{Scorer, decide, decide_batch};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 const PER_THREAD: usize = 40_000;
 
-fn run(args: &[&str]) {
-    let cli = Cli::try_parse_from(std::iter::once("aegis").chain(args.iter().copied())).expect("valid command line");
-    aegis::commands::run(cli).expect("command succeeds");
-}
+mod common;
 
 /// How the lock is used per transaction.
 #[derive(Clone, Copy, Debug)]
@@ -78,15 +72,7 @@ fn measure(scorer: &Mutex<Scorer>, stream: &[Transaction], threads: usize, mode:
 
 fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let data = dir.path().join("tx.csv");
-    let models = dir.path().join("models");
-    let (data_s, models_s) = (data.to_string_lossy().into_owned(), models.to_string_lossy().into_owned());
-    run(&["generate", "--rows", "40000", "--out", &data_s]);
-    run(&["train", "--data", &data_s, "--out", &models_s, "--to", "2025-02-20"]);
-    let bundle = Bundle::load(&models).expect("bundle");
-    let rows =
-        read_transactions(&data, &ColumnMap::default(), &CardKey::new(b"bench"), false, |_| {}).expect("rows").rows;
-    let split = rows.iter().position(|r| r.txn.timestamp >= 1_740_009_600).expect("rows after the cut");
+    let (bundle, _, rows, split) = common::trained(dir.path());
     let mut scorer = Scorer::new(bundle).expect("scorer");
     for r in &rows[..split] {
         scorer.observe(&r.txn);

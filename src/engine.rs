@@ -15,7 +15,7 @@ use crate::domain::{CardKey, CardToken, ScoredTransaction, ShadowScore, ValidTra
 use crate::features::N_FEATURES;
 use crate::metrics::Metrics;
 use crate::rules::{self, Lists, RuleInput, RuleSet};
-use crate::scoring::{Action, Bundle, Decision, Scorer, decide, decide_batch};
+use crate::scoring::{Action, Bundle, Decision, Scorer, decide, decide_batch, with_scratch};
 use crate::store::{History, LabelIn, LabelOutcome, Outcome, ReadPool, Results, VerdictChange};
 use anyhow::Context;
 use std::collections::{HashMap, HashSet};
@@ -674,7 +674,7 @@ impl Engine {
 /// The models' decisions for the batch's new transactions, in order (outside any lock): a
 /// lone transaction (an HTTP request) row by row, a batch (Kafka) as one matrix.
 fn decide_all(
-    bundle: &Bundle,
+    bundle: &Arc<Bundle>,
     batch: &[(ValidTransaction, Arrival)],
     states: &[State],
 ) -> Vec<anyhow::Result<Decision>> {
@@ -687,9 +687,9 @@ fn decide_all(
         })
         .collect();
     if rows.len() < MATRIX_FROM {
-        let mut scratch = bundle.models.scratch();
-        let mut contributions = [0.0; N_FEATURES + 2];
-        return rows.iter().map(|(txn, f)| decide(bundle, txn, f, &mut scratch, &mut contributions)).collect();
+        return with_scratch(bundle, |scratch, contributions| {
+            rows.iter().map(|(txn, f)| decide(bundle, txn, f, scratch, contributions)).collect()
+        });
     }
     decide_batch(bundle, &rows)
 }

@@ -335,6 +335,19 @@ mod tests {
     }
 
     #[test]
+    fn generated_load_spreads_over_the_cards_asked_for() {
+        let cards = |n| {
+            let load = generated(2_000, n, 3, 1_764_000_000).unwrap();
+            load.iter().map(|o| o.request.card_num.clone()).collect::<std::collections::HashSet<_>>().len()
+        };
+        let default = cards(None);
+        assert!(default <= 500, "a quarter of the count by default: {default}");
+        let more = cards(Some(1_500));
+        assert!(more > 500 && more > default, "--cards 1500: {more}");
+        assert!(cards(Some(7)) <= 7);
+    }
+
+    #[test]
     fn generated_requests_are_valid_and_deterministic() {
         let a = generated(300, None, 9, 1_764_000_000).unwrap();
         let b = generated(300, None, 9, 1_764_000_000).unwrap();

@@ -161,6 +161,26 @@ pub fn decide(
     Ok(judge(bundle, txn, features, score, scratch, contributions))
 }
 
+/// Runs `f` with this thread's scratch space for `bundle` (and a buffer for the supervised
+/// model's contributions), made once per thread and bundle: scoring outside a [`Scorer`]
+/// (`/predict` on any runtime thread) does not allocate it per request. A thread keeps the last
+/// bundle it scored with alive until it scores with another. `f` must not call this again.
+pub fn with_scratch<R>(bundle: &Arc<Bundle>, f: impl FnOnce(&mut Scratch, &mut [f32; N_FEATURES + 2]) -> R) -> R {
+    type Slot = Option<(Arc<Bundle>, Scratch, [f32; N_FEATURES + 2])>;
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Slot> = const { std::cell::RefCell::new(None) };
+    }
+    SCRATCH.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if !matches!(&*slot, Some((b, ..)) if Arc::ptr_eq(b, bundle)) {
+            *slot = None;
+        }
+        let (_, scratch, contributions) =
+            slot.get_or_insert_with(|| (Arc::clone(bundle), bundle.models.scratch(), [0.0; N_FEATURES + 2]));
+        f(scratch, contributions)
+    })
+}
+
 /// [`decide`] for many transactions: the models score them as one matrix (the forest's
 /// lock-step batch path, several times cheaper per row), with the same numbers as one at a
 /// time; only flagged ones are scored again alone, for their reasons. If the batch cannot be
@@ -260,6 +280,25 @@ mod tests {
         });
         assert!(flagged > 0, "some transactions should be flagged");
         assert!(supervised_reasons > 0, "reasons should come from the supervised model");
+    }
+
+    #[test]
+    fn thread_scratch_is_kept_per_bundle_and_scores_as_a_fresh_one() {
+        let (bundle, rows) = trained();
+        let (a, b) = (Arc::new(bundle.clone()), Arc::new(bundle));
+        let mut scorer = Scorer::new((*a).clone()).unwrap();
+        let txn = &rows[10].txn;
+        let features = scorer.features(txn, None);
+        let fresh = {
+            let (mut scratch, mut contributions) = (a.models.scratch(), [0.0; N_FEATURES + 2]);
+            decide(&a, txn, &features, &mut scratch, &mut contributions).unwrap()
+        };
+        let with = |bundle: &Arc<Bundle>| with_scratch(bundle, |s, c| decide(bundle, txn, &features, s, c).unwrap());
+        assert_eq!(with(&a), fresh);
+        assert_eq!(Arc::strong_count(&a), 2, "this thread keeps the scratch of the bundle it scored with");
+        assert_eq!(with(&a), fresh, "and reuses it");
+        assert_eq!(with(&b), fresh);
+        assert_eq!((Arc::strong_count(&a), Arc::strong_count(&b)), (1, 2), "another bundle replaces it");
     }
 
     #[test]

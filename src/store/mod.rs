@@ -46,6 +46,20 @@ use sql::{Backend, Conn, Row, args};
 pub const SCHEMA_VERSION: i64 = 8;
 
 /// SQLite's schema history: migration `i` takes a database from version `i` to `i + 1`.
+/// v8's backfill of `entity_days` from the stored results, the same on both backends.
+macro_rules! entity_days_backfill {
+    () => {
+        "
+    CREATE INDEX entity_days_day ON entity_days (day);
+    INSERT INTO entity_days SELECT 'merchant', merchant, timestamp / 86400, COUNT(*) FROM results GROUP BY 2, 3;
+    INSERT INTO entity_days SELECT 'country', country, timestamp / 86400, COUNT(*) FROM results GROUP BY 2, 3;
+    INSERT INTO entity_days
+        SELECT 'category', COALESCE(merchant_category, ''), timestamp / 86400, COUNT(*) FROM results GROUP BY 2, 3;
+    INSERT INTO entity_days SELECT 'all', '', timestamp / 86400, COUNT(*) FROM results GROUP BY 3;
+"
+    };
+}
+
 const MIGRATIONS: [&str; 8] = [
     "
     CREATE TABLE results (
@@ -199,7 +213,8 @@ const MIGRATIONS: [&str; 8] = [
 ",
     // v8: daily transaction counts per merchant, country, category and overall, kept by every
     // insert (like the dashboard counters), so that workers share the state that spans cards.
-    "
+    concat!(
+        "
     CREATE TABLE entity_days (
         kind   TEXT NOT NULL,
         entity TEXT NOT NULL,
@@ -207,13 +222,9 @@ const MIGRATIONS: [&str; 8] = [
         txns   INTEGER NOT NULL,
         PRIMARY KEY (kind, entity, day)
     ) WITHOUT ROWID;
-    CREATE INDEX entity_days_day ON entity_days (day);
-    INSERT INTO entity_days SELECT 'merchant', merchant, timestamp / 86400, COUNT(*) FROM results GROUP BY 2, 3;
-    INSERT INTO entity_days SELECT 'country', country, timestamp / 86400, COUNT(*) FROM results GROUP BY 2, 3;
-    INSERT INTO entity_days
-        SELECT 'category', COALESCE(merchant_category, ''), timestamp / 86400, COUNT(*) FROM results GROUP BY 2, 3;
-    INSERT INTO entity_days SELECT 'all', '', timestamp / 86400, COUNT(*) FROM results GROUP BY 3;
 ",
+        entity_days_backfill!()
+    ),
 ];
 
 /// PostgreSQL's schema history, as (version reached, DDL): PostgreSQL support started at
@@ -327,7 +338,8 @@ const PG_MIGRATIONS: [(i64, &str); 3] = [
     ),
     (
         8,
-        "
+        concat!(
+            "
     CREATE TABLE entity_days (
         kind   TEXT NOT NULL,
         entity TEXT NOT NULL,
@@ -335,13 +347,9 @@ const PG_MIGRATIONS: [(i64, &str); 3] = [
         txns   BIGINT NOT NULL,
         PRIMARY KEY (kind, entity, day)
     );
-    CREATE INDEX entity_days_day ON entity_days (day);
-    INSERT INTO entity_days SELECT 'merchant', merchant, timestamp / 86400, COUNT(*) FROM results GROUP BY 2, 3;
-    INSERT INTO entity_days SELECT 'country', country, timestamp / 86400, COUNT(*) FROM results GROUP BY 2, 3;
-    INSERT INTO entity_days
-        SELECT 'category', COALESCE(merchant_category, ''), timestamp / 86400, COUNT(*) FROM results GROUP BY 2, 3;
-    INSERT INTO entity_days SELECT 'all', '', timestamp / 86400, COUNT(*) FROM results GROUP BY 3;
 ",
+            entity_days_backfill!()
+        ),
     ),
 ];
 
