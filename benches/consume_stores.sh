@@ -4,6 +4,7 @@
 #
 #   cargo build --release && bash benches/consume_stores.sh [count]      (default 200,000)
 #   WORKERS="1" CARDS=50000 bash benches/consume_stores.sh 300000      (the performance issue's case)
+#   AEGIS=path/to/aegis …                                          (another build)
 #
 # Starts a Tansu broker (../shared/kafka-broker.md) and a throwaway PostgreSQL cluster
 # (scripts/postgres.sh), both on free 127.0.0.1 ports, and stops them at the end. Each case gets
@@ -11,7 +12,7 @@
 # result to the last (received_at), so model loading and group joins are not counted.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-aegis="$root/target/release/aegis"
+aegis=${AEGIS:-$root/target/release/aegis}
 [ -x "$aegis" ] || { echo "build first: cargo build --release" >&2; exit 1; }
 count=${1:-200000}
 worker_counts=${WORKERS:-1 2}

@@ -7,10 +7,10 @@
 # the fsync calls of the run that took longer than 1 ms (perf trace on the server), and the
 # megabytes the store wrote (WAL and database files).
 #
-#   cargo build --release && bash benches/latency.sh
+#   cargo build --release && bash benches/latency.sh      (AEGIS=path/to/aegis to compare a build)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-aegis="$root/target/release/aegis"
+aegis=${AEGIS:-$root/target/release/aegis}
 [ -x "$aegis" ] || { echo "build first: cargo build --release" >&2; exit 1; }
 runs=${RUNS:-5}
 count=${COUNT:-30000}

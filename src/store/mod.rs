@@ -10,6 +10,7 @@
 //! Card numbers never reach this module: it stores the card token and the masked number.
 
 mod alerts;
+mod checkpointer;
 mod checkpoints;
 mod column;
 mod counters;
@@ -23,6 +24,7 @@ mod training;
 mod writer;
 
 pub use alerts::{AlertStatus, StoredAlert};
+pub use checkpointer::{Checkpointer, Policy as CheckpointPolicy};
 pub use checkpoints::Checkpoint;
 pub use counters::EntityDay;
 pub use dashboard::{
@@ -433,6 +435,25 @@ impl Store {
                 }
             }
         })
+    }
+
+    /// Hands SQLite's WAL checkpoints to a [`Checkpointer`] thread (none on PostgreSQL): this
+    /// connection's commits no longer copy the WAL back themselves.
+    pub(crate) fn hand_checkpoints_off(&mut self, policy: CheckpointPolicy) -> anyhow::Result<Option<Checkpointer>> {
+        let Conn::Sqlite(db) = &self.conn else { return Ok(None) };
+        let path = db.path().map(std::path::PathBuf::from).context("a SQLite database without a file")?;
+        let checkpointer = Checkpointer::spawn(&path, policy)?;
+        db.pragma_update(None, "wal_autocheckpoint", 0)?;
+        Ok(Some(checkpointer))
+    }
+
+    /// Copies the WAL back into the database file from this connection (the writer's, between
+    /// batches: nothing is appended meanwhile, so its next commit starts the WAL over).
+    pub(crate) fn checkpoint_wal(&mut self) -> anyhow::Result<()> {
+        if let Conn::Sqlite(db) = &self.conn {
+            db.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+        }
+        Ok(())
     }
 
     /// Stores `rows` in one transaction. A row whose `txn_id` is already stored (earlier, or

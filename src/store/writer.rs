@@ -10,8 +10,12 @@
 //! capacity and then `submit` blocks, which is the back-pressure callers (HTTP handlers, the
 //! Kafka worker's bounded in-flight window) feel. Only after `retry_for` do the acks carry the
 //! error.
+//!
+//! On SQLite the writer's commits do not copy the WAL back into the database file: a
+//! [`Checkpointer`] thread does, and the writer finishes the copy between two batches when it
+//! asks (`checkpointer.rs`).
 
-use super::{Outcome, ScoredTransaction, Store};
+use super::{CheckpointPolicy, Checkpointer, Outcome, ScoredTransaction, Store};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -56,12 +60,28 @@ impl Writer {
     /// Starts the writer thread on `store`, with a queue of `capacity` results.
     /// A failing batch is retried for up to `retry_for` before its results are failed.
     pub fn spawn(store: Store, capacity: usize, max_batch: usize, retry_for: Duration) -> Self {
+        Self::spawn_with(store, capacity, max_batch, retry_for, CheckpointPolicy::default())
+    }
+
+    /// [`spawn`](Self::spawn) with SQLite's checkpoints run on `checkpoints`' schedule.
+    pub fn spawn_with(
+        mut store: Store,
+        capacity: usize,
+        max_batch: usize,
+        retry_for: Duration,
+        checkpoints: CheckpointPolicy,
+    ) -> Self {
+        // Without the thread the commits keep checkpointing themselves: slower tails, nothing lost.
+        let checkpointer = store.hand_checkpoints_off(checkpoints).unwrap_or_else(|e| {
+            tracing::warn!(error = %format!("{e:#}"), "WAL checkpoints stay on the commits");
+            None
+        });
         let (tx, rx) = sync_channel(capacity.max(1));
         let stats = Arc::new(WriterStats::default());
         let thread_stats = Arc::clone(&stats);
         let handle = std::thread::Builder::new()
             .name("aegis-store-writer".into())
-            .spawn(move || run(store, &rx, max_batch.max(1), retry_for, &thread_stats))
+            .spawn(move || run(store, checkpointer, &rx, max_batch.max(1), retry_for, &thread_stats))
             .ok();
         Self { tx, stats, handle }
     }
@@ -94,7 +114,14 @@ impl Writer {
     }
 }
 
-fn run(mut store: Store, rx: &Receiver<Job>, max_batch: usize, retry_for: Duration, stats: &WriterStats) {
+fn run(
+    mut store: Store,
+    checkpointer: Option<Checkpointer>,
+    rx: &Receiver<Job>,
+    max_batch: usize,
+    retry_for: Duration,
+    stats: &WriterStats,
+) {
     let mut jobs: Vec<Job> = Vec::with_capacity(max_batch);
     // Blocks for the first job of each batch; ends when every sender is gone and the queue is empty.
     while let Ok(first) = rx.recv() {
@@ -127,6 +154,11 @@ fn run(mut store: Store, rx: &Receiver<Job>, max_batch: usize, retry_for: Durati
                     ack(Err(message.clone()));
                 }
             }
+        }
+        if checkpointer.as_ref().is_some_and(Checkpointer::restart_due)
+            && let Err(e) = store.checkpoint_wal()
+        {
+            tracing::warn!(error = %format!("{e:#}"), "WAL checkpoint failed");
         }
     }
 }
