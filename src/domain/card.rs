@@ -65,6 +65,13 @@ impl CardKey {
         if std::env::var_os("AEGIS_CARD_KEY").is_some() {
             return Self::from_env_or_random();
         }
+        Self::load_or_create_file(path)
+    }
+
+    /// The key saved in `path`, or a new one saved there (owner-only), whatever the environment
+    /// says (so its test holds with `AEGIS_CARD_KEY` set).
+    fn load_or_create_file(path: &std::path::Path) -> anyhow::Result<Self> {
+        use anyhow::Context;
         match std::fs::read_to_string(path) {
             Ok(text) => {
                 let bytes = hex::decode(text.trim())
@@ -186,13 +193,13 @@ mod tests {
     fn a_new_key_file_is_owner_only_and_reused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("keys/card.key");
-        let first = CardKey::load_or_create(&path).unwrap().token("4111111111111111");
+        let first = CardKey::load_or_create_file(&path).unwrap().token("4111111111111111");
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
             assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         }
-        let again = CardKey::load_or_create(&path).unwrap().token("4111111111111111");
+        let again = CardKey::load_or_create_file(&path).unwrap().token("4111111111111111");
         assert_eq!(first, again);
         assert_eq!(CardToken::from_hex(&first.to_string()), Some(first));
     }
