@@ -61,7 +61,6 @@ impl CardKey {
     /// random key saved to `path` readable by its owner only. Tokens in the results store are only
     /// comparable across restarts under the same key, so it must outlive the process.
     pub fn load_or_create(path: &std::path::Path) -> anyhow::Result<Self> {
-        use anyhow::Context;
         if std::env::var_os("AEGIS_CARD_KEY").is_some() {
             return Self::from_env_or_random();
         }

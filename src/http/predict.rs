@@ -87,14 +87,27 @@ pub async fn batch(
             format!("a batch holds at most {MAX_BATCH} transactions; this one has {}", items.len()),
         ));
     }
-    // Validating and scoring thousands of rows is CPU work: keep it off the async workers.
+    // Validating and scoring thousands of rows is CPU work: keep it off the async workers. The
+    // valid ones go to the engine together (one claim, one store look-up, one hold of the
+    // scorer lock, the models as one matrix), as a Kafka lane's batch does.
     let (engine, key) = (std::sync::Arc::clone(&state.engine), state.card_key.clone());
     let pending = tokio::task::spawn_blocking(move || {
-        items
-            .iter()
-            .map(|item| {
-                let valid = TransactionIn::validate(item, &key, arrival.unix_ms / 1000)?;
-                engine.submit(valid, arrival).map_err(ApiError::from)
+        let mut outcomes: Vec<Option<Result<Pending, ApiError>>> = Vec::with_capacity(items.len());
+        let mut valid = Vec::with_capacity(items.len());
+        for item in &items {
+            match TransactionIn::validate(item, &key, arrival.unix_ms / 1000) {
+                Ok(v) => {
+                    valid.push((v, arrival));
+                    outcomes.push(None);
+                }
+                Err(e) => outcomes.push(Some(Err(e.into()))),
+            }
+        }
+        let mut submitted = engine.submit_many(valid).into_iter();
+        outcomes
+            .into_iter()
+            .map(|o| {
+                o.unwrap_or_else(|| submitted.next().map_or_else(|| Err(missing()), |r| r.map_err(ApiError::from)))
             })
             .collect::<Vec<Result<Pending, ApiError>>>()
     })
@@ -112,6 +125,11 @@ pub async fn batch(
         });
     }
     Ok(Json(BatchResponse { results }))
+}
+
+/// The engine answered fewer outcomes than it was given transactions (a bug, not a client error).
+fn missing() -> ApiError {
+    ApiError::from(EngineError::Internal(anyhow::anyhow!("no outcome for a submitted transaction")))
 }
 
 /// The body as JSON, after checking its content type.

@@ -130,6 +130,9 @@ fn batches_answer_in_order_with_per_item_errors() {
         .map(|i| {
             if i == 7 {
                 json!({"txn_id": "b-7", "amount": 1})
+            } else if i == 12 {
+                // b-3 again in the same batch: scored once, the repeat answered "in progress".
+                txn("b-3", &pan(103), 23.0, "FR", "2025-01-09T10:00:00Z")
             } else {
                 txn(&format!("b-{i}"), &pan(100 + i % 5), 20.0 + i as f64, "FR", "2025-01-09T10:00:00Z")
             }
@@ -140,13 +143,13 @@ fn batches_answer_in_order_with_per_item_errors() {
     let results = body["results"].as_array().unwrap();
     assert_eq!(results.len(), 20);
     for (i, r) in results.iter().enumerate() {
-        if i == 7 {
-            assert_eq!(r["error"]["code"], "missing_field", "{r}");
-        } else {
-            assert_eq!(r["txn_id"], format!("b-{i}"), "{r}");
+        match i {
+            7 => assert_eq!(r["error"]["code"], "missing_field", "{r}"),
+            12 => assert_eq!(r["error"]["code"], "in_progress", "{r}"),
+            _ => assert_eq!(r["txn_id"], format!("b-{i}"), "{r}"),
         }
     }
-    assert_eq!(stored(&server), 19);
+    assert_eq!(stored(&server), 18);
     let too_many: Vec<Value> = (0..10_001).map(|i| json!({"txn_id": i})).collect();
     let (status, body) = server.post("/predict/batch", &json!(too_many), None);
     assert_eq!((status, body["error"]["code"].as_str()), (413, Some("batch_too_large")));
