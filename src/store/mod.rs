@@ -24,7 +24,8 @@ mod training;
 mod writer;
 
 pub use alerts::{AlertStatus, StoredAlert};
-pub use checkpointer::{Checkpointer, Policy as CheckpointPolicy};
+pub(crate) use checkpointer::Checkpointer;
+pub use checkpointer::Policy as CheckpointPolicy;
 pub use checkpoints::Checkpoint;
 pub use counters::EntityDay;
 pub use dashboard::{
