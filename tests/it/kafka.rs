@@ -267,6 +267,60 @@ fn a_postgres_restart_mid_stream_loses_nothing_and_the_worker_resumes() {
     assert_eq!(committed(&brokers, &topic, &group, 2), 10_000, "every offset committed");
 }
 
+/// A store outage must not reorder a card's messages: a lane whose batch the store refused
+/// retries it before taking the next one. The second half of a stream arrives while PostgreSQL
+/// is down; every transaction's card counts (spelled out by the count rules) must then equal
+/// those of a worker that read the same topic with no outage.
+#[test]
+fn a_store_outage_does_not_reorder_a_cards_messages() {
+    let brokers = broker();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let pg = super::OwnPostgres::start(&d.join("pg"));
+    // 12 transactions a card over 20 days: counts 1..=12, every message tells its card's order.
+    aegis_ok(d, &["generate", "--rows", "6000", "--cards", "500", "--days", "20", "--seed", "21", "--out", "gen.csv"]);
+    let all = std::fs::read_to_string(d.join("gen.csv")).unwrap();
+    let halves = [0, 3_000].map(|from| {
+        let path = d.join(format!("half-{from}.csv"));
+        csv_slice(&all, from, 3_000, &path);
+        path
+    });
+    let rules = count_rules(d);
+    let (topic, group) = (unique("tx"), unique("g"));
+    create_topic(&brokers, &topic, 2);
+    let extra = ["--db", pg.url.as_str(), "--db-timeout", "120", "--rules", rules.as_str()];
+    let worker = Worker::start_with(d, &brokers, &topic, &group, &extra);
+    produce_csv(d, &brokers, &topic, &halves[0]);
+    assert_eq!(wait_for_rows(pg.url.as_str(), 3_000, Duration::from_secs(120)), 3_000);
+    pg.ctl("stop");
+    produce_csv(d, &brokers, &topic, &halves[1]);
+    std::thread::sleep(Duration::from_secs(4));
+    pg.ctl("start");
+    assert_eq!(wait_for_rows(pg.url.as_str(), 6_000, Duration::from_secs(180)), 6_000);
+    let (ok, log) = worker.stop();
+    assert!(ok, "{log}");
+    assert!(log.contains("retrying"), "the worker felt the outage: {log}");
+
+    let reference = d.join("reference.db");
+    let extra = ["--db", reference.to_str().unwrap(), "--rules", rules.as_str()];
+    let worker = Worker::start_with(d, &brokers, &topic, &unique("g"), &extra);
+    assert_eq!(wait_for_rows(&reference, 6_000, Duration::from_secs(120)), 6_000);
+    assert!(worker.stop().0);
+
+    let mut client = ::postgres::Client::connect(&pg.url, ::postgres::NoTls).unwrap();
+    let through_outage: std::collections::HashMap<String, String> =
+        client.query("SELECT txn_id, rules FROM results", &[]).unwrap().iter().map(|r| (r.get(0), r.get(1))).collect();
+    let reference = rules_by_txn(&reference);
+    assert_eq!(reference.len(), 6_000);
+    let differing: Vec<_> = reference.iter().filter(|(id, rules)| through_outage.get(*id) != Some(rules)).collect();
+    assert!(
+        differing.is_empty(),
+        "{} of 6000 differ, e.g. {:?}",
+        differing.len(),
+        &differing[..differing.len().min(3)]
+    );
+}
+
 #[test]
 fn consume_exits_with_a_clear_error_when_the_database_stays_away() {
     let brokers = broker();
