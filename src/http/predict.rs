@@ -88,8 +88,8 @@ pub async fn batch(
         ));
     }
     // Validating and scoring thousands of rows is CPU work: keep it off the async workers. The
-    // valid ones go to the engine together (one claim, one store look-up, one hold of the
-    // scorer lock, the models as one matrix), as a Kafka lane's batch does.
+    // valid ones go to the engine together (per chunk: one claim, one store look-up, one hold
+    // of the scorer lock, the models as one matrix), as a Kafka lane's batch does.
     let (engine, key) = (std::sync::Arc::clone(&state.engine), state.card_key.clone());
     let pending = tokio::task::spawn_blocking(move || {
         let mut outcomes: Vec<Option<Result<Pending, ApiError>>> = Vec::with_capacity(items.len());
@@ -107,7 +107,9 @@ pub async fn batch(
         outcomes
             .into_iter()
             .map(|o| {
-                o.unwrap_or_else(|| submitted.next().map_or_else(|| Err(missing()), |r| r.map_err(ApiError::from)))
+                o.unwrap_or_else(|| {
+                    submitted.next().unwrap_or_else(|| Err(EngineError::no_outcome())).map_err(ApiError::from)
+                })
             })
             .collect::<Vec<Result<Pending, ApiError>>>()
     })
@@ -125,11 +127,6 @@ pub async fn batch(
         });
     }
     Ok(Json(BatchResponse { results }))
-}
-
-/// The engine answered fewer outcomes than it was given transactions (a bug, not a client error).
-fn missing() -> ApiError {
-    ApiError::from(EngineError::Internal(anyhow::anyhow!("no outcome for a submitted transaction")))
 }
 
 /// The body as JSON, after checking its content type.

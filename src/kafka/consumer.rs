@@ -452,9 +452,10 @@ struct Received {
     key: Option<Vec<u8>>,
 }
 
-/// Most messages a lane takes from its queue at once. A batch is validated, looked up in the
-/// store (one query) and scored under one hold of the scorer's lock, and reports back as one.
-const LANE_BATCH: usize = 512;
+/// Most messages a lane takes from its queue at once: the engine's chunk. A batch is
+/// validated, looked up in the store (one query) and scored under one hold of the scorer's
+/// lock, and reports back as one.
+const LANE_BATCH: usize = crate::engine::SUBMIT_CHUNK;
 
 /// A partition's lane: a task that validates and scores the partition's messages in offset
 /// order (a card's features depend on the order of its transactions), a batch at a time (what
