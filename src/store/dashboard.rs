@@ -194,8 +194,8 @@ impl ReadPool {
                 concat!(
                     "SELECT ",
                     columns!(),
-                    ", if_score, ae_mse, fraud_probability, shadow_score, shadow_action, shadow_version, card_token
-                     FROM results WHERE txn_id = ?1"
+                    ", if_score, ae_mse, fraud_probability, shadow_score, shadow_action, shadow_version, card_token,
+                     card_key FROM results WHERE txn_id = ?1"
                 ),
                 args![txn_id],
                 |r| {
@@ -206,18 +206,19 @@ impl ReadPool {
                         fraud_probability: r.opt_real32(17)?,
                         shadow: column::shadow(r, 18)?,
                     };
-                    Ok((transaction, r.string(21)?))
+                    Ok((transaction, r.string(21)?, r.int(22)?))
                 },
             )?;
-            let Some((transaction, card_token)) = detail else { return Ok(None) };
+            let Some((transaction, card_token, card_key)) = detail else { return Ok(None) };
             let labels = super::labels::labels_of(c, txn_id)?;
             let card_history = c.query(
                 concat!(
                     "SELECT ",
                     columns!(),
-                    " FROM results WHERE card_token = ?1 ORDER BY timestamp DESC, received_at DESC LIMIT ?2"
+                    " FROM results WHERE card_key = ?1 AND card_token = ?2
+                     ORDER BY timestamp DESC, received_at DESC LIMIT ?3"
                 ),
-                args![&card_token, CARD_HISTORY],
+                args![card_key, &card_token, CARD_HISTORY],
                 row,
             )?;
             Ok(Some(Case { transaction, labels, card_history }))

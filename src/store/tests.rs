@@ -384,3 +384,81 @@ fn the_wal_grows_under_steady_commits_without_the_restart() {
     let size = wal_size_under_steady_commits(i64::MAX, 1.5);
     assert!(size >= 4 << 20, "the WAL stayed at {size} bytes");
 }
+
+/// A version-8 database (before the card key) with `rows` as `(txn_id, card_token, timestamp)`.
+fn version_8_database(location: &Location, rows: &[(&str, &str, i64)]) {
+    let insert = |txn: &str, card: &str, ts: i64| {
+        format!(
+            "INSERT INTO results (txn_id, timestamp, amount, country, merchant, merchant_category, card_masked,
+                 card_token, score, if_score, ae_mse, action, reasons, model_version, received_at)
+             VALUES ('{txn}', {ts}, 9.5, 'DE', 'M1', NULL, '411111******1111', '{card}', 0.2, 0.4, 1.0, 'allow',
+                 '[]', 'v0', {ts}000);"
+        )
+    };
+    let inserts: String = rows.iter().map(|&(t, c, ts)| insert(t, c, ts)).collect();
+    match location {
+        Location::Sqlite(path) => {
+            let conn = Connection::open(path).unwrap();
+            for sql in &MIGRATIONS[..8] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.execute_batch(&inserts).unwrap();
+            conn.pragma_update(None, "user_version", 8).unwrap();
+        }
+        Location::Postgres(url) => {
+            let mut client = postgres::Client::connect(url, postgres::NoTls).unwrap();
+            for (_, sql) in PG_MIGRATIONS.iter().filter(|(v, _)| *v <= 8) {
+                client.batch_execute(sql).unwrap();
+            }
+            client.batch_execute(&inserts).unwrap();
+            client
+                .batch_execute(
+                    "CREATE TABLE aegis_schema (version BIGINT NOT NULL); INSERT INTO aegis_schema VALUES (8)",
+                )
+                .unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_version_8_database_gets_card_keys_and_the_case_view_still_finds_the_card() {
+    // Structured tokens, as a client may send its own: they share a long prefix.
+    let (a, b) = (format!("{:032x}", 1), format!("{:032x}", 2));
+    let rows = [("a1", a.as_str(), 100), ("b1", b.as_str(), 150), ("a2", a.as_str(), 200)];
+    for db in testing::each_backend() {
+        version_8_database(&db.location, &rows);
+        let mut store = Store::open(&db.location).unwrap();
+        assert_eq!(schema_version(&mut store), SCHEMA_VERSION);
+        let keys = store
+            .conn
+            .query("SELECT card_token, card_key FROM results ORDER BY txn_id", &[], |r| Ok((r.string(0)?, r.int(1)?)));
+        let expected: Vec<(String, i64)> = [&a, &a, &b].iter().map(|t| (t.to_string(), card_key(t))).collect();
+        assert_eq!(keys.unwrap(), expected, "{:?}", db.location);
+        assert_ne!(card_key(&a), card_key(&b));
+
+        // New rows get their key at insert, and the case view finds the card by it.
+        let mut fresh = result("a3", Action::Review);
+        (fresh.card_token, fresh.timestamp) = (a.clone(), 300);
+        store.insert_batch(&[fresh]).unwrap();
+        let pool = ReadPool::open(&db.location, 1).unwrap();
+        let case = pool.case("a1").unwrap().unwrap();
+        let history: Vec<&str> = case.card_history.iter().map(|t| t.txn_id.as_str()).collect();
+        assert_eq!(history, ["a3", "a2", "a1"], "{:?}", db.location);
+    }
+}
+
+#[test]
+fn the_case_view_searches_the_card_index() {
+    let db = &testing::each_backend()[0];
+    let mut store = Store::open(&db.location).unwrap();
+    let plan = store
+        .conn
+        .query(
+            "EXPLAIN QUERY PLAN SELECT txn_id FROM results WHERE card_key = ?1 AND card_token = ?2
+             ORDER BY timestamp DESC, received_at DESC LIMIT 50",
+            args![card_key("ff"), "ff"],
+            |r| r.string(3),
+        )
+        .unwrap();
+    assert!(plan.iter().any(|step| step.contains("USING INDEX results_card (card_key=?)")), "{plan:?}");
+}
