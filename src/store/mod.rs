@@ -366,7 +366,8 @@ const CARD_KEY_INDEX: &str = "
     CREATE INDEX results_card ON results (card_key, timestamp);
 ";
 
-/// The card index's key of a card token: the first 8 bytes of its SHA-256. The case view finds
+/// The card index's key of a card token: the first 8 bytes of its SHA-256, big-endian (as
+/// PostgreSQL's `sha256(…)::bit(64)::bigint` reads them). The case view finds
 /// a card's rows by it (and then compares the token itself). An index on this integer instead
 /// of the 32-character token makes the writer's inserts cheaper (BENCHMARKS.md, "card index");
 /// a hash rather than a prefix of the token, because tokens a client sends itself may share
@@ -376,15 +377,26 @@ pub(crate) fn card_key(card_token: &str) -> i64 {
     let digest = sha2::Sha256::digest(card_token.as_bytes());
     let mut first = [0u8; 8];
     first.copy_from_slice(&digest[..8]);
-    i64::from_le_bytes(first)
+    i64::from_be_bytes(first)
 }
 
-/// v9: the card key of every stored row, one `UPDATE` per distinct card (found through the old
-/// index on the token).
+/// v9: the card key of every stored row. PostgreSQL computes it in one statement (its
+/// `sha256`); SQLite has no SHA-256, so it gets one `UPDATE` per distinct card, found through
+/// the old index on the token.
 fn backfill_card_keys(c: &mut Conn) -> anyhow::Result<()> {
-    let tokens = c.query("SELECT DISTINCT card_token FROM results", &[], |r| r.string(0))?;
-    for token in &tokens {
-        c.execute("UPDATE results SET card_key = ?1 WHERE card_token = ?2", args![card_key(token), token])?;
+    match c.backend() {
+        Backend::Postgres => {
+            c.batch(
+                "UPDATE results SET card_key =
+                    ('x' || encode(substr(sha256(convert_to(card_token, 'UTF8')), 1, 8), 'hex'))::bit(64)::bigint",
+            )?;
+        }
+        Backend::Sqlite => {
+            let tokens = c.query("SELECT DISTINCT card_token FROM results", &[], |r| r.string(0))?;
+            for token in &tokens {
+                c.execute("UPDATE results SET card_key = ?1 WHERE card_token = ?2", args![card_key(token), token])?;
+            }
+        }
     }
     c.batch(CARD_KEY_INDEX)
 }

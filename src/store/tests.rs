@@ -423,18 +423,26 @@ fn version_8_database(location: &Location, rows: &[(&str, &str, i64)]) {
 #[test]
 fn a_version_8_database_gets_card_keys_and_the_case_view_still_finds_the_card() {
     // Structured tokens, as a client may send its own: they share a long prefix.
-    let (a, b) = (format!("{:032x}", 1), format!("{:032x}", 2));
-    let rows = [("a1", a.as_str(), 100), ("b1", b.as_str(), 150), ("a2", a.as_str(), 200)];
+    let tokens: Vec<String> = (1..=6).map(|i| format!("{i:032x}")).collect();
+    let a = tokens[0].clone();
+    let ids: Vec<String> = (2..=6).map(|i| format!("c{i}")).collect();
+    let mut rows: Vec<(&str, &str, i64)> = vec![("a1", &a, 100), ("a2", &a, 200)];
+    rows.extend(ids.iter().zip(&tokens[1..]).map(|(id, t)| (id.as_str(), t.as_str(), 150)));
+    // Keys of both signs, so that PostgreSQL's backfill (in SQL) is checked against the
+    // insert's (in Rust) on the sign bit too.
+    let keys: Vec<i64> = tokens.iter().map(|t| card_key(t)).collect();
+    assert!(keys.iter().any(|k| *k < 0) && keys.iter().any(|k| *k > 0), "{keys:?}");
+    let mut expected: Vec<(&str, &str)> = rows.iter().map(|&(id, t, _)| (id, t)).collect();
+    expected.sort();
+    let expected: Vec<(String, i64)> = expected.iter().map(|&(_, t)| (t.to_owned(), card_key(t))).collect();
     for db in testing::each_backend() {
         version_8_database(&db.location, &rows);
         let mut store = Store::open(&db.location).unwrap();
         assert_eq!(schema_version(&mut store), SCHEMA_VERSION);
-        let keys = store
+        let stored = store
             .conn
             .query("SELECT card_token, card_key FROM results ORDER BY txn_id", &[], |r| Ok((r.string(0)?, r.int(1)?)));
-        let expected: Vec<(String, i64)> = [&a, &a, &b].iter().map(|t| (t.to_string(), card_key(t))).collect();
-        assert_eq!(keys.unwrap(), expected, "{:?}", db.location);
-        assert_ne!(card_key(&a), card_key(&b));
+        assert_eq!(stored.unwrap(), expected, "{:?}", db.location);
 
         // New rows get their key at insert, and the case view finds the card by it.
         let mut fresh = result("a3", Action::Review);
