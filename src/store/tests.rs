@@ -457,8 +457,8 @@ fn a_version_8_database_gets_card_keys_and_the_case_view_still_finds_the_card() 
 
 #[test]
 fn the_case_view_searches_the_card_index() {
-    let db = &testing::each_backend()[0];
-    let mut store = Store::open(&db.location).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path().join("results.db")).unwrap();
     let plan = store
         .conn
         .query(
