@@ -24,6 +24,8 @@ pub struct Results {
     /// A second write connection for the low-volume writes (labels, lists), which wait for
     /// the group-commit writer's lock like another process would.
     admin: Mutex<Store>,
+    /// The newest transaction time stored when this process opened the store.
+    newest_at_open: Option<i64>,
 }
 
 impl Results {
@@ -40,13 +42,21 @@ impl Results {
     ) -> anyhow::Result<(Self, u64)> {
         let mut store = Store::open(db)?;
         let context = || format!("cannot rebuild card history from {db}");
-        let replayed = match store.latest_timestamp().with_context(context)? {
+        let newest_at_open = store.latest_timestamp().with_context(context)?;
+        let replayed = match newest_at_open {
             Some(latest) => store.replay(since.max(latest - window_secs), history).with_context(context)?,
             None => 0,
         };
         let readers = Arc::new(ReadPool::open(db, READERS)?);
         let admin = Mutex::new(Store::open(db)?);
-        Ok((Self { writer: Writer::spawn(store, WRITER_QUEUE, MAX_BATCH, retry_for), readers, admin }, replayed))
+        let writer = Writer::spawn(store, WRITER_QUEUE, MAX_BATCH, retry_for);
+        Ok((Self { writer, readers, admin, newest_at_open }, replayed))
+    }
+
+    /// The newest transaction time stored when [`Results::open`] opened the store (`None`:
+    /// it was empty). Results written since by other processes are not counted.
+    pub fn newest_at_open(&self) -> Option<i64> {
+        self.newest_at_open
     }
 
     /// Stores labels in one transaction; `origin` names this process in the change log.

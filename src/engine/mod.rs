@@ -10,6 +10,8 @@
 //! - **No lock across `.await`**: the scorer's mutex is held for one scoring call (microseconds);
 //!   everything before the wait for the commit is synchronous.
 
+mod known;
+
 use crate::alerts::{Alert, AlertQueue};
 use crate::domain::{CardKey, CardToken, ScoredTransaction, ShadowScore, ValidTransaction};
 use crate::features::N_FEATURES;
@@ -18,9 +20,10 @@ use crate::rules::{self, Lists, RuleInput, RuleSet};
 use crate::scoring::{Action, Bundle, Decision, Scorer, decide, decide_batch, with_scratch};
 use crate::store::{History, LabelIn, LabelOutcome, Outcome, ReadPool, Results, VerdictChange};
 use anyhow::Context;
+use known::KnownIds;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::Instant;
 use tokio::sync::oneshot;
@@ -139,6 +142,11 @@ pub struct Engine {
     /// When the shared daily counts were last read (Unix ms).
     counts_refreshed: AtomicI64,
     claims: Arc<Mutex<HashSet<String>>>,
+    /// The ids this process has claimed, so that a new one skips the store look-up (locked
+    /// after `claims`, only while claiming).
+    known: Mutex<KnownIds>,
+    /// Idempotency look-ups made in the store, by id.
+    store_lookups: AtomicU64,
     results: Results,
     db_timeout: std::time::Duration,
     key: CardKey,
@@ -205,6 +213,8 @@ impl Engine {
             verdicts_seen: AtomicI64::new(verdicts_seen),
             counts_refreshed: AtomicI64::new(chrono::Utc::now().timestamp_millis()),
             claims: Arc::default(),
+            known: Mutex::new(KnownIds::new(results.newest_at_open(), known::GENERATION)),
+            store_lookups: AtomicU64::new(0),
             results,
             db_timeout: config.db_timeout,
             key: config.card_key,
@@ -413,13 +423,28 @@ impl Engine {
 
     /// [`Engine::submit_many`] of at most [`SUBMIT_CHUNK`] transactions.
     fn submit_chunk(&self, batch: Vec<(ValidTransaction, Arrival)>) -> Vec<Result<Pending, EngineError>> {
-        // A txn_id in flight elsewhere, or twice in this batch, is claimed once.
-        let claimed: Vec<bool> = {
+        // A txn_id in flight elsewhere, or twice in this batch, is claimed once. A claimed one
+        // is looked up in the store unless it is certainly new ([`KnownIds`]); a Kafka message
+        // always is, because a redelivered one must move a restored card state exactly once.
+        let (claimed, look_up): (Vec<bool>, Vec<bool>) = {
             let mut claims = lock(&self.claims);
-            batch.iter().map(|(v, _)| claims.insert(v.txn.txn_id.clone())).collect()
+            let mut known = lock(&self.known);
+            batch
+                .iter()
+                .map(|(v, arrival)| {
+                    let (id, timestamp) = (v.txn.txn_id.as_str(), v.txn.timestamp);
+                    if !claims.insert(id.to_owned()) {
+                        return (false, false);
+                    }
+                    let look_up = arrival.offset.is_some() || known.may_be_stored(id, timestamp);
+                    known.insert(id, timestamp);
+                    (true, look_up)
+                })
+                .unzip()
         };
         let ids: Vec<&str> =
-            batch.iter().zip(&claimed).filter(|(_, c)| **c).map(|((v, _), _)| v.txn.txn_id.as_str()).collect();
+            batch.iter().zip(&look_up).filter(|(_, l)| **l).map(|((v, _), _)| v.txn.txn_id.as_str()).collect();
+        self.store_lookups.fetch_add(ids.len() as u64, Ordering::Relaxed);
         let lookup = match ids[..] {
             [] => Ok(HashMap::new()),
             [id] => self.results.get(id).map(|s| s.into_iter().map(|s| (s.txn_id.clone(), s)).collect()),
@@ -925,6 +950,46 @@ mod tests {
         assert!(here.duplicate, "the store's first decision, not a second one");
         assert_eq!((here.txn.score, here.txn.received_at), (elsewhere.score, elsewhere.received_at));
         for e in [restarted, once, other] {
+            e.shutdown();
+        }
+    }
+
+    #[tokio::test]
+    async fn a_new_transaction_skips_the_store_look_up_and_a_repeat_does_not() {
+        let (bundle, rows) = trained();
+        let dir = tempfile::tempdir().unwrap();
+        let lookups = |e: &Engine| e.store_lookups.load(Ordering::Relaxed);
+        let first = engine(dir.path(), &bundle);
+        for r in &rows[..50] {
+            assert!(!first.process(valid(&r.txn), Arrival::now()).await.unwrap().duplicate);
+        }
+        assert_eq!(lookups(&first), 0, "50 new transactions on an empty store");
+        let again = first.process(valid(&rows[0].txn), Arrival::now()).await.unwrap();
+        assert!(again.duplicate);
+        assert_eq!(lookups(&first), 1, "a repeat of an id this process handled is looked up");
+        first.shutdown();
+
+        // Restarted: what is stored is behind the horizon, so a repeat is looked up and answered
+        // from the store; a transaction newer than everything stored is not looked up.
+        let restarted = engine(dir.path(), &bundle);
+        assert!(restarted.process(valid(&rows[1].txn), Arrival::now()).await.unwrap().duplicate);
+        assert_eq!(lookups(&restarted), 1);
+        let newest = rows[..50].iter().map(|r| r.txn.timestamp).max().unwrap();
+        let newer =
+            |id: &str, secs: i64| Transaction { txn_id: id.into(), timestamp: newest + secs, ..rows[2].txn.clone() };
+        assert!(!restarted.process(valid(&newer("newer-1", 60)), Arrival::now()).await.unwrap().duplicate);
+        assert_eq!(lookups(&restarted), 1);
+
+        // Stored by another process after this one opened the store: not looked up, scored here,
+        // and the store answers its first decision all the same.
+        let other = engine(dir.path(), &bundle);
+        let elsewhere = restarted.process(valid(&newer("newer-2", 120)), Arrival::now()).await.unwrap().txn;
+        let here = other.process(valid(&newer("newer-2", 120)), Arrival::now()).await.unwrap();
+        assert_eq!(lookups(&other), 0);
+        assert!(here.duplicate, "the store's first decision, not a second one");
+        assert_eq!((here.txn.score, here.txn.received_at), (elsewhere.score, elsewhere.received_at));
+        assert_eq!(crate::store::Store::open(dir.path().join("results.db")).unwrap().count().unwrap(), 52);
+        for e in [restarted, other] {
             e.shutdown();
         }
     }
