@@ -7,33 +7,15 @@
 //!
 //! `cargo bench --bench lookup`
 
-use aegis::domain::ScoredTransaction;
 use aegis::scoring::Action;
 use aegis::store::{ReadPool, Store, Writer};
 use std::time::{Duration, Instant};
 
-fn row(i: u64) -> ScoredTransaction {
-    ScoredTransaction {
-        txn_id: format!("{:016x}", aegis::generator::txn_id(7, i)),
-        timestamp: 1_735_689_600 + i as i64,
-        amount: 12.5 + (i % 500) as f64,
-        country: "US".into(),
-        merchant: format!("M{:06}", i % 5000),
-        merchant_category: Some("grocery".into()),
-        card_masked: "453912******3374".into(),
-        card_token: format!("{:032x}", aegis::generator::txn_id(8, i % 50_000)),
-        score: 0.5,
-        if_score: 0.4,
-        ae_mse: 0.1,
-        action: Action::Allow,
-        reasons: Vec::new(),
-        model_version: "bench".into(),
-        received_at: 1_735_689_600_000 + i as i64,
-        latency_us: 7,
-        fraud_probability: None,
-        rules: Vec::new(),
-        shadow: None,
-    }
+#[path = "common/stored.rs"]
+mod stored;
+
+fn row(i: u64) -> aegis::domain::ScoredTransaction {
+    stored::result(i, Action::Allow)
 }
 
 /// Stores `row(i)` and waits for its acknowledgement.

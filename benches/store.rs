@@ -6,12 +6,14 @@
 //! `cargo bench --bench store` (SQLite); `DB=postgres://user@host:port/empty_db cargo bench --bench
 //! store` for PostgreSQL (an empty database: the bench does not clean up).
 
-use aegis::domain::ScoredTransaction;
 use aegis::scoring::Action;
 use aegis::store::{Location, Store, Writer};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::time::Instant;
+
+#[path = "common/stored.rs"]
+mod stored;
 
 fn main() {
     const N: usize = 200_000;
@@ -30,28 +32,8 @@ fn main() {
             let acked = acked_tx.clone();
             s.spawn(move || {
                 for i in (p..N).step_by(2) {
-                    let row = ScoredTransaction {
-                        txn_id: format!("{:016x}", aegis::generator::txn_id(7, i as u64)),
-                        timestamp: 1_735_689_600 + i as i64,
-                        amount: 12.5 + (i % 500) as f64,
-                        country: "US".into(),
-                        merchant: format!("M{:06}", i % 5000),
-                        merchant_category: Some("grocery".into()),
-                        card_masked: "453912******3374".into(),
-                        // 50,000 cards, their tokens scattered as HMAC outputs are.
-                        card_token: format!("{:032x}", aegis::generator::txn_id(8, (i % 50_000) as u64)),
-                        score: 0.5,
-                        if_score: 0.4,
-                        ae_mse: 0.1,
-                        action: if i % 50 == 0 { Action::Review } else { Action::Allow },
-                        reasons: Vec::new(),
-                        model_version: "bench".into(),
-                        received_at: 1_735_689_600_000 + i as i64,
-                        latency_us: 7,
-                        fraud_probability: None,
-                        rules: Vec::new(),
-                        shadow: None,
-                    };
+                    let action = if i % 50 == 0 { Action::Review } else { Action::Allow };
+                    let row = stored::result(i as u64, action);
                     let acked = acked.clone();
                     writer.submit(row, Box::new(move |o| acked.send(o.is_ok()).unwrap_or(()))).expect("writer running");
                 }
