@@ -10,7 +10,9 @@
 //! so a forgotten id is looked up again. What it cannot see is a transaction another process
 //! sharing the store stores after this one started: that one is scored here (moving this
 //! process's card state, which never held it) and the store's `ON CONFLICT` then answers the
-//! first decision, as it does for two processes inserting at once.
+//! first decision, as it does for two processes inserting at once. The same holds after a
+//! restart for an id sent again with a later event time than any stored (a reused id, not a
+//! retry: a retry carries its original time, which is behind the horizon, and is looked up).
 
 use std::collections::HashSet;
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
