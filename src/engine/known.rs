@@ -20,11 +20,17 @@ use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 /// Ids kept per generation; two generations at most (~10 MB).
 pub(crate) const GENERATION: usize = 1 << 19;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Generation {
     ids: HashSet<u64>,
-    /// The newest event time of an id in `ids`.
+    /// The newest event time of an id in `ids` (`i64::MIN` when empty).
     newest: i64,
+}
+
+impl Default for Generation {
+    fn default() -> Self {
+        Self { ids: HashSet::new(), newest: i64::MIN }
+    }
 }
 
 /// See the module documentation.
@@ -48,27 +54,24 @@ impl KnownIds {
         }
     }
 
-    /// `false` only when `txn_id` cannot be stored: its event time is past the horizon and this
-    /// process has not handled it. (A hash collision answers `true`: one look-up more.)
-    pub(crate) fn may_be_stored(&self, txn_id: &str, timestamp: i64) -> bool {
+    /// Records that this process handles `txn_id` (event time `timestamp`) and says whether it
+    /// may be stored already: `false` only when its event time is past the horizon and this
+    /// process had not handled it. (A hash collision answers `true`: one look-up more.)
+    pub(crate) fn claim(&mut self, txn_id: &str, timestamp: i64) -> bool {
         let key = key(txn_id);
-        timestamp <= self.horizon || self.current.ids.contains(&key) || self.previous.ids.contains(&key)
+        let may_be_stored = self.contains(key, timestamp);
+        if self.current.ids.len() >= self.capacity {
+            // The older generation is forgotten; the horizon moves past its event times.
+            let retired = std::mem::replace(&mut self.previous, std::mem::take(&mut self.current));
+            self.horizon = self.horizon.max(retired.newest);
+        }
+        self.current.ids.insert(key);
+        self.current.newest = self.current.newest.max(timestamp);
+        may_be_stored
     }
 
-    /// Records that this process handles `txn_id`. A full generation retires the older one,
-    /// and the horizon moves to the newest event time it held.
-    pub(crate) fn insert(&mut self, txn_id: &str, timestamp: i64) {
-        if self.current.ids.len() >= self.capacity {
-            let retired = std::mem::replace(&mut self.previous, std::mem::take(&mut self.current));
-            if !retired.ids.is_empty() {
-                self.horizon = self.horizon.max(retired.newest);
-            }
-        }
-        if self.current.ids.is_empty() {
-            self.current.newest = i64::MIN;
-        }
-        self.current.ids.insert(key(txn_id));
-        self.current.newest = self.current.newest.max(timestamp);
+    fn contains(&self, key: u64, timestamp: i64) -> bool {
+        timestamp <= self.horizon || self.current.ids.contains(&key) || self.previous.ids.contains(&key)
     }
 }
 
@@ -82,17 +85,21 @@ fn key(txn_id: &str) -> u64 {
 mod tests {
     use super::*;
 
+    /// Whether `txn_id` may be stored, without claiming it.
+    fn may_be_stored(known: &KnownIds, txn_id: &str, timestamp: i64) -> bool {
+        known.contains(key(txn_id), timestamp)
+    }
+
     #[test]
     fn only_a_new_id_past_the_horizon_is_known_not_stored() {
         let mut known = KnownIds::new(Some(1_000), 100);
-        assert!(known.may_be_stored("old", 1_000), "as old as the newest stored row");
-        assert!(!known.may_be_stored("new", 1_001));
-        known.insert("new", 1_001);
-        assert!(known.may_be_stored("new", 1_001), "handled by this process");
-        assert!(known.may_be_stored("new", 5_000), "the id decides, not the event time");
-        assert!(!known.may_be_stored("other", 1_001));
+        assert!(known.claim("old", 1_000), "as old as the newest stored row");
+        assert!(!known.claim("new", 1_001));
+        assert!(known.claim("new", 1_001), "handled by this process");
+        assert!(may_be_stored(&known, "new", 5_000), "the id decides, not the event time");
+        assert!(!may_be_stored(&known, "other", 1_001));
         let empty = KnownIds::new(None, 100);
-        assert!(!empty.may_be_stored("any", i64::MIN + 1));
+        assert!(!may_be_stored(&empty, "any", i64::MIN + 1));
     }
 
     #[test]
@@ -104,13 +111,13 @@ mod tests {
         for (i, id) in ids.iter().enumerate() {
             // Event times out of order, as a retried old transaction brings.
             let ts = if i % 7 == 0 { 10 } else { 100 + i as i64 };
-            known.insert(id, ts);
+            assert!(!known.claim(id, ts) || ts == 10, "{id} is new");
             for (j, seen) in ids[..=i].iter().enumerate() {
                 let ts = if j % 7 == 0 { 10 } else { 100 + j as i64 };
-                assert!(known.may_be_stored(seen, ts), "{seen} forgotten after {i} inserts");
+                assert!(may_be_stored(&known, seen, ts), "{seen} forgotten after {i} inserts");
             }
         }
         assert!(known.current.ids.len() + known.previous.ids.len() <= 20, "memory is bounded");
-        assert!(!known.may_be_stored("t-new", 1_000), "a new id past every event time");
+        assert!(!may_be_stored(&known, "t-new", 1_000), "a new id past every event time");
     }
 }

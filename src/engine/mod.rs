@@ -436,9 +436,8 @@ impl Engine {
                     if !claims.insert(id.to_owned()) {
                         return (false, false);
                     }
-                    let look_up = arrival.offset.is_some() || known.may_be_stored(id, timestamp);
-                    known.insert(id, timestamp);
-                    (true, look_up)
+                    let may_be_stored = known.claim(id, timestamp);
+                    (true, arrival.offset.is_some() || may_be_stored)
                 })
                 .unzip()
         };
