@@ -25,6 +25,7 @@ fn main() {
         country: Country::parse("US").unwrap_or_default(),
         merchant: "M000001".into(),
         merchant_category: None,
+        bin: None,
     };
     let tokens: Vec<_> = (0..CARDS).map(|i| key.token(&i.to_string())).collect();
     let mut out = [0f32; N_FEATURES];

@@ -27,6 +27,7 @@ fn main() {
         country: countries[0],
         merchant: String::new(),
         merchant_category: None,
+        bin: None,
     };
     let merchants: Vec<String> = (0..5_000).map(|m| format!("M{m:06}")).collect();
     for (i, token) in tokens.iter().enumerate() {

@@ -176,6 +176,8 @@ fn scenario_name(id: Option<&str>) -> String {
         Some("4") => "label noise".into(),
         Some("5") => "skimmed terminal".into(),
         Some("6") => "card takeover".into(),
+        Some("7") => "BIN attack".into(),
+        Some("8") => "card testing".into(),
         Some(other) if !other.is_empty() && other != "0" => format!("scenario {other}"),
         _ => "unlabelled scenario".into(),
     }

@@ -43,7 +43,7 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<()> {
         data.rows.len() as f64 / secs.max(1e-9)
     );
     println!(
-        "fraud: {} ({:.2}%) — 1 large amount abroad {}, 2 bust-out merchant {}, 3 compromised-card burst {}, 4 label noise {}, 5 skimmed terminal {}, 6 card takeover {}",
+        "fraud: {} ({:.2}%) — 1 large amount abroad {}, 2 bust-out merchant {}, 3 compromised-card burst {}, 4 label noise {}, 5 skimmed terminal {}, 6 card takeover {}, 7 BIN attack {}, 8 card testing {}",
         frauds,
         100.0 * frauds as f64 / data.rows.len() as f64,
         counts[1],
@@ -51,7 +51,9 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<()> {
         counts[3],
         counts[4],
         counts[5],
-        counts[6]
+        counts[6],
+        counts[7],
+        counts[8]
     );
     Ok(())
 }

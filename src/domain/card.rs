@@ -174,6 +174,21 @@ fn luhn_sum(digits: &[u8], doubled_parity: usize) -> u32 {
         .sum()
 }
 
+/// The issuer range (BIN: the first six digits) of a masked card number, when the masked value
+/// is one of a card number: 12–19 characters, six digits first, four digits last, `*` between
+/// (what [`mask_pan`] makes of a 12–19 digit number, and what Kafka messages carry). A card
+/// column that holds customer ids gives `None`: BIN features are then missing, not zero.
+/// Read from the masked form everywhere (CSV, API, store), so every path agrees.
+pub fn bin_of(masked: &str) -> Option<u32> {
+    let b = masked.as_bytes();
+    let n = b.len();
+    let digits = |s: &[u8]| s.iter().all(u8::is_ascii_digit);
+    if !(12..=19).contains(&n) || !digits(&b[..6]) || !digits(&b[n - 4..]) || !b[6..n - 4].iter().all(|&c| c == b'*') {
+        return None;
+    }
+    masked[..6].parse().ok()
+}
+
 /// First 6 and last 4 digits kept, the rest masked: `411111******1111`.
 pub fn mask_pan(pan: &str) -> String {
     let n = pan.len();
@@ -216,6 +231,19 @@ mod tests {
     fn masks_all_but_first_six_and_last_four() {
         assert_eq!(mask_pan("4111111111111111"), "411111******1111");
         assert_eq!(mask_pan("123"), "***");
+    }
+
+    #[test]
+    fn the_bin_comes_from_a_masked_card_number_only() {
+        assert_eq!(bin_of(&mask_pan("4556931234567890")), Some(455_693));
+        assert_eq!(bin_of("455693******7890"), Some(455_693));
+        assert_eq!(bin_of(&mask_pan("000123456789")), Some(123));
+        // Customer ids and short numbers are not card numbers.
+        assert_eq!(bin_of(&mask_pan("C0001234")), None);
+        assert_eq!(bin_of(&mask_pan("12345")), None);
+        assert_eq!(bin_of(&mask_pan("cust-00012345678")), None);
+        assert_eq!(bin_of("45569312345678901234"), None);
+        assert_eq!(bin_of("455693**x***7890"), None);
     }
 
     #[test]

@@ -7,7 +7,7 @@ mod time;
 mod transaction;
 mod wire;
 
-pub use card::{CardKey, CardToken, luhn_check_digit, luhn_valid, mask_pan};
+pub use card::{CardKey, CardToken, bin_of, luhn_check_digit, luhn_valid, mask_pan};
 pub use decision::{Action, PredictResponse, ScoredTransaction, ShadowScore, Verdict};
 pub use label::{LabelIn, LabelRequest};
 pub use time::{parse_timestamp, rfc3339};

@@ -49,6 +49,9 @@ pub struct Transaction {
     pub country: Country,
     pub merchant: String,
     pub merchant_category: Option<String>,
+    /// The card's issuer range (first six digits), when the card is a card number
+    /// ([`super::bin_of`]); `None` for customer ids.
+    pub bin: Option<u32>,
 }
 
 #[cfg(test)]

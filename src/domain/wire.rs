@@ -118,6 +118,7 @@ impl TransactionIn {
                 country,
                 merchant: merchant.to_owned(),
                 merchant_category: merchant_category.map(str::to_owned),
+                bin: super::bin_of(&card_masked),
             },
             card_masked,
         })

@@ -1037,7 +1037,9 @@ mod tests {
         for i in 0..30 {
             single.process(valid(&at(i, &format!("card-{i}"))), Arrival::now()).await.unwrap();
         }
-        let probe = at(30, "a new card");
+        // Two days later: the merchant's hour and day windows are each worker's own (not shared
+        // through the store; ARCHITECTURE.md), its 7- and 30-day counts are shared.
+        let probe = Transaction { timestamp: base.timestamp + 2 * 86_400, ..at(30, "a new card") };
         let want = single.process(valid(&probe), Arrival::now()).await.unwrap().txn;
         let scores = |t: &ScoredTransaction| (t.score, t.if_score, t.ae_mse);
         // Before the refresh, B's view of the merchant is empty, and it scores the probe otherwise.

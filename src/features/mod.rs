@@ -8,6 +8,7 @@
 mod card_state;
 pub mod codec;
 mod encoders;
+pub mod entity;
 mod replay;
 mod ring;
 pub mod risk;
@@ -17,6 +18,7 @@ pub use encoders::{CategoryEncoder, Encoders, Encoding};
 pub use replay::{Event, Replayed, TimeWindow, interleave, label_schedule, replay};
 
 use crate::domain::{CardToken, Country, Transaction};
+use entity::{EntityReading, EntityTable};
 use risk::{DailyCounts, RiskTable, day_of};
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -24,10 +26,11 @@ use std::hash::{Hash, Hasher};
 /// Bumped whenever a feature is added, removed, reordered or redefined.
 /// v2: label-aware features (merchant counts and risk, known-compromised card) and streaming,
 /// label-delayed country and category risk.
-pub const SCHEMA_VERSION: u32 = 2;
+/// v3: merchant and issuer range (BIN) as entities: 1 h / 24 h windows, distinct and new cards.
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// The transaction feature schema, in vector order.
-pub const FEATURE_NAMES: [&str; 37] = [
+pub const FEATURE_NAMES: [&str; 50] = [
     "log_amount",
     "hour_sin",
     "hour_cos",
@@ -65,6 +68,19 @@ pub const FEATURE_NAMES: [&str; 37] = [
     "merchant_risk_30d",
     "merchant_log_recent_frauds",
     "card_known_fraud",
+    "merchant_log_count_1h",
+    "merchant_log_sum_1h",
+    "merchant_log_count_24h",
+    "merchant_log_sum_24h",
+    "merchant_log_cards_1h",
+    "merchant_log_cards_24h",
+    "merchant_new_card_share_1h",
+    "bin_log_count_1h",
+    "bin_log_count_24h",
+    "bin_log_cards_1h",
+    "bin_log_cards_24h",
+    "bin_log_new_cards_1h",
+    "bin_risk_30d",
 ];
 
 pub const N_FEATURES: usize = FEATURE_NAMES.len();
@@ -72,6 +88,71 @@ pub const N_FEATURES: usize = FEATURE_NAMES.len();
 /// Index of a feature by name, for code that explains scores.
 pub fn feature_index(name: &str) -> Option<usize> {
     FEATURE_NAMES.iter().position(|n| *n == name)
+}
+
+/// Index of a feature by name at compile time (a misspelt name does not compile), so the code
+/// writing the vector names what it writes instead of counting positions.
+pub const fn feature_at(name: &str) -> usize {
+    let mut i = 0;
+    while i < FEATURE_NAMES.len() {
+        let (a, b) = (FEATURE_NAMES[i].as_bytes(), name.as_bytes());
+        if a.len() == b.len() {
+            let mut k = 0;
+            while k < a.len() && a[k] == b[k] {
+                k += 1;
+            }
+            if k == a.len() {
+                return i;
+            }
+        }
+        i += 1;
+    }
+    panic!("no feature of that name")
+}
+
+/// Where each feature is written, by name.
+mod at {
+    use super::feature_at;
+    pub const LOG_AMOUNT: usize = feature_at("log_amount");
+    pub const HOUR_SIN: usize = feature_at("hour_sin");
+    pub const HOUR_COS: usize = feature_at("hour_cos");
+    pub const DOW_SIN: usize = feature_at("dow_sin");
+    pub const DOW_COS: usize = feature_at("dow_cos");
+    pub const IS_WEEKEND: usize = feature_at("is_weekend");
+    pub const IS_NIGHT: usize = feature_at("is_night");
+    pub const COUNTRY_FREQUENCY: usize = feature_at("country_frequency");
+    pub const COUNTRY_RISK: usize = feature_at("country_risk");
+    pub const CATEGORY_FREQUENCY: usize = feature_at("category_frequency");
+    pub const CATEGORY_RISK: usize = feature_at("category_risk");
+    /// The first of the card's (count, sum, mean) triples over 1 h, 24 h, 7 d and 30 d.
+    pub const CARD_WINDOWS: usize = feature_at("log_count_1h");
+    pub const SECS_SINCE_PREV: usize = feature_at("log_secs_since_prev");
+    pub const AMOUNT_RATIO_30D: usize = feature_at("log_amount_ratio_30d");
+    pub const FOREIGN_COUNTRY: usize = feature_at("foreign_country");
+    pub const NEW_MERCHANT: usize = feature_at("new_merchant");
+    pub const NEW_COUNTRY: usize = feature_at("new_country");
+    pub const DISTINCT_COUNTRIES_24H: usize = feature_at("distinct_countries_24h");
+    /// The merchant's day counts and risks over 1, 7 and 30 days.
+    pub const MERCHANT_COUNTS: usize = feature_at("merchant_log_count_1d");
+    pub const MERCHANT_RISKS: usize = feature_at("merchant_risk_1d");
+    pub const MERCHANT_RECENT_FRAUDS: usize = feature_at("merchant_log_recent_frauds");
+    pub const CARD_KNOWN_FRAUD: usize = feature_at("card_known_fraud");
+    pub const MERCHANT_COUNT_1H: usize = feature_at("merchant_log_count_1h");
+    pub const MERCHANT_SUM_1H: usize = feature_at("merchant_log_sum_1h");
+    pub const MERCHANT_COUNT_24H: usize = feature_at("merchant_log_count_24h");
+    pub const MERCHANT_SUM_24H: usize = feature_at("merchant_log_sum_24h");
+    pub const MERCHANT_CARDS_1H: usize = feature_at("merchant_log_cards_1h");
+    pub const MERCHANT_CARDS_24H: usize = feature_at("merchant_log_cards_24h");
+    pub const MERCHANT_NEW_CARD_SHARE_1H: usize = feature_at("merchant_new_card_share_1h");
+    pub const BIN_COUNT_1H: usize = feature_at("bin_log_count_1h");
+    pub const BIN_COUNT_24H: usize = feature_at("bin_log_count_24h");
+    pub const BIN_CARDS_1H: usize = feature_at("bin_log_cards_1h");
+    pub const BIN_CARDS_24H: usize = feature_at("bin_log_cards_24h");
+    pub const BIN_NEW_CARDS_1H: usize = feature_at("bin_log_new_cards_1h");
+    pub const BIN_RISK_30D: usize = feature_at("bin_risk_30d");
+    /// The features that are missing (NaN) when the card column holds no card numbers.
+    pub const BIN_FEATURES: [usize; 6] =
+        [BIN_COUNT_1H, BIN_COUNT_24H, BIN_CARDS_1H, BIN_CARDS_24H, BIN_NEW_CARDS_1H, BIN_RISK_30D];
 }
 
 /// Seconds-since-previous assumed for a card's first transaction (30 days).
@@ -100,7 +181,8 @@ impl FeatureConfig {
     }
 }
 
-/// The encoders plus every card's, merchant's, country's and category's streaming state.
+/// The encoders plus every card's, merchant's, issuer range's, country's and category's
+/// streaming state.
 ///
 /// Card states live in one dense `Vec`, found through a small token → index map: a hash table
 /// grows to about twice its entries, and with ~660-byte states stored inline that doubled the
@@ -112,6 +194,10 @@ pub struct FeaturePipeline {
     index: HashMap<CardToken, u32>,
     states: Vec<CardState>,
     merchants: RiskTable<Box<str>>,
+    /// The merchants' and issuer ranges' short windows and distinct cards.
+    merchant_windows: EntityTable<Box<str>>,
+    bin_windows: EntityTable<u32>,
+    bins: RiskTable<u32>,
     countries: RiskTable<Country>,
     categories: RiskTable<Box<str>>,
     global: DailyCounts,
@@ -125,6 +211,9 @@ impl FeaturePipeline {
             index: HashMap::new(),
             states: Vec::new(),
             merchants: RiskTable::default(),
+            merchant_windows: EntityTable::default(),
+            bin_windows: EntityTable::default(),
+            bins: RiskTable::default(),
             countries: RiskTable::default(),
             categories: RiskTable::default(),
             global: DailyCounts::default(),
@@ -144,6 +233,11 @@ impl FeaturePipeline {
 
     pub fn n_merchants(&self) -> usize {
         self.merchants.len()
+    }
+
+    /// Bytes per merchant and per issuer range held by their short windows (active values).
+    pub fn entity_bytes(&self) -> (usize, usize) {
+        (self.merchant_windows.bytes_per_value(), self.bin_windows.bytes_per_value())
     }
 
     fn card_slot(&mut self, card: CardToken) -> usize {
@@ -166,12 +260,53 @@ impl FeaturePipeline {
         let slot = self.card_slot(txn.card);
         let card = &mut self.states[slot];
         let fraud_known_at = card.fraud_known_at();
+        let new_card = card.last_ts.is_none();
         let features = card.observe(txn.timestamp, amount, txn.country, merchant_hash(&txn.merchant));
         self.write_stateless(txn, out);
         write_card_features(amount, txn, &features, out);
-        out[36] =
+        out[at::CARD_KNOWN_FRAUD] =
             f32::from(fraud_known_at.is_some_and(|at| at <= txn.timestamp && txn.timestamp - at < KNOWN_FRAUD_SECS));
         self.write_risk(txn, out);
+        self.write_entities(txn, new_card, out);
+    }
+
+    /// The merchant's and the issuer range's short windows; the range's features are missing
+    /// (NaN) when the card is not a card number.
+    fn write_entities(&mut self, txn: &Transaction, new_card: bool, out: &mut [f32; N_FEATURES]) {
+        let (ts, amount) = (txn.timestamp, txn.amount as f32);
+        let m = self.merchant_windows.observe(
+            txn.merchant.as_str(),
+            |k: &str| Box::from(k),
+            ts,
+            amount,
+            txn.card,
+            new_card,
+        );
+        let ln = |n: u32| (n as f32).ln_1p();
+        out[at::MERCHANT_COUNT_1H] = ln(m.count_1h);
+        out[at::MERCHANT_SUM_1H] = m.sum_1h.max(0.0).ln_1p();
+        out[at::MERCHANT_COUNT_24H] = ln(m.count_24h);
+        out[at::MERCHANT_SUM_24H] = m.sum_24h.max(0.0).ln_1p();
+        out[at::MERCHANT_CARDS_1H] = ln(m.cards_1h);
+        out[at::MERCHANT_CARDS_24H] = ln(m.cards_24h);
+        out[at::MERCHANT_NEW_CARD_SHARE_1H] = m.new_cards_1h as f32 / m.cards_1h.max(1) as f32;
+        let Some(bin) = txn.bin else {
+            for i in at::BIN_FEATURES {
+                out[i] = f32::NAN;
+            }
+            return;
+        };
+        let b: EntityReading = self.bin_windows.observe(&bin, |b| *b, ts, amount, txn.card, new_card);
+        out[at::BIN_COUNT_1H] = ln(b.count_1h);
+        out[at::BIN_COUNT_24H] = ln(b.count_24h);
+        out[at::BIN_CARDS_1H] = ln(b.cards_1h);
+        out[at::BIN_CARDS_24H] = ln(b.cards_24h);
+        out[at::BIN_NEW_CARDS_1H] = ln(b.new_cards_1h);
+        let (today, delay) = (day_of(ts), self.config.delay_days());
+        let prior = risk::prior(&self.global, today, delay);
+        let counts = self.bins.get_or_insert(&bin, |b| *b);
+        out[at::BIN_RISK_30D] = risk::read(counts, today, delay, prior).risk[2];
+        counts.add_txn(ts);
     }
 
     /// [`FeaturePipeline::observe`] for the Kafka message at `offset` of its card's partition:
@@ -216,6 +351,10 @@ impl FeaturePipeline {
                 Some(c) => self.countries.get_or_insert(&c, |c| *c),
                 None => return,
             },
+            Entity::Bin => match key.parse::<u32>() {
+                Ok(bin) => self.bins.get_or_insert(&bin, |b| *b),
+                Err(_) => return,
+            },
             Entity::All => &mut self.global,
         };
         counts.raise_txns(day, txns);
@@ -259,6 +398,9 @@ impl FeaturePipeline {
         self.merchants.get_or_insert(txn.merchant.as_str(), |k: &str| Box::from(k)).add_fraud(ts, 1);
         self.countries.get_or_insert(&txn.country, |c| *c).add_fraud(ts, 1);
         self.categories.get_or_insert(category(txn), |k: &str| Box::from(k)).add_fraud(ts, 1);
+        if let Some(bin) = txn.bin {
+            self.bins.get_or_insert(&bin, |b| *b).add_fraud(ts, 1);
+        }
         self.global.add_fraud(ts, 1);
     }
 
@@ -270,6 +412,9 @@ impl FeaturePipeline {
         self.merchants.get_or_insert(txn.merchant.as_str(), |k: &str| Box::from(k)).add_fraud(ts, -1);
         self.countries.get_or_insert(&txn.country, |c| *c).add_fraud(ts, -1);
         self.categories.get_or_insert(category(txn), |k: &str| Box::from(k)).add_fraud(ts, -1);
+        if let Some(bin) = txn.bin {
+            self.bins.get_or_insert(&bin, |b| *b).add_fraud(ts, -1);
+        }
         self.global.add_fraud(ts, -1);
     }
 
@@ -280,15 +425,15 @@ impl FeaturePipeline {
         let m = risk::read(merchant, today, delay, prior);
         merchant.add_txn(txn.timestamp);
         for k in 0..3 {
-            out[29 + k] = (m.counts[k] as f32).ln_1p();
-            out[32 + k] = m.risk[k];
+            out[at::MERCHANT_COUNTS + k] = (m.counts[k] as f32).ln_1p();
+            out[at::MERCHANT_RISKS + k] = m.risk[k];
         }
-        out[35] = (m.recent_frauds as f32).ln_1p();
+        out[at::MERCHANT_RECENT_FRAUDS] = (m.recent_frauds as f32).ln_1p();
         let country = self.countries.get_or_insert(&txn.country, |c| *c);
-        out[8] = risk::read(country, today, delay, prior).risk[2];
+        out[at::COUNTRY_RISK] = risk::read(country, today, delay, prior).risk[2];
         country.add_txn(txn.timestamp);
         let category = self.categories.get_or_insert(category(txn), |k: &str| Box::from(k));
-        out[10] = risk::read(category, today, delay, prior).risk[2];
+        out[at::CATEGORY_RISK] = risk::read(category, today, delay, prior).risk[2];
         category.add_txn(txn.timestamp);
         self.global.add_txn(txn.timestamp);
     }
@@ -301,15 +446,15 @@ impl FeaturePipeline {
         let dow = (txn.timestamp.div_euclid(86_400) + 3).rem_euclid(7) as f32;
         let country = self.encoders.country.encode(txn.country.as_str());
         let category = self.encoders.category.encode(category(txn));
-        out[0] = (txn.amount as f32).ln_1p();
-        out[1] = (TAU * hour / 24.0).sin();
-        out[2] = (TAU * hour / 24.0).cos();
-        out[3] = (TAU * dow / 7.0).sin();
-        out[4] = (TAU * dow / 7.0).cos();
-        out[5] = f32::from(dow >= 5.0);
-        out[6] = f32::from(hour < 6.0);
-        out[7] = country.frequency;
-        out[9] = category.frequency;
+        out[at::LOG_AMOUNT] = (txn.amount as f32).ln_1p();
+        out[at::HOUR_SIN] = (TAU * hour / 24.0).sin();
+        out[at::HOUR_COS] = (TAU * hour / 24.0).cos();
+        out[at::DOW_SIN] = (TAU * dow / 7.0).sin();
+        out[at::DOW_COS] = (TAU * dow / 7.0).cos();
+        out[at::IS_WEEKEND] = f32::from(dow >= 5.0);
+        out[at::IS_NIGHT] = f32::from(hour < 6.0);
+        out[at::COUNTRY_FREQUENCY] = country.frequency;
+        out[at::CATEGORY_FREQUENCY] = category.frequency;
     }
 }
 
@@ -329,18 +474,21 @@ pub enum Entity {
     Merchant,
     Country,
     Category,
+    /// The card's issuer range (the first six digits of a card number).
+    Bin,
     /// Every transaction (the prior that risk is smoothed towards).
     All,
 }
 
 impl Entity {
-    pub const ALL: [Self; 4] = [Self::Merchant, Self::Country, Self::Category, Self::All];
+    pub const ALL: [Self; 5] = [Self::Merchant, Self::Country, Self::Category, Self::Bin, Self::All];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Merchant => "merchant",
             Self::Country => "country",
             Self::Category => "category",
+            Self::Bin => "bin",
             Self::All => "all",
         }
     }
@@ -352,17 +500,17 @@ impl Entity {
 
 fn write_card_features(amount: f32, txn: &Transaction, card: &CardFeatures, out: &mut [f32; N_FEATURES]) {
     for (k, &(count, sum)) in card.windows.iter().enumerate() {
-        let base = 11 + 3 * k;
+        let base = at::CARD_WINDOWS + 3 * k;
         out[base] = (count as f32).ln_1p();
         out[base + 1] = sum.max(0.0).ln_1p();
         out[base + 2] = (sum.max(0.0) / count.max(1) as f32).ln_1p();
     }
-    out[23] = card.secs_since_prev.map_or(NO_PREVIOUS_SECS, |s| s as f32).ln_1p();
-    out[24] = card.prev_mean_30d.map_or(0.0, |mean| ((amount + 1.0) / (mean.max(0.0) + 1.0)).ln());
-    out[25] = f32::from(card.home_country.is_some_and(|home| home != txn.country));
-    out[26] = f32::from(card.new_merchant);
-    out[27] = f32::from(card.new_country);
-    out[28] = card.distinct_countries_24h as f32;
+    out[at::SECS_SINCE_PREV] = card.secs_since_prev.map_or(NO_PREVIOUS_SECS, |s| s as f32).ln_1p();
+    out[at::AMOUNT_RATIO_30D] = card.prev_mean_30d.map_or(0.0, |mean| ((amount + 1.0) / (mean.max(0.0) + 1.0)).ln());
+    out[at::FOREIGN_COUNTRY] = f32::from(card.home_country.is_some_and(|home| home != txn.country));
+    out[at::NEW_MERCHANT] = f32::from(card.new_merchant);
+    out[at::NEW_COUNTRY] = f32::from(card.new_country);
+    out[at::DISTINCT_COUNTRIES_24H] = card.distinct_countries_24h as f32;
 }
 
 /// A stable 32-bit hash of a merchant id (SipHash with fixed keys, so it is the same in every

@@ -103,6 +103,7 @@ fn txn(key: &CardKey, card: &str, ts: i64, amount: f64, country: &str, merchant:
         country: Country::parse(country).unwrap(),
         merchant: merchant.into(),
         merchant_category: Some("grocery".into()),
+        bin: crate::domain::bin_of(&crate::domain::mask_pan(card)),
     }
 }
 
@@ -352,4 +353,53 @@ fn a_card_handed_over_by_checkpoint_sees_each_message_exactly_once() {
     let mut fresh = FeaturePipeline::new(encoders(), FeatureConfig::default());
     fresh.observe_at(&msgs[5], offset(5), &mut f);
     assert_ne!(card_features(&f), expected[5]);
+}
+
+#[test]
+fn issuer_range_features_come_from_card_numbers_and_are_missing_for_customer_ids() {
+    let key = CardKey::new(b"test");
+    let t0 = 1_700_000_000;
+    let mut p = FeaturePipeline::new(encoders(), FeatureConfig::default());
+    let mut f = [0f32; N_FEATURES];
+    let at = |name: &str| feature_index(name).unwrap();
+    // Ten new cards of one range at one shop within ten minutes, then a known card of the range.
+    let pans: Vec<String> = (0..10u8)
+        .map(|k| {
+            let mut d = format!("45569300000000{k}").into_bytes();
+            d.push(crate::domain::luhn_check_digit(&d));
+            String::from_utf8(d).unwrap()
+        })
+        .collect();
+    for (k, pan) in pans.iter().enumerate() {
+        p.observe(&txn(&key, pan, t0 + 60 * k as i64, 20.0, "US", "shop"), &mut f);
+    }
+    assert_eq!(f[at("bin_log_new_cards_1h")], 10f32.ln_1p());
+    assert_eq!(f[at("bin_log_cards_1h")], 10f32.ln_1p());
+    assert_eq!(f[at("merchant_log_cards_1h")], 10f32.ln_1p());
+    assert_eq!(f[at("merchant_new_card_share_1h")], 1.0);
+    p.observe(&txn(&key, &pans[0], t0 + 700, 20.0, "US", "shop"), &mut f);
+    assert_eq!(f[at("bin_log_count_1h")], 11f32.ln_1p());
+    assert_eq!(f[at("bin_log_cards_1h")], 10f32.ln_1p(), "a card seen again is not a new distinct card");
+    assert_eq!(f[at("merchant_log_count_1h")], 11f32.ln_1p());
+    assert!(f[at("bin_risk_30d")].is_finite());
+    // A customer id is not a card number: the range's features are missing, the merchant's are not.
+    p.observe(&txn(&key, "C0000042", t0 + 800, 20.0, "US", "shop"), &mut f);
+    for name in ["bin_log_count_1h", "bin_log_cards_1h", "bin_log_new_cards_1h", "bin_risk_30d"] {
+        assert!(f[at(name)].is_nan(), "{name} = {}", f[at(name)]);
+    }
+    assert_eq!(f[at("merchant_log_cards_1h")], 11f32.ln_1p());
+    assert!((f[at("merchant_new_card_share_1h")] - 11.0 / 11.0).abs() < 1e-6);
+    // A day later the hour is empty again but the range's 24 h still holds what came.
+    p.observe(&txn(&key, &pans[1], t0 + 3 * 3600, 20.0, "US", "other"), &mut f);
+    assert_eq!(f[at("bin_log_cards_1h")], 1f32.ln_1p());
+    assert_eq!(f[at("bin_log_new_cards_1h")], 0.0);
+    assert_eq!(f[at("bin_log_cards_24h")], 10f32.ln_1p());
+}
+
+#[test]
+fn feature_positions_are_found_by_name_at_compile_time() {
+    for (i, name) in FEATURE_NAMES.iter().enumerate() {
+        assert_eq!(feature_at(name), i);
+    }
+    assert_eq!(at::BIN_FEATURES.len(), FEATURE_NAMES.iter().filter(|n| n.starts_with("bin_")).count());
 }

@@ -14,8 +14,17 @@
 //!    made by the merchant's regular customers at their normal amounts — each one looks
 //!    perfectly normal for its card, so only the merchant's confirmed-fraud history gives it away;
 //! 6. a card takeover: for two weeks about a third of a card's transactions are made by a
-//!    fraudster at several times the card's usual amount, at the card's usual places.
+//!    fraudster at several times the card's usual amount, at the card's usual places;
+//! 7. a BIN attack: dozens of sequential card numbers of one issuer range, never seen before,
+//!    tried within hours at one or two small online shops, at amounts normal there;
+//! 8. card testing: within an hour or two, dozens of stolen cards buy at one small online shop,
+//!    at amounts normal for each card.
+//!
+//! The legitimate mess around them: cards spread unevenly over issuer ranges (a few big issuers
+//! see many cards an hour), quiet cards seen for the first time weeks into the data, and rushes
+//! (a sale, a ticket release) where dozens of cardholders buy at one shop within an hour.
 
+mod attacks;
 mod csv_out;
 mod scenarios;
 mod world;
@@ -91,26 +100,33 @@ impl Generated {
     }
 }
 
-/// Scenario ids 0 (legitimate) to 6.
-pub const SCENARIOS: usize = 7;
+/// Scenario ids 0 (legitimate) to 8.
+pub const SCENARIOS: usize = 9;
 /// Shares of the fraud budget given to compromised-card bursts, bust-out merchants, skimmed
-/// terminals and card takeovers; the rest comes from the large-amount-abroad rule.
+/// terminals, card takeovers, BIN attacks and card testing; the rest comes from the
+/// large-amount-abroad rule.
 const BURST_SHARE: f64 = 0.25;
 const MERCHANT_SHARE: f64 = 0.15;
-const SKIMMED_SHARE: f64 = 0.3;
-const TAKEOVER_SHARE: f64 = 0.2;
+const SKIMMED_SHARE: f64 = 0.25;
+const TAKEOVER_SHARE: f64 = 0.17;
+const BIN_ATTACK_SHARE: f64 = 0.04;
+const TESTING_SHARE: f64 = 0.04;
+/// Share of all rows that are legitimate rushes at one shop.
+const RUSH_SHARE: f64 = 0.01;
 /// Rows of legitimate traffic generated per RNG stream.
 const CHUNK: usize = 1 << 16;
 
 pub fn generate(config: &GeneratorConfig) -> anyhow::Result<Generated> {
     config.check()?;
     let mut rng = Pcg64Mcg::seed_from_u64(config.seed);
-    let world = World::new(config.cards, config.merchants, &mut rng);
+    let mut world = World::new(config.cards, config.merchants, &mut rng);
     let budget = |share: f64| ((config.rows as f64 * config.fraud_rate * share) as usize).min(config.rows / 4);
     let (burst_rows, merchant_rows) = (budget(BURST_SHARE), budget(MERCHANT_SHARE));
     let compromised = scenarios::CompromisedMerchants::pick(&world, config, merchant_rows, &mut rng);
     let noise = LogNormal::new(0.0, 0.45)?;
-    let legit_rows = config.rows - burst_rows - merchant_rows;
+    let (bin_rows, testing_rows) = (budget(BIN_ATTACK_SHARE), budget(TESTING_SHARE));
+    let rush_rows = (config.rows as f64 * RUSH_SHARE) as usize;
+    let legit_rows = config.rows - burst_rows - merchant_rows - bin_rows - testing_rows - rush_rows;
     // Legitimate traffic in fixed-size chunks, each with its own seeded RNG: parallel, yet the
     // same output whatever the number of threads (measured: generation is bound by memory
     // latency on card and merchant lookups, so the second core nearly halves it).
@@ -143,6 +159,9 @@ pub fn generate(config: &GeneratorConfig) -> anyhow::Result<Generated> {
     }
     compromised.inject(&world, config, merchant_rows, &mut rows, &mut rng);
     scenarios::compromised_cards(&world, config, burst_rows, &mut rows, &mut rng);
+    attacks::flash_sales(&world, config, rush_rows, &mut rows, &mut rng);
+    attacks::testing_bursts(&world, config, testing_rows, &mut rows, &mut rng);
+    attacks::bin_attacks(&mut world, config, bin_rows, &mut rows, &mut rng);
     // The key covers every field that can differ, so the order is fully defined and an
     // unstable sort (measured: a quarter of generation time saved over a stable one) is
     // still deterministic.
@@ -158,7 +177,8 @@ pub fn generate(config: &GeneratorConfig) -> anyhow::Result<Generated> {
 fn legit_row(world: &World, config: &GeneratorConfig, noise: &LogNormal<f64>, rng: &mut Pcg64Mcg) -> Row {
     let card_idx = world.sample_card(rng);
     let card = &world.cards[card_idx as usize];
-    let day = i64::from(rng.random_range(0..config.days));
+    let opens = ((card.opens * f64::from(config.days)) as u32).min(config.days - 1);
+    let day = i64::from(rng.random_range(opens..config.days));
     let ts = config.start + day * 86_400 + world.sample_time_of_day(rng);
     let abroad = rng.random::<f64>() < card.abroad;
     let merchant = if abroad {

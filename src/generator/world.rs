@@ -60,6 +60,10 @@ pub const HOURLY_RHYTHM: [f64; 24] = [
 ];
 
 const ISSUER_PREFIXES: [&str; 6] = ["4539", "4556", "4916", "5425", "5312", "5168"];
+/// Share of cards first used during the period rather than from its start.
+const NEW_CARD_SHARE: f64 = 0.15;
+/// Issuer ranges (BINs) cards are drawn from.
+const ISSUER_RANGES: usize = 48;
 
 #[derive(Debug, Clone)]
 pub struct Merchant {
@@ -82,11 +86,18 @@ pub struct Card {
     pub abroad: f64,
     /// Regular merchants in the home country.
     pub favourites: Vec<u32>,
+    /// When the card starts being used, as a share of the period: 0 for most cards, later for
+    /// new accounts and reissued cards, so a card seen for the first time is common and
+    /// legitimate, not a sign of fraud by itself.
+    pub opens: f64,
 }
 
 #[derive(Debug)]
 pub struct World {
     pub cards: Vec<Card>,
+    /// Six-digit issuer ranges; cards are spread over them with Zipf weights (a few big issuers
+    /// whose ranges see many cards an hour, and a long tail).
+    pub bins: Vec<String>,
     pub merchants: Vec<Merchant>,
     /// Merchant indices per country.
     pub by_country: Vec<Vec<u32>>,
@@ -130,6 +141,13 @@ impl World {
         }
         let level = LogNormal::new(45f64.ln(), 0.6).unwrap_or_else(|_| unreachable!());
         let rate = LogNormal::new(1.0f64.ln(), 0.7).unwrap_or_else(|_| unreachable!());
+        let bins: Vec<String> = (0..ISSUER_RANGES)
+            .map(|_| {
+                let prefix = ISSUER_PREFIXES.choose(rng).copied().unwrap_or("4539");
+                format!("{prefix}{:02}", rng.random_range(0..100u8))
+            })
+            .collect();
+        let bin_cdf = cdf((0..ISSUER_RANGES).map(|k| 1.0 / (k as f64 + 1.0)));
         let cards: Vec<Card> = (0..n_cards)
             .map(|_| {
                 let home = sample_cdf(&country_cdf, rng) as u8;
@@ -141,18 +159,19 @@ impl World {
                 let local = &by_country[usize::from(home)];
                 let favourites = (0..12).filter_map(|_| local.choose(rng).copied()).collect();
                 Card {
-                    pan: random_pan(rng),
+                    pan: pan_in(&bins[sample_cdf(&bin_cdf, rng)], rng.random_range(0..1_000_000_000)),
                     home,
                     travel,
                     level: level.sample(rng).clamp(3.0, 2_000.0),
                     rate: rate.sample(rng).clamp(0.05, 20.0),
                     abroad: rng.random_range(0.005..0.05),
                     favourites,
+                    opens: if rng.random::<f64>() < NEW_CARD_SHARE { rng.random::<f64>() } else { 0.0 },
                 }
             })
             .collect();
         let card_cdf = cdf(cards.iter().map(|c| c.rate));
-        Self { cards, merchants, by_country, card_cdf, hour_cdf: cdf(HOURLY_RHYTHM) }
+        Self { cards, bins, merchants, by_country, card_cdf, hour_cdf: cdf(HOURLY_RHYTHM) }
     }
 
     /// A card drawn in proportion to its transaction rate.
@@ -179,13 +198,11 @@ impl World {
     }
 }
 
-/// A 16-digit, Luhn-valid card number under one of a few issuer prefixes.
-fn random_pan(rng: &mut Pcg64Mcg) -> String {
-    let prefix = ISSUER_PREFIXES.choose(rng).copied().unwrap_or("4539");
-    let mut digits: Vec<u8> = prefix.bytes().collect();
-    while digits.len() < 15 {
-        digits.push(b'0' + rng.random_range(0..10u8));
-    }
+/// The 16-digit, Luhn-valid card number with account number `account` (< 10⁹) in the
+/// six-digit range `bin`.
+pub fn pan_in(bin: &str, account: u32) -> String {
+    let mut digits: Vec<u8> = format!("{bin}{account:09}").into_bytes();
+    digits.truncate(15);
     digits.push(luhn_check_digit(&digits));
     String::from_utf8(digits).unwrap_or_default()
 }

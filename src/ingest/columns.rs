@@ -171,6 +171,7 @@ impl ResolvedColumns {
             ),
         };
         let scenario = self.field(record, 9).filter(|v| !v.is_empty()).map(Box::from);
+        let masked_card = crate::domain::mask_pan(card);
         Ok(LabelledTransaction {
             txn: Transaction {
                 txn_id: self.field(record, 0).map_or_else(|| format!("line-{line}"), str::to_owned),
@@ -180,11 +181,12 @@ impl ResolvedColumns {
                 country,
                 merchant: self.field(record, 5).unwrap_or("").to_owned(),
                 merchant_category: self.field(record, 6).filter(|c| !c.is_empty()).map(str::to_owned),
+                bin: crate::domain::bin_of(&masked_card),
             },
             label,
             label_time,
             scenario,
-            masked_card: crate::domain::mask_pan(card),
+            masked_card,
             line,
         })
     }

@@ -12,6 +12,7 @@ fn txn(amount: f64, country: &str, merchant: &str) -> Transaction {
         country: Country::parse(country).unwrap(),
         merchant: merchant.into(),
         merchant_category: None,
+        bin: None,
     }
 }
 

@@ -53,7 +53,7 @@ enum Unit {
 }
 
 /// Features in natural units (the schema's are logarithms): `(name, schema feature, unit)`.
-const NATURAL: [(&str, &str, Unit); 11] = [
+const NATURAL: [(&str, &str, Unit); 20] = [
     ("card_txn_count_1h", "log_count_1h", Unit::Count),
     ("card_txn_count_24h", "log_count_24h", Unit::Count),
     ("card_txn_count_7d", "log_count_7d", Unit::Count),
@@ -65,6 +65,15 @@ const NATURAL: [(&str, &str, Unit); 11] = [
     ("merchant_txn_count_1d", "merchant_log_count_1d", Unit::Count),
     ("merchant_txn_count_7d", "merchant_log_count_7d", Unit::Count),
     ("merchant_txn_count_30d", "merchant_log_count_30d", Unit::Count),
+    ("merchant_txn_count_1h", "merchant_log_count_1h", Unit::Count),
+    ("merchant_txn_count_24h", "merchant_log_count_24h", Unit::Count),
+    ("merchant_cards_1h", "merchant_log_cards_1h", Unit::Count),
+    ("merchant_cards_24h", "merchant_log_cards_24h", Unit::Count),
+    ("bin_txn_count_1h", "bin_log_count_1h", Unit::Count),
+    ("bin_txn_count_24h", "bin_log_count_24h", Unit::Count),
+    ("bin_cards_1h", "bin_log_cards_1h", Unit::Count),
+    ("bin_cards_24h", "bin_log_cards_24h", Unit::Count),
+    ("bin_new_cards_1h", "bin_log_new_cards_1h", Unit::Count),
 ];
 
 #[derive(Debug, Clone, Copy)]
@@ -124,6 +133,11 @@ impl cel::context::VariableResolver for Resolver<'_> {
             _ => {
                 if let Some(&feature) = features_by_name().get(name) {
                     let value = f64::from(features[feature.index]);
+                    // A missing feature (no issuer range for a customer id) is null, as
+                    // `fraud_probability` without a supervised model.
+                    if value.is_nan() {
+                        return Some(CowVal::owned(CelNull));
+                    }
                     return match feature.unit {
                         Unit::Schema => double(value),
                         Unit::Count => Some(CowVal::owned(CelInt::from(value.exp_m1().round() as i64))),
@@ -159,6 +173,7 @@ impl Sample {
                 country: crate::domain::Country::UNKNOWN,
                 merchant: "M0001".into(),
                 merchant_category: Some("grocery".into()),
+                bin: None,
             },
             features: [0.5; N_FEATURES],
             score: Score { combined: 0.1, if_score: 0.4, ae_mse: 0.5, fraud_probability: Some(0.01) },

@@ -62,7 +62,11 @@ pub fn explain_supervised(
 /// The sentence for one feature's value, or `None` where the value is unremarkable or the
 /// feature is not meaningful on its own (calendar encodings).
 fn sentence(name: &str, v: f32, txn: &Transaction) -> Option<String> {
+    if v.is_nan() {
+        return None; // missing: nothing to say
+    }
     let count = |v: f32| v.exp_m1().round() as u64;
+    let bin = || txn.bin.map_or_else(String::new, |b| format!("{b:06}"));
     Some(match name {
         "log_amount" => format!("amount {:.2}", txn.amount),
         "log_amount_ratio_30d" if v > 0.0 => format!("amount {:.1}× this card's 30-day average", v.exp()),
@@ -93,6 +97,25 @@ fn sentence(name: &str, v: f32, txn: &Transaction) -> Option<String> {
             format!("{} transactions at merchant {} ({} window)", count(v), txn.merchant, days)
         }
         "card_known_fraud" if v > 0.5 => "fraud already confirmed on this card".to_owned(),
+        "merchant_log_cards_1h" if count(v) > 1 => {
+            format!("{} different cards at merchant {} in the last hour", count(v), txn.merchant)
+        }
+        "merchant_log_cards_24h" if count(v) > 1 => {
+            format!("{} different cards at merchant {} in 24 hours", count(v), txn.merchant)
+        }
+        "merchant_log_count_1h" | "merchant_log_sum_1h" if count(v) > 1 => {
+            format!("busy hour at merchant {}", txn.merchant)
+        }
+        "merchant_log_count_24h" | "merchant_log_sum_24h" => format!("busy day at merchant {}", txn.merchant),
+        "merchant_new_card_share_1h" if v > 0.0 => {
+            format!("{:.0}% of this hour's cards at merchant {} are new to Aegis", 100.0 * v, txn.merchant)
+        }
+        "bin_log_new_cards_1h" if count(v) > 0 => format!("{} new cards of BIN {} in the last hour", count(v), bin()),
+        "bin_log_cards_1h" if count(v) > 1 => format!("{} different cards of BIN {} in the last hour", count(v), bin()),
+        "bin_log_cards_24h" if count(v) > 1 => format!("{} different cards of BIN {} in 24 hours", count(v), bin()),
+        "bin_log_count_1h" => format!("busy hour for BIN {}", bin()),
+        "bin_log_count_24h" => format!("busy day for BIN {}", bin()),
+        "bin_risk_30d" if v >= 0.005 => format!("{:.0}% confirmed fraud on BIN {} (30-day window)", 100.0 * v, bin()),
         _ => return None,
     })
 }
@@ -113,6 +136,7 @@ mod tests {
             country: Country::parse("FR").unwrap(),
             merchant: "T42".into(),
             merchant_category: None,
+            bin: None,
         };
         let mut features = [0f32; N_FEATURES];
         let mut contributions = [0f32; N_FEATURES + 2];
@@ -135,6 +159,7 @@ mod tests {
             country: Country::parse("FR").unwrap(),
             merchant: "M1".into(),
             merchant_category: Some("jewelry".into()),
+            bin: None,
         };
         let mut features = [0f32; N_FEATURES];
         let mut errors = [0f32; N_FEATURES];

@@ -1,6 +1,6 @@
 //! Counters maintained in the same transaction as the results they count: per minute and per
 //! country for the dashboard (its totals cost a few rows to read however large the store
-//! grows), and per merchant, country, category and overall per transaction day (`entity_days`),
+//! grows), and per merchant, country, category, issuer range (BIN) and overall per transaction day (`entity_days`),
 //! the state spanning cards that workers share (`Engine::refresh_shared_counts`).
 
 use super::ScoredTransaction;
@@ -34,12 +34,16 @@ impl Counters {
             None => drop(self.countries.insert(r.country.clone(), [1, flagged])),
         }
         let day = r.timestamp.div_euclid(86_400);
-        for (entity, key) in [
-            (Entity::Merchant, r.merchant.as_str()),
-            (Entity::Country, r.country.as_str()),
-            (Entity::Category, category_key(r.merchant_category.as_deref())),
-            (Entity::All, ""),
-        ] {
+        // The issuer range as the masked number's first six digits, when it is a card number.
+        let bin = crate::domain::bin_of(&r.card_masked).map(|_| &r.card_masked[..6]);
+        let keys = [
+            (Entity::Merchant, Some(r.merchant.as_str())),
+            (Entity::Country, Some(r.country.as_str())),
+            (Entity::Category, Some(category_key(r.merchant_category.as_deref()))),
+            (Entity::Bin, bin),
+            (Entity::All, Some("")),
+        ];
+        for (entity, key) in keys.into_iter().filter_map(|(e, k)| Some((e, k?))) {
             let keys = self.entities.entry((entity, day)).or_default();
             match keys.get_mut(key) {
                 Some(n) => *n += 1,

@@ -92,7 +92,7 @@ pub(super) fn last_verdict_seq(c: &mut Conn) -> anyhow::Result<i64> {
 macro_rules! change_columns {
     () => {
         "SELECT c.seq, c.verdict, c.previous, c.known_at, c.origin, r.txn_id, r.timestamp, r.card_token,
-                r.amount, r.country, r.merchant, r.merchant_category
+                r.amount, r.country, r.merchant, r.merchant_category, r.card_masked
          FROM verdict_changes c JOIN results r ON r.txn_id = c.txn_id"
     };
 }
@@ -167,7 +167,7 @@ fn put_label(c: &mut Conn, l: &LabelIn, origin: &str, now_ms: i64) -> anyhow::Re
         args![delta, i64::from(flagged && previous.is_none()), if flagged { delta } else { 0 }],
     )?;
     let txn = c.query_one(
-        "SELECT txn_id, timestamp, card_token, amount, country, merchant, merchant_category
+        "SELECT txn_id, timestamp, card_token, amount, country, merchant, merchant_category, card_masked
          FROM results WHERE txn_id = ?1",
         args![&l.txn_id],
         |r| transaction(r, 0),
@@ -187,7 +187,8 @@ fn change_row(r: &dyn Row) -> anyhow::Result<VerdictChange> {
 }
 
 /// The transaction in columns `txn_id, timestamp, card_token, amount, country, merchant,
-/// merchant_category` starting at `at`; `None` if its token or country does not parse.
+/// merchant_category, card_masked` starting at `at`; `None` if its token
+/// or country does not parse.
 pub(super) fn transaction(r: &dyn Row, at: usize) -> anyhow::Result<Option<Transaction>> {
     let (Some(card), Some(country)) = (CardToken::from_hex(r.text(at + 2)?), Country::parse(r.text(at + 4)?)) else {
         return Ok(None);
@@ -200,6 +201,7 @@ pub(super) fn transaction(r: &dyn Row, at: usize) -> anyhow::Result<Option<Trans
         country,
         merchant: r.string(at + 5)?,
         merchant_category: r.opt_string(at + 6)?,
+        bin: crate::domain::bin_of(r.text(at + 7)?),
     }))
 }
 

@@ -595,7 +595,7 @@ impl Store {
         let mut changes = self.verdict_changes_known_since(since)?.into_iter().peekable();
         let mut n = 0;
         self.conn.for_each(
-            "SELECT txn_id, timestamp, card_token, amount, country, merchant, merchant_category
+            "SELECT txn_id, timestamp, card_token, amount, country, merchant, merchant_category, card_masked
              FROM results WHERE timestamp >= ?1 ORDER BY timestamp, received_at",
             args![since],
             |r| {

@@ -305,6 +305,7 @@ fn daily_entity_counts_follow_inserts_on_both_backends() {
         let mut rows = vec![result("a", Action::Allow), result("b", Action::Review), result("c", Action::Allow)];
         rows[2].timestamp += 86_400; // the next day
         rows[2].merchant_category = None;
+        rows[2].card_masked = "C00012***0042".into(); // a customer id: no issuer range
         store.insert_batch(&rows).unwrap();
         store.insert_batch(&rows[..1]).unwrap(); // a duplicate counts nothing
         let pool = ReadPool::open(&db.location, 1).unwrap();
@@ -322,6 +323,7 @@ fn daily_entity_counts_follow_inserts_on_both_backends() {
                 (Entity::Country, "FR", day + 1, 1),
                 (Entity::Category, "", day + 1, 1),
                 (Entity::Category, "jewelry", day, 2),
+                (Entity::Bin, "453912", day, 2),
                 (Entity::All, "", day, 2),
                 (Entity::All, "", day + 1, 1),
             ],

@@ -26,7 +26,7 @@ fn generate_train_evaluate_detects_fraud_well_above_chance() {
     }
     let manifest = json(&bundle.join("manifest.json"));
     assert_eq!(manifest["format_version"], 2);
-    assert_eq!(manifest["schema"]["version"], 2);
+    assert_eq!(manifest["schema"]["version"], 3);
     assert_eq!(manifest["schema"]["label_delay_secs"], 7 * 86_400);
     assert!(manifest["supervised"]["trees"].as_u64().unwrap() > 0);
     assert_eq!(manifest["schema"]["kind"], "transaction");
@@ -80,6 +80,46 @@ fn generate_train_evaluate_detects_fraud_well_above_chance() {
     assert!(out.contains("Per fraud scenario"), "{out}");
     let scored = fs::read_to_string(d.join("eval/scores.csv")).unwrap();
     assert_eq!(scored.lines().count() as u64, rows + 1);
+}
+
+/// The combined model's ROC AUC on one fraud scenario of a report.
+fn scenario_auc(report: &Value, id: &str) -> f64 {
+    let s = report["scenarios"].as_array().unwrap().iter().find(|s| s["scenario"] == id);
+    let s = s.unwrap_or_else(|| panic!("scenario {id} in the report: {}", report["scenarios"]));
+    let combined = s["models"].as_array().unwrap().iter().find(|m| m["model"] == "combined").unwrap();
+    combined["roc_auc"].as_f64().unwrap()
+}
+
+#[test]
+fn the_issuer_range_features_catch_bin_attacks_that_card_features_miss() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    aegis_ok(
+        d,
+        &["generate", "--rows", "60000", "--days", "30", "--seed", "21", "--fraud-rate", "0.08", "--out", "tx.csv"],
+    );
+    // The same file with customer ids instead of card numbers: no issuer range to read.
+    let csv = fs::read_to_string(d.join("tx.csv")).unwrap();
+    let ids: String = csv
+        .lines()
+        .enumerate()
+        .map(|(i, line)| {
+            let mut cols: Vec<String> = line.split(',').map(str::to_owned).collect();
+            if i > 0 {
+                cols[2] = format!("c{}", cols[2]);
+            }
+            cols.join(",") + "\n"
+        })
+        .collect();
+    fs::write(d.join("ids.csv"), ids).unwrap();
+    let auc = |data: &str, out: &str| {
+        aegis_ok(d, &["train", "--data", data, "--out", out, "--seed", "7"]);
+        let report = json(&fs::canonicalize(d.join(out).join("current")).unwrap().join("report.json"));
+        scenario_auc(&report, "7")
+    };
+    let (with_bins, without) = (auc("tx.csv", "cards"), auc("ids.csv", "ids"));
+    assert!(with_bins >= 0.95, "BIN attack ROC AUC with card numbers: {with_bins}");
+    assert!(with_bins > without + 0.03, "the issuer range's features: {with_bins} vs {without} without them");
 }
 
 #[test]

@@ -73,10 +73,19 @@ impl Matrix {
 
     /// Fails unless the matrix has at least one row and every value is finite.
     pub(crate) fn check_trainable(&self) -> Result<()> {
+        self.check_rows_where(|v| v.is_finite())
+    }
+
+    /// Fails unless the matrix has at least one row and every value is finite or missing (NaN).
+    pub(crate) fn check_trainable_allowing_nan(&self) -> Result<()> {
+        self.check_rows_where(|v| v.is_finite() || v.is_nan())
+    }
+
+    fn check_rows_where(&self, ok: impl Fn(f32) -> bool) -> Result<()> {
         if self.n_rows() == 0 {
             return Err(ModelError::InvalidData("no rows to train on".into()));
         }
-        if let Some(pos) = self.data.iter().position(|v| !v.is_finite()) {
+        if let Some(pos) = self.data.iter().position(|&v| !ok(v)) {
             return Err(ModelError::InvalidData(format!(
                 "non-finite value at row {}, column {}",
                 pos / self.n_cols,

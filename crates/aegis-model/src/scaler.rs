@@ -5,6 +5,9 @@ use serde::{Deserialize, Serialize};
 
 /// Subtracts each feature's training mean and divides by its standard deviation.
 /// A constant feature (std 0, or below 10⁻⁶ of its scale) is only centred.
+/// A missing value (NaN) is left out of the fit and standardises to 0, the mean: the
+/// unsupervised models, which need finite inputs, read it as "typical", while the supervised
+/// model gets the raw NaN and learns what missing means.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StandardScaler {
     mean: Vec<f32>,
@@ -13,23 +16,29 @@ pub struct StandardScaler {
 
 impl StandardScaler {
     pub fn fit(data: &Matrix) -> Result<Self> {
-        data.check_trainable()?;
+        data.check_trainable_allowing_nan()?;
         let d = data.n_cols();
-        let n = data.n_rows() as f64;
+        let mut n = vec![0f64; d];
         let mut sum = vec![0f64; d];
         let mut sum_sq = vec![0f64; d];
         for row in data.rows() {
             for (j, &v) in row.iter().enumerate() {
+                if v.is_nan() {
+                    continue;
+                }
+                n[j] += 1.0;
                 sum[j] += f64::from(v);
                 sum_sq[j] += f64::from(v) * f64::from(v);
             }
         }
-        let mean: Vec<f64> = sum.iter().map(|s| s / n).collect();
+        // A column that is always missing has mean 0 and is left as it is.
+        let mean: Vec<f64> = sum.iter().zip(&n).map(|(s, &n)| if n > 0.0 { s / n } else { 0.0 }).collect();
         let inv_std = sum_sq
             .iter()
             .zip(&mean)
-            .map(|(sq, m)| {
-                let var = (sq / n - m * m).max(0.0);
+            .zip(&n)
+            .map(|((sq, m), &n)| {
+                let var = if n > 0.0 { (sq / n - m * m).max(0.0) } else { 0.0 };
                 let std = var.sqrt();
                 // A constant column's variance is rounding noise, not signal: its inverse
                 // would blow tiny differences up by 10^7 (seen on data without a country).
@@ -49,7 +58,7 @@ impl StandardScaler {
             return Err(ModelError::FeatureCount { expected: self.mean.len(), got: row.len() });
         }
         for ((v, m), s) in row.iter_mut().zip(&self.mean).zip(&self.inv_std) {
-            *v = (*v - m) * s;
+            *v = if v.is_nan() { 0.0 } else { (*v - m) * s };
         }
         Ok(())
     }
@@ -90,6 +99,19 @@ mod tests {
         assert!((var - 1.0).abs() < 1e-5);
         // The constant column is centred, not blown up.
         assert!(m.rows().all(|r| r[1] == 0.0));
+    }
+
+    #[test]
+    fn missing_values_are_left_out_of_the_fit_and_standardise_to_zero() {
+        let nan = f32::NAN;
+        let mut m = Matrix::from_vec(vec![1.0, nan, 3.0, nan, nan, nan], 2).unwrap();
+        let s = StandardScaler::fit(&m).unwrap();
+        assert_eq!(s.mean, [2.0, 0.0]);
+        assert_eq!(s.inv_std, [1.0, 1.0]);
+        s.transform(&mut m).unwrap();
+        assert_eq!(m.as_slice(), &[-1.0, 0.0, 1.0, 0.0, 0.0, 0.0]);
+        // Infinity is still refused.
+        assert!(StandardScaler::fit(&Matrix::from_vec(vec![f32::INFINITY, 1.0], 2).unwrap()).is_err());
     }
 
     #[test]

@@ -1,0 +1,315 @@
+//! Short windows over a value many cards share (a merchant, an issuer range): transactions and
+//! amounts in the last hour and day, the distinct cards behind them, and how many of those cards
+//! Aegis had never seen before. Card testing and BIN attacks show here first: one shop or one
+//! range suddenly used by dozens of different, mostly new, cards within the hour, each at an
+//! amount that looks normal for a card.
+//!
+//! Point in time like the card's windows: [`EntityWindows::observe`] records the transaction and
+//! reads windows that include it and nothing later. Memory is bounded: two bucket rings
+//! (~230 bytes) plus 12 bytes per distinct card of the last 24 h, at most [`CARD_SLOTS`]; a value
+//! unseen for longer than the longest window is dropped by [`EntityTable`]'s hourly sweep.
+//!
+//! Exactness: counts and sums are exact at bucket granularity (5 min for 1 h, 1 h for 24 h, as
+//! for cards). Distinct cards are exact while the value has seen at most [`CARD_SLOTS`] distinct
+//! cards in 24 h; past that the least recently seen card is forgotten, so the 24 h figure stays
+//! at the cap and the 1 h figures stay exact while the hour itself has at most that many cards.
+
+use super::ring::Ring;
+use crate::domain::CardToken;
+use std::borrow::Borrow;
+use std::collections::HashMap;
+use std::hash::Hash;
+
+/// Distinct cards remembered per value.
+pub const CARD_SLOTS: usize = 512;
+const HOUR: i64 = 3600;
+const DAY: i64 = 86_400;
+
+/// One card's visits to one value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Seen {
+    /// Low 32 bits of the card token (a collision within one value's few hundred cards is a
+    /// one-in-ten-million event, and only merges two cards' counts).
+    card: u32,
+    /// Its latest transaction here (Unix seconds).
+    last: i64,
+    /// When it first came here as a card new to Aegis (its first transaction anywhere); `None`
+    /// for a card with history.
+    new_at: Option<i64>,
+}
+
+/// What the windows read, the current transaction included.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct EntityReading {
+    pub count_1h: u32,
+    pub sum_1h: f32,
+    pub count_24h: u32,
+    pub sum_24h: f32,
+    /// Distinct cards in the last hour and day.
+    pub cards_1h: u32,
+    pub cards_24h: u32,
+    /// Distinct cards of the last hour that were new to Aegis when they came.
+    pub new_cards_1h: u32,
+}
+
+/// The windows of one merchant or issuer range.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EntityWindows {
+    minutes: Ring<12, 300>,
+    hours: Ring<24, 3600>,
+    cards: Vec<Seen>,
+}
+
+impl EntityWindows {
+    /// Records a transaction of `card` (`new_card`: its first anywhere) and reads the windows.
+    pub fn observe(&mut self, ts: i64, amount: f32, card: CardToken, new_card: bool) -> EntityReading {
+        self.minutes.add(ts, amount);
+        self.hours.add(ts, amount);
+        let card = card.as_u128() as u32;
+        let (mut cards_1h, mut cards_24h, mut new_cards_1h) = (0u32, 0u32, 0u32);
+        let mut found = false;
+        let mut i = 0;
+        // One pass: forget cards idle for a day, update this card, count the rest.
+        while i < self.cards.len() {
+            let s = &mut self.cards[i];
+            if s.card == card {
+                s.last = s.last.max(ts);
+                found = true;
+            } else if s.last <= ts - DAY {
+                self.cards.swap_remove(i);
+                continue;
+            }
+            let s = self.cards[i];
+            cards_24h += u32::from(s.last > ts - DAY && s.last <= ts);
+            cards_1h += u32::from(s.last > ts - HOUR && s.last <= ts);
+            new_cards_1h += u32::from(s.new_at.is_some_and(|at| at > ts - HOUR && at <= ts));
+            i += 1;
+        }
+        if !found {
+            let seen = Seen { card, last: ts, new_at: new_card.then_some(ts) };
+            if self.cards.len() >= CARD_SLOTS {
+                // Full: the least recently seen card makes room (it was counted above).
+                let oldest = (0..self.cards.len()).min_by_key(|&k| self.cards[k].last).unwrap_or(0);
+                let gone = self.cards[oldest];
+                cards_24h -= u32::from(gone.last > ts - DAY && gone.last <= ts);
+                cards_1h -= u32::from(gone.last > ts - HOUR && gone.last <= ts);
+                new_cards_1h -= u32::from(gone.new_at.is_some_and(|at| at > ts - HOUR && at <= ts));
+                self.cards[oldest] = seen;
+            } else {
+                self.cards.push(seen);
+            }
+            cards_24h += 1;
+            cards_1h += 1;
+            new_cards_1h += u32::from(new_card);
+        }
+        let (count_1h, sum_1h) = self.minutes.window(ts, 12);
+        let (count_24h, sum_24h) = self.hours.window(ts, 24);
+        EntityReading { count_1h, sum_1h, count_24h, sum_24h, cards_1h, cards_24h, new_cards_1h }
+    }
+
+    /// True if nothing happened here in the day before `ts`: every window reads empty.
+    fn idle_at(&self, ts: i64) -> bool {
+        self.hours.head.is_none_or(|head| i64::from(head) + 24 <= ts.div_euclid(HOUR))
+    }
+
+    /// Heap bytes held beyond the struct itself.
+    fn heap_bytes(&self) -> usize {
+        self.cards.capacity() * std::mem::size_of::<Seen>()
+    }
+}
+
+/// Windows per value, stored densely behind a key → index map; values idle for a day are
+/// dropped once an hour (of event time), so memory follows the active values, not every value
+/// ever seen.
+#[derive(Debug, Clone)]
+pub struct EntityTable<K> {
+    index: HashMap<K, u32>,
+    values: Vec<EntityWindows>,
+    /// The hour (Unix seconds / 3600) of the last sweep.
+    swept: i64,
+}
+
+impl<K> Default for EntityTable<K> {
+    fn default() -> Self {
+        Self { index: HashMap::new(), values: Vec::new(), swept: i64::MIN }
+    }
+}
+
+impl<K: Hash + Eq> EntityTable<K> {
+    /// Records a transaction at the value `key` (`make_key` runs only for a value not held) and
+    /// reads its windows.
+    pub fn observe<Q>(
+        &mut self,
+        key: &Q,
+        make_key: impl FnOnce(&Q) -> K,
+        ts: i64,
+        amount: f32,
+        card: CardToken,
+        new_card: bool,
+    ) -> EntityReading
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        if ts.div_euclid(HOUR) > self.swept {
+            self.sweep(ts);
+        }
+        let i = match self.index.get(key) {
+            Some(&i) => i,
+            None => {
+                self.values.push(EntityWindows::default());
+                let i = (self.values.len() - 1) as u32;
+                self.index.insert(make_key(key), i);
+                i
+            }
+        };
+        self.values[i as usize].observe(ts, amount, card, new_card)
+    }
+
+    /// Drops the values idle at `ts`.
+    fn sweep(&mut self, ts: i64) {
+        self.swept = ts.div_euclid(HOUR);
+        if !self.values.iter().any(|v| v.idle_at(ts)) {
+            return;
+        }
+        let old = std::mem::take(&mut self.values);
+        let mut kept = Vec::with_capacity(old.len());
+        self.index.retain(|_, i| {
+            let v = &old[*i as usize];
+            if v.idle_at(ts) {
+                return false;
+            }
+            kept.push(v.clone());
+            *i = (kept.len() - 1) as u32;
+            true
+        });
+        self.values = kept;
+        if self.index.capacity() > 4 * self.index.len() + 64 {
+            self.index.shrink_to_fit();
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// Bytes held per value, on average (the states, their card lists and the index's share;
+    /// keys' own heap not counted).
+    pub fn bytes_per_value(&self) -> usize {
+        let n = self.values.len().max(1);
+        let states = self.values.len() * std::mem::size_of::<EntityWindows>();
+        let cards: usize = self.values.iter().map(EntityWindows::heap_bytes).sum();
+        let index = self.index.capacity() * (std::mem::size_of::<K>() + std::mem::size_of::<u32>() + 1);
+        (states + cards + index) / n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn token(card: u32) -> CardToken {
+        CardToken::from_hex(&format!("{:032x}", u128::from(card) * 0x1_0000_0001)).unwrap()
+    }
+
+    /// Brute force over the raw events, the current one included: distinct cards whose latest
+    /// transaction at or before `ts` falls in the window, and the new ones among them.
+    fn brute(events: &[(i64, u32, bool, f32)], ts: i64) -> EntityReading {
+        use std::collections::BTreeMap;
+        let mut last: BTreeMap<u32, i64> = BTreeMap::new();
+        let mut new_at: BTreeMap<u32, i64> = BTreeMap::new();
+        let mut r = EntityReading::default();
+        for &(t, card, new, amount) in events.iter().filter(|e| e.0 <= ts) {
+            let l = last.entry(card).or_insert(t);
+            *l = (*l).max(t);
+            if new {
+                new_at.entry(card).or_insert(t);
+            }
+            // Buckets: 5 min for the hour, 1 h for the day.
+            if t.div_euclid(300) > ts.div_euclid(300) - 12 {
+                r.count_1h += 1;
+                r.sum_1h += amount;
+            }
+            if t.div_euclid(3600) > ts.div_euclid(3600) - 24 {
+                r.count_24h += 1;
+                r.sum_24h += amount;
+            }
+        }
+        r.cards_1h = last.values().filter(|&&l| l > ts - HOUR).count() as u32;
+        r.cards_24h = last.values().filter(|&&l| l > ts - DAY).count() as u32;
+        r.new_cards_1h = new_at.values().filter(|&&at| at > ts - HOUR).count() as u32;
+        r
+    }
+
+    proptest! {
+        #[test]
+        fn windows_and_distinct_cards_match_brute_force(
+            steps in proptest::collection::vec((0i64..1800, 0u32..40, any::<bool>(), 1u32..500), 1..300),
+        ) {
+            let mut w = EntityWindows::default();
+            let mut events = Vec::new();
+            let mut seen = std::collections::BTreeSet::new();
+            let mut ts = 1_700_000_000;
+            for (gap, card, maybe_new, cents) in steps {
+                ts += gap;
+                // A card is new to Aegis only on its first transaction ever.
+                let new = maybe_new && seen.insert(card);
+                seen.insert(card);
+                let amount = cents as f32;
+                events.push((ts, card, new, amount));
+                let got = w.observe(ts, amount, token(card), new);
+                let want = brute(&events, ts);
+                prop_assert_eq!(
+                    (got.count_1h, got.count_24h, got.cards_1h, got.cards_24h, got.new_cards_1h),
+                    (want.count_1h, want.count_24h, want.cards_1h, want.cards_24h, want.new_cards_1h)
+                );
+                prop_assert!((got.sum_1h - want.sum_1h).abs() <= 1e-3 * want.sum_1h.max(1.0));
+                prop_assert!((got.sum_24h - want.sum_24h).abs() <= 1e-3 * want.sum_24h.max(1.0));
+            }
+        }
+    }
+
+    #[test]
+    fn past_the_cap_the_day_reads_the_cap_and_the_hour_stays_exact() {
+        let mut w = EntityWindows::default();
+        let t0 = 1_700_000_000;
+        // CARD_SLOTS + 100 cards over 20 hours, then 30 cards in the last hour.
+        let n = CARD_SLOTS as u32 + 100;
+        for c in 0..n {
+            w.observe(t0 + i64::from(c) * 20 * HOUR / i64::from(n), 1.0, token(c), false);
+        }
+        let t1 = t0 + 21 * HOUR;
+        let mut r = EntityReading::default();
+        for c in 0..30 {
+            r = w.observe(t1 + i64::from(c), 1.0, token(100_000 + c), c % 3 == 0);
+        }
+        assert_eq!(r.cards_24h, CARD_SLOTS as u32);
+        assert_eq!(r.cards_1h, 30);
+        assert_eq!(r.new_cards_1h, 10);
+        assert!(w.cards.len() <= CARD_SLOTS);
+    }
+
+    #[test]
+    fn idle_values_are_swept_and_memory_follows_the_active_ones() {
+        let mut table: EntityTable<u32> = EntityTable::default();
+        let t0 = 1_700_000_000;
+        for v in 0..10_000u32 {
+            table.observe(&v, |v| *v, t0 + i64::from(v % 3600), 5.0, token(v), true);
+        }
+        assert_eq!(table.len(), 10_000);
+        // A day and more later only the values used since remain.
+        for v in 0..10u32 {
+            table.observe(&v, |v| *v, t0 + 2 * DAY + i64::from(v), 5.0, token(v), false);
+        }
+        assert_eq!(table.len(), 10);
+        // A value that comes back starts afresh.
+        let r = table.observe(&5_000, |v| *v, t0 + 2 * DAY + 60, 5.0, token(5_000), false);
+        assert_eq!((r.count_24h, r.cards_24h), (1, 1));
+        assert!(table.bytes_per_value() < 600, "{} bytes per value", table.bytes_per_value());
+    }
+}
