@@ -31,11 +31,16 @@ struct Seen {
     /// Low 32 bits of the card token (a collision within one value's few hundred cards is a
     /// one-in-ten-million event, and only merges two cards' counts).
     card: u32,
-    /// Its latest transaction here (Unix seconds).
-    last: i64,
-    /// When it first came here as a card new to Aegis (its first transaction anywhere); `None`
-    /// for a card with history.
-    new_at: Option<i64>,
+    /// Its latest transaction here (Unix seconds, as `u32`: until 2106).
+    last: u32,
+    /// When it first came here as a card new to Aegis (its first transaction anywhere); 0 for a
+    /// card with history.
+    new_at: u32,
+}
+
+/// Unix seconds as stored in [`Seen`] (clamped: real transactions are between 1970 and 2106).
+fn secs(ts: i64) -> u32 {
+    ts.clamp(1, i64::from(u32::MAX)) as u32
 }
 
 /// What the windows read, the current transaction included.
@@ -66,6 +71,9 @@ impl EntityWindows {
         self.minutes.add(ts, amount);
         self.hours.add(ts, amount);
         let card = card.as_u128() as u32;
+        let now = secs(ts);
+        // In the window of `span` seconds ending now (a later time, out of order, is not).
+        let within = |t: u32, span: u32| t != 0 && t <= now && now - t < span;
         let (mut cards_1h, mut cards_24h, mut new_cards_1h) = (0u32, 0u32, 0u32);
         let mut found = false;
         let mut i = 0;
@@ -73,27 +81,27 @@ impl EntityWindows {
         while i < self.cards.len() {
             let s = &mut self.cards[i];
             if s.card == card {
-                s.last = s.last.max(ts);
+                s.last = s.last.max(now);
                 found = true;
-            } else if s.last <= ts - DAY {
+            } else if s.last <= now && now - s.last >= DAY as u32 {
                 self.cards.swap_remove(i);
                 continue;
             }
             let s = self.cards[i];
-            cards_24h += u32::from(s.last > ts - DAY && s.last <= ts);
-            cards_1h += u32::from(s.last > ts - HOUR && s.last <= ts);
-            new_cards_1h += u32::from(s.new_at.is_some_and(|at| at > ts - HOUR && at <= ts));
+            cards_24h += u32::from(within(s.last, DAY as u32));
+            cards_1h += u32::from(within(s.last, HOUR as u32));
+            new_cards_1h += u32::from(within(s.new_at, HOUR as u32));
             i += 1;
         }
         if !found {
-            let seen = Seen { card, last: ts, new_at: new_card.then_some(ts) };
+            let seen = Seen { card, last: now, new_at: if new_card { now } else { 0 } };
             if self.cards.len() >= CARD_SLOTS {
                 // Full: the least recently seen card makes room (it was counted above).
                 let oldest = (0..self.cards.len()).min_by_key(|&k| self.cards[k].last).unwrap_or(0);
                 let gone = self.cards[oldest];
-                cards_24h -= u32::from(gone.last > ts - DAY && gone.last <= ts);
-                cards_1h -= u32::from(gone.last > ts - HOUR && gone.last <= ts);
-                new_cards_1h -= u32::from(gone.new_at.is_some_and(|at| at > ts - HOUR && at <= ts));
+                cards_24h -= u32::from(within(gone.last, DAY as u32));
+                cards_1h -= u32::from(within(gone.last, HOUR as u32));
+                new_cards_1h -= u32::from(within(gone.new_at, HOUR as u32));
                 self.cards[oldest] = seen;
             } else {
                 self.cards.push(seen);
@@ -310,6 +318,7 @@ mod tests {
         // A value that comes back starts afresh.
         let r = table.observe(&5_000, |v| *v, t0 + 2 * DAY + 60, 5.0, token(5_000), false);
         assert_eq!((r.count_24h, r.cards_24h), (1, 1));
+        assert_eq!(std::mem::size_of::<Seen>(), 12);
         assert!(table.bytes_per_value() < 600, "{} bytes per value", table.bytes_per_value());
     }
 }
