@@ -95,9 +95,11 @@ Rules files are TOML:
   scores:      score, if_score, ae_mse, fraud_probability (null without a supervised model),
                model_action (\"allow\", \"review\" or \"block\")
   features:    every feature schema name (log_amount, log_count_1h, merchant_risk_7d, ...) and,
-               in natural units, card_txn_count_1h/24h/7d/30d (int, earlier transactions of the
-               card), card_amount_sum_1h/24h, secs_since_prev, amount_ratio_30d,
-               merchant_txn_count_1d/7d/30d (int)
+               in natural units, card_txn_count_1h/24h/7d/30d (int, the card's transactions,
+               this one included), card_amount_sum_1h/24h, secs_since_prev, amount_ratio_30d,
+               merchant_txn_count_1h/24h/1d/7d/30d, merchant_cards_1h/24h (distinct cards),
+               bin_txn_count_1h/24h, bin_cards_1h/24h, bin_new_cards_1h (int; null when the
+               card column holds no card numbers)
   lists:       `merchant in blocked_merchants`, `card in stolen_cards` (managed with
                GET/POST/DELETE /lists/{name}/items)
 Write doubles with a decimal point (1000.0) and ints without (3). The decision is the most

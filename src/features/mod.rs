@@ -331,8 +331,17 @@ impl FeaturePipeline {
     /// from the store and holds it already. True if it moved the state.
     /// `stored_at` is when the stored decision's transaction arrived (Unix ms): one stored
     /// since the restore is a repeat, which never moves state.
+    /// A card this process holds no state of (first seen by the previous owner after its last
+    /// checkpoint) gets one from the message: nothing of it was in any state here. Its later
+    /// stored messages then move it once each (`applied` keeps the ones this process stores).
     pub fn replay_at(&mut self, txn: &Transaction, offset: i64, stored_at: i64, out: &mut [f32; N_FEATURES]) -> bool {
-        let Some(&slot) = self.index.get(&txn.card) else { return false };
+        let Some(&slot) = self.index.get(&txn.card) else {
+            self.observe_at(txn, offset, out);
+            let slot = self.card_slot(txn.card);
+            let state = &mut self.states[slot];
+            (state.held, state.restored_at) = (offset + 1, i64::MAX);
+            return true;
+        };
         let state = &self.states[slot as usize];
         if state.held == 0 || offset < state.applied || stored_at >= state.restored_at {
             return false;

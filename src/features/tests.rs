@@ -356,6 +356,38 @@ fn a_card_handed_over_by_checkpoint_sees_each_message_exactly_once() {
 }
 
 #[test]
+fn a_card_first_seen_after_the_checkpoint_gets_its_stored_tail_once() {
+    let key = CardKey::new(b"test");
+    let t0 = 1_700_000_000;
+    // A card whose first three messages (offsets 10..13) owner A stored after its last
+    // checkpoint, which therefore does not hold the card; then A died.
+    let msgs: Vec<Transaction> =
+        (0..5).map(|i| txn(&key, "4111111111111111", t0 + i * 300, 10.0 + i as f64, "US", "m1")).collect();
+    let mut f = [0f32; N_FEATURES];
+    let mut whole = FeaturePipeline::new(encoders(), FeatureConfig::default());
+    let expected: Vec<Vec<f32>> = msgs
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            whole.observe_at(t, 10 + i as i64, &mut f);
+            card_features(&f)
+        })
+        .collect();
+    // Owner B restored the partition (the checkpoint without this card) and gets the tail again.
+    let mut b = FeaturePipeline::new(encoders(), FeatureConfig::default());
+    for (i, t) in msgs.iter().enumerate().take(3) {
+        assert!(b.replay_at(t, 10 + i as i64, 1_000 + i as i64, &mut f), "stored message {i} moves the new state");
+    }
+    assert!(!b.replay_at(&msgs[2], 12, 1_002, &mut f), "once");
+    for (i, t) in msgs.iter().enumerate().skip(3) {
+        b.observe_at(t, 10 + i as i64, &mut f);
+        assert_eq!(card_features(&f), expected[i], "message {i} sees the card's whole history");
+    }
+    // A repeat of a message B stored itself moves nothing.
+    assert!(!b.replay_at(&msgs[4], 14, 5_000, &mut f));
+}
+
+#[test]
 fn issuer_range_features_come_from_card_numbers_and_are_missing_for_customer_ids() {
     let key = CardKey::new(b"test");
     let t0 = 1_700_000_000;
