@@ -15,9 +15,9 @@
 //! at the cap and the 1 h figures stay exact while the hour itself has at most that many cards.
 
 use super::ring::Ring;
+use super::table::DenseTable;
 use crate::domain::CardToken;
 use std::borrow::Borrow;
-use std::collections::HashMap;
 use std::hash::Hash;
 
 /// Distinct cards remembered per value.
@@ -126,20 +126,18 @@ impl EntityWindows {
     }
 }
 
-/// Windows per value, stored densely behind a key → index map; values idle for a day are
-/// dropped once an hour (of event time), so memory follows the active values, not every value
-/// ever seen.
+/// Windows per value, stored densely ([`DenseTable`]); values idle for a day are dropped once
+/// an hour (of event time), so memory follows the active values, not every value ever seen.
 #[derive(Debug, Clone)]
 pub struct EntityTable<K> {
-    index: HashMap<K, u32>,
-    values: Vec<EntityWindows>,
+    table: DenseTable<K, EntityWindows>,
     /// The hour (Unix seconds / 3600) of the last sweep.
     swept: i64,
 }
 
 impl<K> Default for EntityTable<K> {
     fn default() -> Self {
-        Self { index: HashMap::new(), values: Vec::new(), swept: i64::MIN }
+        Self { table: DenseTable::default(), swept: i64::MIN }
     }
 }
 
@@ -160,59 +158,29 @@ impl<K: Hash + Eq> EntityTable<K> {
         Q: Hash + Eq + ?Sized,
     {
         if ts.div_euclid(HOUR) > self.swept {
-            self.sweep(ts);
-        }
-        let i = match self.index.get(key) {
-            Some(&i) => i,
-            None => {
-                self.values.push(EntityWindows::default());
-                let i = (self.values.len() - 1) as u32;
-                self.index.insert(make_key(key), i);
-                i
+            self.swept = ts.div_euclid(HOUR);
+            if self.table.values().iter().any(|v| v.idle_at(ts)) {
+                self.table.retain(|v| !v.idle_at(ts));
             }
-        };
-        self.values[i as usize].observe(ts, amount, card, new_card)
-    }
-
-    /// Drops the values idle at `ts`.
-    fn sweep(&mut self, ts: i64) {
-        self.swept = ts.div_euclid(HOUR);
-        if !self.values.iter().any(|v| v.idle_at(ts)) {
-            return;
         }
-        let old = std::mem::take(&mut self.values);
-        let mut kept = Vec::with_capacity(old.len());
-        self.index.retain(|_, i| {
-            let v = &old[*i as usize];
-            if v.idle_at(ts) {
-                return false;
-            }
-            kept.push(v.clone());
-            *i = (kept.len() - 1) as u32;
-            true
-        });
-        self.values = kept;
-        if self.index.capacity() > 4 * self.index.len() + 64 {
-            self.index.shrink_to_fit();
-        }
+        self.table.get_or_insert(key, make_key).observe(ts, amount, card, new_card)
     }
 
     pub fn len(&self) -> usize {
-        self.values.len()
+        self.table.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
+        self.table.is_empty()
     }
 
     /// Bytes held per value, on average (the states, their card lists and the index's share;
     /// keys' own heap not counted).
     pub fn bytes_per_value(&self) -> usize {
-        let n = self.values.len().max(1);
-        let states = self.values.len() * std::mem::size_of::<EntityWindows>();
-        let cards: usize = self.values.iter().map(EntityWindows::heap_bytes).sum();
-        let index = self.index.capacity() * (std::mem::size_of::<K>() + std::mem::size_of::<u32>() + 1);
-        (states + cards + index) / n
+        let values = self.table.values();
+        let states = std::mem::size_of_val(values);
+        let cards: usize = values.iter().map(EntityWindows::heap_bytes).sum();
+        (states + cards + self.table.index_bytes()) / values.len().max(1)
     }
 }
 

@@ -11,9 +11,6 @@
 //! Memory: [`DAYS`] days of two `u32` counters per entity (`BENCHMARKS.md` has bytes per
 //! merchant); days older than the ring are dropped as time moves on.
 
-use std::collections::HashMap;
-use std::hash::Hash;
-
 /// Days kept per entity: a 30-day window behind a label delay of up to [`MAX_DELAY_DAYS`].
 pub const DAYS: usize = 64;
 /// The longest label delay the windows support.
@@ -143,45 +140,7 @@ pub fn prior(global: &DailyCounts, today: u32, delay_days: u32) -> f64 {
 }
 
 /// Daily counts per entity, stored densely behind a key → index map.
-#[derive(Debug, Clone)]
-pub struct RiskTable<K> {
-    index: HashMap<K, u32>,
-    counts: Vec<DailyCounts>,
-}
-
-impl<K> Default for RiskTable<K> {
-    fn default() -> Self {
-        Self { index: HashMap::new(), counts: Vec::new() }
-    }
-}
-
-impl<K: Hash + Eq> RiskTable<K> {
-    /// The entity's counts, created empty on first use (`make_key` only runs then).
-    pub fn get_or_insert<Q>(&mut self, key: &Q, make_key: impl FnOnce(&Q) -> K) -> &mut DailyCounts
-    where
-        K: std::borrow::Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        let i = match self.index.get(key) {
-            Some(&i) => i,
-            None => {
-                self.counts.push(DailyCounts::default());
-                let i = (self.counts.len() - 1) as u32;
-                self.index.insert(make_key(key), i);
-                i
-            }
-        };
-        &mut self.counts[i as usize]
-    }
-
-    pub fn len(&self) -> usize {
-        self.counts.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.counts.is_empty()
-    }
-}
+pub type RiskTable<K> = super::table::DenseTable<K, DailyCounts>;
 
 #[cfg(test)]
 mod tests {

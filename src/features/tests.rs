@@ -302,6 +302,20 @@ fn card_features(f: &[f32; N_FEATURES]) -> Vec<f32> {
         .collect()
 }
 
+/// The card features of each message as one owner that sees the whole partition computes them
+/// (messages at consecutive offsets from `first`).
+fn one_owner(msgs: &[Transaction], first: i64) -> Vec<Vec<f32>> {
+    let mut whole = FeaturePipeline::new(encoders(), FeatureConfig::default());
+    let mut f = [0f32; N_FEATURES];
+    msgs.iter()
+        .enumerate()
+        .map(|(i, t)| {
+            whole.observe_at(t, first + i as i64, &mut f);
+            card_features(&f)
+        })
+        .collect()
+}
+
 #[test]
 fn a_card_handed_over_by_checkpoint_sees_each_message_exactly_once() {
     let key = CardKey::new(b"test");
@@ -311,16 +325,7 @@ fn a_card_handed_over_by_checkpoint_sees_each_message_exactly_once() {
     let card = msgs[0].card;
     let offset = |i: usize| 100 + i as i64;
     let mut f = [0f32; N_FEATURES];
-    // One owner that sees the whole partition.
-    let mut whole = FeaturePipeline::new(encoders(), FeatureConfig::default());
-    let expected: Vec<Vec<f32>> = msgs
-        .iter()
-        .enumerate()
-        .map(|(i, t)| {
-            whole.observe_at(t, offset(i), &mut f);
-            card_features(&f)
-        })
-        .collect();
+    let expected = one_owner(&msgs, offset(0));
 
     // Owner A scores 0..=3, checkpoints (resume at offset(2): 2 and 3 are not committed yet),
     // then stores 4 (arrived at 1,000 ms) and dies.
@@ -364,15 +369,7 @@ fn a_card_first_seen_after_the_checkpoint_gets_its_stored_tail_once() {
     let msgs: Vec<Transaction> =
         (0..5).map(|i| txn(&key, "4111111111111111", t0 + i * 300, 10.0 + i as f64, "US", "m1")).collect();
     let mut f = [0f32; N_FEATURES];
-    let mut whole = FeaturePipeline::new(encoders(), FeatureConfig::default());
-    let expected: Vec<Vec<f32>> = msgs
-        .iter()
-        .enumerate()
-        .map(|(i, t)| {
-            whole.observe_at(t, 10 + i as i64, &mut f);
-            card_features(&f)
-        })
-        .collect();
+    let expected = one_owner(&msgs, 10);
     // Owner B restored the partition (the checkpoint without this card) and gets the tail again.
     let mut b = FeaturePipeline::new(encoders(), FeatureConfig::default());
     for (i, t) in msgs.iter().enumerate().take(3) {
@@ -434,4 +431,27 @@ fn feature_positions_are_found_by_name_at_compile_time() {
         assert_eq!(feature_at(name), i);
     }
     assert_eq!(at::BIN_FEATURES.len(), FEATURE_NAMES.iter().filter(|n| n.starts_with("bin_")).count());
+}
+
+#[test]
+fn another_workers_transactions_raise_a_ranges_counts_and_so_its_risk() {
+    let key = CardKey::new(b"test");
+    let day = 86_400;
+    let t0 = 1_700_006_400 - 1_700_006_400 % day;
+    let pan = "4556931234567897";
+    let risk_with = |shared_txns: u32| {
+        let mut p = FeaturePipeline::new(encoders(), FeatureConfig::default());
+        let mut f = [0f32; N_FEATURES];
+        // Two transactions of the range on day 0, one later found fraud.
+        let first = txn(&key, pan, t0 + 60, 20.0, "US", "m1");
+        p.observe(&first, &mut f);
+        p.observe(&txn(&key, pan, t0 + 120, 20.0, "US", "m1"), &mut f);
+        p.observe_label(&first, t0 + day, true);
+        // Another worker's share of that day, read from the store (`entity_days`).
+        p.raise_txns(Entity::Bin, "455693", (t0 / day) as u32, shared_txns);
+        p.observe(&txn(&key, pan, t0 + 10 * day, 20.0, "US", "m1"), &mut f);
+        f[feature_index("bin_risk_30d").unwrap()]
+    };
+    let (alone, shared) = (risk_with(0), risk_with(200));
+    assert!(alone > 2.0 * shared && shared > 0.0, "1 fraud in 2 vs in 200: {alone} vs {shared}");
 }

@@ -118,3 +118,33 @@ fn load_errors_name_the_rule_and_its_position() {
     let two = "[[rule]]\nname = \"x\"\nwhen = \"true\"\naction = \"block\"\nreason = \"r\"\n";
     assert!(err(&format!("{two}{two}")).contains("same name"));
 }
+
+#[test]
+fn the_issuer_range_features_read_in_natural_units_and_as_null_when_missing() {
+    let text = r#"
+[[rule]]
+name = "bin-attack"
+when = "bin_new_cards_1h >= 20 && merchant_cards_1h > 10"
+action = "block"
+reason = "many new cards of one range"
+
+[[rule]]
+name = "no-bin"
+when = "bin_new_cards_1h == null"
+action = "review"
+reason = "not a card number"
+"#;
+    let set = RuleSet::parse(text, &Lists::default()).unwrap();
+    let at = |n: &str| crate::features::feature_index(n).unwrap();
+    let mut features = [0.0; N_FEATURES];
+    features[at("bin_log_new_cards_1h")] = 25f32.ln_1p();
+    features[at("merchant_log_cards_1h")] = 30f32.ln_1p();
+    let lists = Lists::default();
+    assert_eq!(matches(&set, &lists, &txn(10.0, "FR", "M1"), &features), ["bin-attack"]);
+    // A customer id: the range's features are missing (NaN), which rules read as null.
+    features[at("bin_log_new_cards_1h")] = f32::NAN;
+    assert_eq!(matches(&set, &lists, &txn(10.0, "FR", "M1"), &features), ["no-bin"]);
+    // Comparing null with a number is a run-time error, counted, never a match (as for
+    // `fraud_probability`): a rule that must cope writes `bin_new_cards_1h != null && …`.
+    assert_eq!(set.errors().collect::<Vec<_>>(), [("bin-attack", 1), ("no-bin", 0)]);
+}

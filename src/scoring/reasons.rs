@@ -150,6 +150,35 @@ mod tests {
     }
 
     #[test]
+    fn the_hours_of_a_merchant_and_a_range_become_sentences_and_missing_values_none() {
+        let txn = Transaction {
+            txn_id: "t".into(),
+            timestamp: 0,
+            card: CardKey::new(b"k").token("4556931234567890"),
+            amount: 20.0,
+            country: Country::parse("FR").unwrap(),
+            merchant: "S7".into(),
+            merchant_category: None,
+            bin: Some(455_693),
+        };
+        let mut features = [0f32; N_FEATURES];
+        let mut contributions = [0f32; N_FEATURES + 2];
+        for (name, v, c) in [("bin_log_new_cards_1h", 27f32, 3.0), ("merchant_log_cards_1h", 38f32, 2.0)] {
+            features[feature_index(name).unwrap()] = v.ln_1p();
+            contributions[feature_index(name).unwrap()] = c;
+        }
+        let r = explain_supervised(&txn, &features, &contributions, 3);
+        assert_eq!(
+            r,
+            ["27 new cards of BIN 455693 in the last hour", "38 different cards at merchant S7 in the last hour"]
+        );
+        // Missing (a customer id): no sentence, whatever the contribution.
+        features[feature_index("bin_log_new_cards_1h").unwrap()] = f32::NAN;
+        let r = explain_supervised(&txn, &features, &contributions, 3);
+        assert_eq!(r, ["38 different cards at merchant S7 in the last hour"]);
+    }
+
+    #[test]
     fn largest_errors_become_sentences() {
         let txn = Transaction {
             txn_id: "t".into(),
