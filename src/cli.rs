@@ -216,9 +216,10 @@ pub struct PaceArgs {
     /// Seconds between transactions (another way to say --rate: 0.2 = 5/s).
     #[arg(long)]
     pub interval: Option<f64>,
-    /// Requests in flight at most.
-    #[arg(long, default_value_t = 8)]
-    pub concurrency: usize,
+    /// Requests in flight at most [default: 8 for the API; 10000 for Kafka, whose producer
+    /// queues the messages itself: they are enqueued in order, so a card's stay in order].
+    #[arg(long)]
+    pub concurrency: Option<usize>,
 }
 
 #[derive(Debug, Args)]

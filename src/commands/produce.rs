@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 pub fn run(args: &ProduceArgs) -> anyhow::Result<()> {
     ensure!(args.pace.count > 0, "--count must be at least 1");
-    let pace = Pace::new(args.pace.rate, args.pace.interval, args.pace.concurrency)?;
+    let pace = Pace::new(args.pace.rate, args.pace.interval, concurrency(args))?;
     let items = match &args.data {
         Some(path) => {
             let rows = crate::ingest::read_requests(path, &args.columns)?;
@@ -33,6 +33,16 @@ pub fn run(args: &ProduceArgs) -> anyhow::Result<()> {
     println!("{}", summary.report());
     ensure!(summary.errors < summary.sent, "every request failed");
     Ok(())
+}
+
+/// Messages in flight: `--concurrency`, or by default 8 HTTP requests (a few connections keep a
+/// server busy) or 10,000 Kafka messages. A Kafka send is an enqueue into librdkafka, which
+/// batches (`linger.ms`); waiting for delivery reports 8 at a time held the producer to one
+/// batch per linger, about a thousandth of its speed.
+fn concurrency(args: &ProduceArgs) -> usize {
+    const HTTP: usize = 8;
+    const KAFKA: usize = 10_000;
+    args.pace.concurrency.unwrap_or(if args.target.starts_with("kafka://") { KAFKA } else { HTTP })
 }
 
 /// The target named by `--target`: `http://…` (the API) or `kafka://…` (a topic).
@@ -88,4 +98,25 @@ fn flagged_line(item: &Outgoing, reply: &Reply) -> String {
         reply.reasons.join("; "),
         if item.label == Some(true) { "  [labelled fraud]" } else { "" }
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn in_flight(args: &[&str]) -> usize {
+        let cli = Cli::try_parse_from(["aegis", "produce"].iter().chain(args)).unwrap();
+        let Command::Produce(p) = cli.command else { panic!("not produce") };
+        concurrency(&p)
+    }
+
+    #[test]
+    fn kafka_keeps_thousands_of_messages_in_flight_and_http_a_few_requests() {
+        assert_eq!(in_flight(&["--target", "kafka://127.0.0.1:9092/tx"]), 10_000);
+        assert_eq!(in_flight(&["--target", "http://127.0.0.1:8000"]), 8);
+        assert_eq!(in_flight(&[]), 8);
+        assert_eq!(in_flight(&["--target", "kafka://127.0.0.1:9092/tx", "--concurrency", "64"]), 64);
+    }
 }
