@@ -7,8 +7,9 @@ use std::path::PathBuf;
 
 /// Aegis: real-time credit-card fraud detection.
 ///
-/// Generate synthetic transactions, train an Isolation Forest and an autoencoder on them (or on
-/// your own CSV), and evaluate the models on labelled data.
+/// Generate synthetic transactions; train an Isolation Forest, an autoencoder and (with labels)
+/// gradient-boosted trees on them or on your own CSV; evaluate; serve decisions over HTTP or
+/// Kafka with rules, lists and a review dashboard.
 #[derive(Debug, Parser)]
 #[command(name = "aegis", version, about, long_about, propagate_version = true)]
 pub struct Cli {
@@ -37,7 +38,8 @@ pub enum Command {
     #[command(subcommand, after_long_help = RULES_HELP)]
     Rules(RulesCommand),
     /// Run the HTTP scoring API: POST /predict, /predict/batch, /health, /ready, /metrics,
-    /// /openapi.json. Every decision is committed to SQLite before it is answered.
+    /// /openapi.json, labels, lists, admin routes and the dashboard. Every decision is committed
+    /// to the results store (SQLite or PostgreSQL) before it is answered.
     Serve(ServeArgs),
     /// Send transactions to a running API, paced, and summarise the decisions and latency.
     Produce(ProduceArgs),

@@ -213,7 +213,9 @@ fn fit_supervised(
     let valid_frauds = valid_rows.iter().filter(|&&i| is_fraud(i)).count();
     if fit_frauds < MIN_POSITIVES || valid_rows.is_empty() || fit_frauds == fit_rows.len() {
         return Ok(Err(format!(
-            "{} labelled training rows with {} known frauds ({} needed to learn from, and a newer slice to validate on)",
+            "{} labelled training rows with {} known frauds ({} needed to learn from, and a newer slice to validate on; \
+             a row counts as labelled only once its label was known by the end of the training window: a fraud label \
+             from when it was reported, a legitimate one a label delay after its transaction)",
             labelled.len(),
             fit_frauds + valid_frauds,
             MIN_POSITIVES
