@@ -28,7 +28,8 @@ struct Tally {
     verdicts_changed: u64,
     unknown: u64,
     invalid: u64,
-    problems: Vec<String>,
+    /// (line, what is wrong), the first [`SHOW`] of each kind; printed in line order.
+    problems: Vec<(u64, String)>,
 }
 
 fn import(args: &LabelsImportArgs) -> anyhow::Result<()> {
@@ -93,7 +94,9 @@ fn import(args: &LabelsImportArgs) -> anyhow::Result<()> {
             Ok(label) => batch.push((line, label)),
             Err(e) => {
                 tally.invalid += 1;
-                problem(&mut tally, format!("line {line}: {}", e.message));
+                if tally.invalid <= SHOW as u64 {
+                    tally.problems.push((line, e.message));
+                }
             }
         }
         if batch.len() == BATCH {
@@ -107,16 +110,27 @@ fn import(args: &LabelsImportArgs) -> anyhow::Result<()> {
         "{} rows: {} labels stored ({} changed a verdict), {} unchanged (already stored, or older than this source's), {} for unknown transactions, {} invalid",
         tally.rows, tally.stored, tally.verdicts_changed, tally.unchanged, tally.unknown, tally.invalid
     );
-    for p in &tally.problems {
-        println!("  {p}");
+    // Invalid rows are found while reading, unknown ones when their batch is stored.
+    tally.problems.sort_by_key(|p| p.0);
+    for (line, p) in tally.problems.iter().take(SHOW) {
+        println!("  line {line}: {p}");
     }
-    if tally.problems.len() as u64 > SHOW as u64 {
+    if tally.invalid + tally.unknown > SHOW as u64 {
         println!("  …");
     }
+    let kept = tally.stored + tally.unchanged;
     ensure!(
-        tally.invalid == 0,
-        "{} invalid rows were not stored (the valid ones were); fix them and import the file again",
-        tally.invalid
+        tally.invalid + tally.unknown == 0,
+        "{} of {} rows were not stored ({} invalid, {} for unknown transactions); {}",
+        tally.invalid + tally.unknown,
+        tally.rows,
+        tally.invalid,
+        tally.unknown,
+        match kept {
+            0 => "no row was stored".to_owned(),
+            1 => "the other one was (importing the file again changes nothing for it)".to_owned(),
+            n => format!("the other {n} were (importing the file again changes nothing for them)"),
+        }
     );
     Ok(())
 }
@@ -136,17 +150,13 @@ fn flush(store: &mut Store, batch: &mut Vec<(u64, LabelIn)>, origin: &str, tally
             LabelOutcome::Unchanged => tally.unchanged += 1,
             LabelOutcome::UnknownTxn => {
                 tally.unknown += 1;
-                problem(tally, format!("line {line}: no scored transaction has txn_id `{}`", label.txn_id));
+                if tally.unknown <= SHOW as u64 {
+                    tally.problems.push((line, format!("no scored transaction has txn_id `{}`", label.txn_id)));
+                }
             }
         }
     }
     Ok(())
-}
-
-fn problem(tally: &mut Tally, message: String) {
-    if tally.problems.len() < SHOW {
-        tally.problems.push(message);
-    }
 }
 
 /// Column names for [`FIELDS`], from `field=COLUMN` pairs.

@@ -191,6 +191,8 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
 /// A fingerprint of a results database's content for the manifest: its row count and newest
 /// transaction and verdict (hashing a live database file would race its writers).
 fn store_digest(db: &crate::store::Location) -> anyhow::Result<String> {
+    // Opening would create a mistyped SQLite path as an empty database.
+    anyhow::ensure!(db.exists(), "{db} does not exist (run `aegis serve` or `aegis demo` first)");
     let mut store = crate::store::Store::open(db)?;
     let text = format!("{db}:{}:{:?}:{}", store.count()?, store.latest_timestamp()?, store.last_verdict_seq()?);
     Ok(format!("{:x}", Sha256::digest(text.as_bytes())))

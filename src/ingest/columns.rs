@@ -82,6 +82,15 @@ impl ColumnMap {
             idx[i] = headers.iter().position(|h| h == self.names[i]);
             if idx[i].is_none() && *required {
                 let have: Vec<&str> = headers.iter().collect();
+                if let [only] = have.as_slice()
+                    && let Some(sep) = [';', '\t', '|'].into_iter().find(|&c| only.contains(c))
+                {
+                    bail!(
+                        "the header looks {}-separated ({only}): aegis reads comma-separated files; \
+                         convert the file first",
+                        if sep == '\t' { "tab".to_owned() } else { format!("`{sep}`") }
+                    );
+                }
                 bail!(
                     "no column `{}` for the {field} field (the header has: {}); map it with --columns {field}=COLUMN",
                     self.names[i],

@@ -52,6 +52,10 @@ fn errors_name_the_line_and_column() {
 
     let err = format!("{:#}", read("a,b\n1,2\n", "", false).unwrap_err());
     assert!(err.contains("no column `timestamp`"), "{err}");
+    // A `;`-separated file is one column to a comma reader: say so, not "map it with --columns".
+    let semi = GOOD.replace(',', ";");
+    let err = format!("{:#}", read(&semi, "", false).unwrap_err());
+    assert!(err.contains("looks `;`-separated") && !err.contains("--columns"), "{err}");
 
     let err = read(GOOD, "cardd=X", false).unwrap_err().to_string();
     assert!(err.contains("unknown field `cardd`"), "{err}");

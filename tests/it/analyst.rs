@@ -327,6 +327,13 @@ fn retraining_from_the_store_runs_the_loop_without_a_csv() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success(), "an invalid row fails the import: {stdout}");
     assert!(stdout.contains("1 invalid") && stdout.contains("for unknown transactions"), "{stdout}");
+    // The problems in line order (invalid rows are found on reading, unknown ones on storing),
+    // and the error says what was stored.
+    let lines: Vec<u64> =
+        stdout.lines().filter_map(|l| l.trim().strip_prefix("line ")?.split(':').next()?.parse().ok()).collect();
+    assert!(!lines.is_empty() && lines.windows(2).all(|w| w[0] < w[1]), "{stdout}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("were not stored") && stderr.contains("the other"), "{stderr}");
     let stored: i64 = rusqlite::Connection::open(d.join("results.db"))
         .unwrap()
         .query_row("SELECT COUNT(*) FROM results WHERE verdict = 'fraud'", [], |r| r.get(0))

@@ -33,6 +33,9 @@ fn bad_flags_and_missing_files() {
     assert!(err.contains("--rows"), "{err}");
     let err = aegis_err(d, &["generate", "--merchants", "3", "--out", "x.csv"]);
     assert!(err.contains("--merchants must be at least 25"), "{err}");
+    let err = aegis_err(d, &["train", "--db", "typo.db"]);
+    assert!(err.contains("typo.db does not exist"), "{err}");
+    assert!(!d.join("typo.db").exists(), "a mistyped --db is not created");
     let err = aegis_err(d, &["train", "--data", "nope.csv"]);
     assert!(err.starts_with("error: cannot open nope.csv"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
