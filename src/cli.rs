@@ -57,9 +57,10 @@ pub enum LabelsCommand {
     /// Import a labels CSV (a chargeback file, a case-management export) into the results
     /// database, validated like `POST /labels`: one row per label with `txn_id`, `label`
     /// (fraud/legit, or 1/0) and optionally `reported_at` (RFC 3339 or Unix seconds; default
-    /// now), `source` and `note`. Rows that fail are reported with their line and nothing is
-    /// stored for them; the rest are stored. A running `serve` or `consume` sharing the database
-    /// picks the new verdicts up within seconds.
+    /// now), `source` and `note`. Rows that fail (invalid, or naming a transaction the store
+    /// does not have) are reported with their line, in line order, and nothing is stored for
+    /// them; the rest are stored, and the exit code is non-zero. A running `serve` or `consume`
+    /// sharing the database picks the new verdicts up within seconds.
     Import(LabelsImportArgs),
 }
 
