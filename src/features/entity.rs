@@ -115,9 +115,11 @@ impl EntityWindows {
         EntityReading { count_1h, sum_1h, count_24h, sum_24h, cards_1h, cards_24h, new_cards_1h }
     }
 
-    /// True if nothing happened here in the day before `ts`: every window reads empty.
+    /// True if nothing happened here in the day before `ts`: every window reads empty. The
+    /// newest hour bucket may hold a transaction up to an hour later than the bucket's start,
+    /// and distinct cards count in seconds, so a value is idle a full day after that hour ends.
     fn idle_at(&self, ts: i64) -> bool {
-        self.hours.head.is_none_or(|head| i64::from(head) + 24 <= ts.div_euclid(HOUR))
+        self.hours.head.is_none_or(|head| i64::from(head) + 25 <= ts.div_euclid(HOUR))
     }
 
     /// Heap bytes held beyond the struct itself.
@@ -288,5 +290,16 @@ mod tests {
         assert_eq!((r.count_24h, r.cards_24h), (1, 1));
         assert_eq!(std::mem::size_of::<Seen>(), 12);
         assert!(table.bytes_per_value() < 600, "{} bytes per value", table.bytes_per_value());
+    }
+
+    #[test]
+    fn a_card_of_the_last_24_hours_survives_the_sweep() {
+        let mut table: EntityTable<u32> = EntityTable::default();
+        // At the end of hour H, then 23 h 50 min later (hour H + 24): the first card is still
+        // within the day, though its hour bucket has left the 24-hour ring.
+        let t0 = 1_700_000_000 / 3600 * 3600 + 3590;
+        table.observe(&1, |v| *v, t0, 5.0, token(1), false);
+        let r = table.observe(&1, |v| *v, t0 + DAY - 600, 5.0, token(2), false);
+        assert_eq!(r.cards_24h, 2);
     }
 }
