@@ -26,6 +26,7 @@ fn main() {
         merchant: "M000001".into(),
         merchant_category: None,
         bin: None,
+        fields: Default::default(),
     };
     let tokens: Vec<_> = (0..CARDS).map(|i| key.token(&i.to_string())).collect();
     let mut out = [0f32; N_FEATURES];

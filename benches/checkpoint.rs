@@ -28,6 +28,7 @@ fn main() {
         merchant: String::new(),
         merchant_category: None,
         bin: None,
+        fields: Default::default(),
     };
     let merchants: Vec<String> = (0..5_000).map(|m| format!("M{m:06}")).collect();
     for (i, token) in tokens.iter().enumerate() {

@@ -80,6 +80,7 @@ fn result(i: usize, start_ms: i64) -> ScoredTransaction {
         model_version: "bench".into(),
         received_at: start_ms + i as i64 * 7,
         latency_us: 300 + (i % 700) as u32,
+        fields: None,
         fraud_probability: None,
         rules: Vec::new(),
         shadow: None,

@@ -46,7 +46,9 @@ fn scoring(c: &mut Criterion) {
     let mut j = 0;
     c.bench_function("validate_and_score (JSON value -> validated -> scored)", |b| {
         b.iter(|| {
-            let valid = TransactionIn::validate(black_box(&requests[j % requests.len()]), &key, now).expect("valid");
+            let valid =
+                TransactionIn::validate(black_box(&requests[j % requests.len()]), &key, &Default::default(), now)
+                    .expect("valid");
             j += 1;
             scorer.score(&valid.txn, None).expect("scores")
         })
@@ -56,7 +58,7 @@ fn scoring(c: &mut Criterion) {
     // natural units, scores, and membership in a 10,000-merchant list), on scored transactions.
     let lists =
         Lists::new(1, [("watched_merchants".to_owned(), (0..10_000).map(|k| format!("M{k:06}")).collect())].into());
-    let rules = RuleSet::parse(RULES, &lists).expect("the bench rules compile");
+    let rules = RuleSet::parse(RULES, &lists, &Default::default()).expect("the bench rules compile");
     let decisions: Vec<_> =
         stream.iter().take(2_000).map(|r| (r, scorer.score(&r.txn, None).expect("scores"))).collect();
     let cards: Vec<String> = decisions.iter().map(|(r, _)| r.txn.card.to_string()).collect();
@@ -77,6 +79,24 @@ fn scoring(c: &mut Criterion) {
             rules.evaluate(black_box(&input), &lists, &mut matches);
             k += 1;
             matches.len()
+        })
+    });
+
+    // The same with a schema's declared fields: examples/schema.toml (2 categories, 3 entities,
+    // a location: 45 features more).
+    let schema = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/schema.toml");
+    let (with_fields, _, rows, split) = common::trained_with(dir.path(), Some(schema));
+    let mut scorer = Scorer::new(with_fields).expect("scorer");
+    for r in &rows[..split] {
+        scorer.observe(&r.txn);
+    }
+    let stream = &rows[split..];
+    let mut i = 0;
+    c.bench_function("score_transaction_with_schema (6 declared fields, 95 features)", |b| {
+        b.iter(|| {
+            let d = scorer.score(black_box(&stream[i % stream.len()].txn), None).expect("scores");
+            i += 1;
+            d
         })
     });
 

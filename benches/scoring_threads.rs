@@ -35,7 +35,7 @@ fn measure(scorer: &Mutex<Scorer>, stream: &[Transaction], threads: usize, mode:
             s.spawn(|| {
                 let bundle = std::sync::Arc::clone(scorer.lock().expect("lock").bundle());
                 let mut scratch = bundle.models.scratch();
-                let mut contributions = [0.0; aegis::features::N_FEATURES + 2];
+                let mut contributions = Vec::new();
                 let (mut mine, mut waited) = (Duration::ZERO, Duration::ZERO);
                 for _ in 0..PER_THREAD {
                     let txn = &stream[next.fetch_add(1, Ordering::Relaxed) % stream.len()];
@@ -98,8 +98,7 @@ fn main() {
     let mut locked = Duration::ZERO;
     for chunk in stream.chunks(512).cycle().take(80) {
         let taken = Instant::now();
-        let rows: Vec<(&Transaction, [f32; aegis::features::N_FEATURES])> =
-            chunk.iter().map(|t| (t, guard.features(t, None))).collect();
+        let rows: Vec<(&Transaction, Vec<f32>)> = chunk.iter().map(|t| (t, guard.features(t, None))).collect();
         locked += taken.elapsed();
         scored += decide_batch(&bundle, &rows).into_iter().filter(Result::is_ok).count();
     }

@@ -402,6 +402,12 @@ pub struct DataArgs {
 pub struct TrainArgs {
     #[command(flatten)]
     pub data: DataArgs,
+    /// A schema file declaring the team's own fields (channel, device, IP, e-mail, location, …)
+    /// and their CSV columns: each becomes features, a `/predict` key and a rule variable. The
+    /// bundle carries it, so `serve`, `consume` and `evaluate` need no flag (examples/schema.toml,
+    /// docs/schema.md).
+    #[arg(long, value_name = "SCHEMA_TOML")]
+    pub schema: Option<PathBuf>,
     /// Directory of model bundles; the new bundle goes to <out>/<version> and <out>/current
     /// points to it.
     #[arg(long, default_value = "models")]

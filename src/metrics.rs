@@ -64,6 +64,9 @@ pub struct Metrics {
     model: Family<ModelLabels, Gauge>,
     rule_matches: Family<RuleLabels, Counter>,
     rule_errors: Family<RuleLabels, Gauge>,
+    /// Stream messages carrying a key that is neither a core nor a declared field (scored all
+    /// the same; the key is logged once per process).
+    unknown_fields: Counter,
     answers: std::sync::Mutex<AnswerWindow>,
 }
 
@@ -138,6 +141,12 @@ impl Default for Metrics {
             "Run-time errors per rule since its rules file was loaded (an errored rule does not match)",
             rule_errors.clone(),
         );
+        let unknown_fields = Counter::default();
+        registry.register(
+            "unknown_fields",
+            "Stream messages scored despite a key that is neither a transaction field nor a declared one",
+            unknown_fields.clone(),
+        );
         Self {
             registry,
             http_requests,
@@ -151,6 +160,7 @@ impl Default for Metrics {
             model,
             rule_matches,
             rule_errors,
+            unknown_fields,
             answers: std::sync::Mutex::default(),
         }
     }
@@ -170,6 +180,10 @@ impl Metrics {
     /// and commit included, as the upper bound of its histogram bucket (µs).
     pub fn predict_p99_us(&self) -> Option<u64> {
         self.answers.lock().unwrap_or_else(std::sync::PoisonError::into_inner).p99_us(minute_now())
+    }
+
+    pub fn count_unknown_field(&self) {
+        self.unknown_fields.inc();
     }
 
     pub fn count_decision(&self, action: Action) {

@@ -24,6 +24,7 @@ pub fn result(i: u64, action: Action) -> ScoredTransaction {
         model_version: "bench".into(),
         received_at: 1_735_689_600_000 + i as i64,
         latency_us: 7,
+        fields: None,
         fraud_probability: None,
         rules: Vec::new(),
         shadow: None,

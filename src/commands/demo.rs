@@ -10,6 +10,9 @@ use anyhow::{Context, ensure};
 use clap::Parser;
 use std::sync::Arc;
 
+/// The schema of the generator's extra columns (examples/schema.toml).
+const DEMO_SCHEMA: &str = include_str!("../../examples/schema.toml");
+
 pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     ensure!(args.count > 0, "--count must be at least 1");
     // One request at a time: concurrent requests can overtake each other, and a card's features
@@ -24,16 +27,31 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         args.service.store.db.file(),
         args.service.store.card_key_file.as_deref(),
     )?;
-    let rows = read_transactions(&args.data, &ColumnMap::default(), &key, false, |_| {})?.rows;
+    // The generator's card-not-present fields, declared as examples/schema.toml does (a bundle
+    // trained before keeps the fields it was trained with).
+    let existing = Bundle::load(&args.models).ok();
+    let schema = match &existing {
+        Some(bundle) => bundle.manifest.schema.fields.clone(),
+        None => crate::fields::Schema::parse(DEMO_SCHEMA)?,
+    };
+    let columns = ColumnMap::default().with_schema(schema);
+    let rows = read_transactions(&args.data, &columns, &key, false, |_| {})?.rows;
     ensure!(rows.len() > args.count + 100, "{data} has {} rows; the demo needs more than --count + 100", rows.len());
     let split = fraud_window(&rows, args.count);
     let end = split + args.count;
     let cutoff = crate::commands::rfc3339(rows[split].txn.timestamp);
 
     let models = args.models.to_string_lossy().into_owned();
-    if Bundle::load(&args.models).is_err() {
-        println!("No model bundle in {models}: training one on the transactions before {cutoff}.");
-        subcommand(&["train", "--data", &data, "--out", &models, "--to", &cutoff])?;
+    if existing.is_none() {
+        let schema = args.data.with_file_name("schema.toml");
+        if !schema.exists() {
+            std::fs::write(&schema, DEMO_SCHEMA).with_context(|| format!("cannot write {}", schema.display()))?;
+        }
+        let schema = schema.to_string_lossy().into_owned();
+        println!(
+            "No model bundle in {models}: training one on the transactions before {cutoff}, with the fields {schema} declares."
+        );
+        subcommand(&["train", "--data", &data, "--out", &models, "--to", &cutoff, "--schema", &schema])?;
     }
     // The window's labelled frauds by scenario, to say what there is to catch.
     let mut scenarios: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
@@ -42,7 +60,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     }
     // The older transactions build each card's history; the newest `count` are sent.
     let warm_up = rows.into_iter().take(split).collect();
-    let requests = read_requests(&args.data, &ColumnMap::default())?;
+    let requests = read_requests(&args.data, &columns)?;
     let items: Vec<Outgoing> =
         requests.into_iter().skip(split).take(args.count).map(|(request, label)| Outgoing { request, label }).collect();
     let frauds: Vec<String> =
@@ -74,7 +92,13 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         );
         println!("The {} flagged transactions wait in the dashboard's review queue for a verdict.", summary.flagged());
         println!("Retraining a challenger from the store (`aegis train --db {} --challenger`):", args.service.store.db);
-        match tokio::task::block_in_place(|| retrain(&args.service.store.db, &args.models)) {
+        let fields = Bundle::load(&args.models).map(|b| b.manifest.schema.fields).unwrap_or_default();
+        let schema = args.data.with_file_name("schema.toml");
+        if !fields.is_empty() && !schema.exists() {
+            std::fs::write(&schema, fields.to_toml()).with_context(|| format!("cannot write {}", schema.display()))?;
+        }
+        let schema = (!fields.is_empty()).then_some(schema.as_path());
+        match tokio::task::block_in_place(|| retrain(&args.service.store.db, &args.models, schema)) {
             Ok(lines) => lines.iter().for_each(|l| println!("  {l}")),
             Err(e) => println!("  retraining failed: {e:#}"),
         }
@@ -148,16 +172,19 @@ fn chargebacks(engine: &crate::engine::Engine, frauds: &[String]) -> anyhow::Res
 /// The loop's last step: a challenger bundle trained from the stored decisions and their labels
 /// by `aegis train --db … --challenger`, run as a child process so that its full report stays
 /// out of the demo's output; returns its summary lines.
-fn retrain(db: &crate::store::Location, models: &std::path::Path) -> anyhow::Result<Vec<String>> {
-    let out = std::process::Command::new(std::env::current_exe()?)
-        .arg("train")
-        .arg("--db")
-        .arg(db.as_arg())
-        .arg("--out")
-        .arg(models)
-        .args(["--challenger", "--epochs", "10"])
-        .output()
-        .context("cannot run `aegis train`")?;
+/// `schema`: a file declaring the champion's fields, so that the challenger can run beside it
+/// as its shadow.
+fn retrain(
+    db: &crate::store::Location,
+    models: &std::path::Path,
+    schema: Option<&std::path::Path>,
+) -> anyhow::Result<Vec<String>> {
+    let mut train = std::process::Command::new(std::env::current_exe()?);
+    train.arg("train").arg("--db").arg(db.as_arg()).arg("--out").arg(models).args(["--challenger", "--epochs", "10"]);
+    if let Some(schema) = schema {
+        train.arg("--schema").arg(schema);
+    }
+    let out = train.output().context("cannot run `aegis train`")?;
     ensure!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr).trim());
     let keep = ["training on", "supervised model", "no supervised model", "a challenger"];
     Ok(String::from_utf8_lossy(&out.stdout)
@@ -178,6 +205,9 @@ fn scenario_name(id: Option<&str>) -> String {
         Some("6") => "card takeover".into(),
         Some("7") => "BIN attack".into(),
         Some("8") => "card testing".into(),
+        Some("9") => "card testing by a bot (device, IP)".into(),
+        Some("10") => "account takeover (new device, e-mail, place)".into(),
+        Some("11") => "fraud ring (shared devices, e-mails)".into(),
         Some(other) if !other.is_empty() && other != "0" => format!("scenario {other}"),
         _ => "unlabelled scenario".into(),
     }

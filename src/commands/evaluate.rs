@@ -21,7 +21,7 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<()> {
     let mut scenarios = None;
     let (features, labels, context) = match (manifest.schema.kind, &bundle.encoders) {
         (SchemaKind::Transaction, Some(encoders)) => {
-            let data = super::read_data(&args.data)?;
+            let data = super::read_data(&args.data, &manifest.schema.fields)?;
             report_skipped(&data.skipped);
             ensure!(
                 data.has_labels,

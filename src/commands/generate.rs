@@ -42,18 +42,21 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<()> {
         secs,
         data.rows.len() as f64 / secs.max(1e-9)
     );
-    println!(
-        "fraud: {} ({:.2}%) — 1 large amount abroad {}, 2 bust-out merchant {}, 3 compromised-card burst {}, 4 label noise {}, 5 skimmed terminal {}, 6 card takeover {}, 7 BIN attack {}, 8 card testing {}",
-        frauds,
-        100.0 * frauds as f64 / data.rows.len() as f64,
-        counts[1],
-        counts[2],
-        counts[3],
-        counts[4],
-        counts[5],
-        counts[6],
-        counts[7],
-        counts[8]
-    );
+    const NAMES: [&str; 11] = [
+        "large amount abroad",
+        "bust-out merchant",
+        "compromised-card burst",
+        "label noise",
+        "skimmed terminal",
+        "card takeover",
+        "BIN attack",
+        "card testing",
+        "card testing by a bot",
+        "account takeover",
+        "fraud ring",
+    ];
+    let per: Vec<String> =
+        NAMES.iter().enumerate().map(|(k, name)| format!("{} {name} {}", k + 1, counts[k + 1])).collect();
+    println!("fraud: {} ({:.2}%) — {}", frauds, 100.0 * frauds as f64 / data.rows.len() as f64, per.join(", "));
     Ok(())
 }

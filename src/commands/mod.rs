@@ -75,13 +75,18 @@ pub(crate) fn data_source(args: &crate::cli::DataArgs) -> String {
     }
 }
 
-/// The transactions of `--data FILE.csv` or `--db results.db`, time-ordered, with a spinner.
-pub(crate) fn read_data(args: &crate::cli::DataArgs) -> anyhow::Result<crate::ingest::TransactionData> {
+/// The transactions of `--data FILE.csv` or `--db results.db`, time-ordered, with a spinner;
+/// a CSV's declared fields are read as `schema` says.
+pub(crate) fn read_data(
+    args: &crate::cli::DataArgs,
+    schema: &crate::fields::Schema,
+) -> anyhow::Result<crate::ingest::TransactionData> {
     let bar = crate::progress::spinner("reading");
     let data = match (&args.data, &args.db) {
         (Some(csv), _) => {
             let key = crate::domain::CardKey::from_env_or_random()?;
-            crate::ingest::read_transactions(csv, &args.columns, &key, args.skip_bad_rows, |n| {
+            let columns = args.columns.clone().with_schema(schema.clone());
+            crate::ingest::read_transactions(csv, &columns, &key, args.skip_bad_rows, |n| {
                 bar.set_message(format!("reading line {n}"))
             })?
         }
@@ -89,7 +94,7 @@ pub(crate) fn read_data(args: &crate::cli::DataArgs) -> anyhow::Result<crate::in
             anyhow::ensure!(db.exists(), "{db} does not exist (run `aegis serve` or `aegis demo` first)");
             let mut store = crate::store::Store::open(db)?;
             // The store keeps card tokens, not numbers: rows carry them as they are.
-            let rows = store.training_rows(None, None, |n| bar.set_message(format!("reading row {n}")))?;
+            let rows = store.training_rows(None, None, schema, |n| bar.set_message(format!("reading row {n}")))?;
             anyhow::ensure!(!rows.is_empty(), "{db} holds no transactions yet");
             crate::ingest::TransactionData { rows, skipped: Vec::new(), has_labels: true, has_scenarios: false }
         }

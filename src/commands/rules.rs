@@ -2,7 +2,7 @@
 //! every row computed as live scoring would (same replay, same bundle), then every rule run.
 
 use crate::cli::{RulesCommand, RulesTestArgs};
-use crate::features::{N_FEATURES, TimeWindow, replay};
+use crate::features::{TimeWindow, replay};
 use crate::rules::{Lists, Match, RuleInput, RuleSet, decide};
 use crate::scoring::{Action, Bundle};
 use anyhow::{Context, ensure};
@@ -22,11 +22,11 @@ struct Hits {
 
 fn test(args: &RulesTestArgs) -> anyhow::Result<()> {
     // Lists live in the results database; a backtest sees the declared ones, empty.
-    let rules = RuleSet::load(&args.rules, &Lists::default())?;
-    ensure!(!rules.is_empty(), "{} has no [[rule]]", args.rules.display());
     let bundle = Bundle::load(&args.models)?;
+    let rules = RuleSet::load(&args.rules, &Lists::default(), &bundle.manifest.schema.fields)?;
+    ensure!(!rules.is_empty(), "{} has no [[rule]]", args.rules.display());
     let encoders = bundle.encoders.as_ref().context("rules need a transaction bundle (this one is numeric)")?;
-    let data = super::read_data(&args.data)?;
+    let data = super::read_data(&args.data, &bundle.manifest.schema.fields)?;
     super::report_skipped(&data.skipped);
     let range = TimeWindow { from: args.data.from, to: args.data.to }.range(&data.rows);
     ensure!(!range.is_empty(), "no rows fall inside the --from/--to window");
@@ -42,8 +42,7 @@ fn test(args: &RulesTestArgs) -> anyhow::Result<()> {
     let (mut frauds, mut model_flags, mut final_flags) = (0u64, Hits::default(), Hits::default());
     let mut matches: Vec<Match> = Vec::new();
     for (i, row) in data.rows[range].iter().enumerate() {
-        let features: &[f32; N_FEATURES] =
-            replayed.features.row(i).try_into().context("the bundle's feature count does not match")?;
+        let features = replayed.features.row(i);
         let model_action = thresholds.action(scores[i].combined);
         let card = row.txn.card.to_string();
         let input = RuleInput { txn: &row.txn, card: &card, features, score: &scores[i], model_action };

@@ -199,7 +199,11 @@ fn store_digest(db: &crate::store::Location) -> anyhow::Result<String> {
 }
 
 fn prepare_transactions(args: &TrainArgs) -> anyhow::Result<Prepared> {
-    let data = super::read_data(&args.data)?;
+    let schema = match &args.schema {
+        Some(path) => crate::fields::Schema::load(path)?,
+        None => crate::fields::Schema::default(),
+    };
+    let data = super::read_data(&args.data, &schema)?;
     report_skipped(&data.skipped);
     let rows = &data.rows;
     let window = TimeWindow { from: args.data.from, to: args.data.to };
@@ -216,10 +220,10 @@ fn prepare_transactions(args: &TrainArgs) -> anyhow::Result<Prepared> {
         ),
     };
     let delay = args.data.label_delay.unwrap_or(DEFAULT_LABEL_DELAY_SECS);
-    let config = FeatureConfig { label_delay_secs: delay };
+    let config = FeatureConfig { label_delay_secs: delay, fields: schema };
     let bar = progress::bar(range.end as u64, "features", "rows");
     let started = Instant::now();
-    let replayed = replay(rows, range.clone(), &encoders, config, delay, |n| bar.set_position(n));
+    let replayed = replay(rows, range.clone(), &encoders, config.clone(), delay, |n| bar.set_position(n));
     bar.finish_and_clear();
     tracing::debug!(secs = started.elapsed().as_secs_f64(), rows = range.end, "features replayed");
     let features = replayed.features;
@@ -292,7 +296,13 @@ fn prepare_numeric(args: &TrainArgs) -> anyhow::Result<Prepared> {
     // A preprocessed file's labels are all known: the supervised model learns from every one.
     let train_labels = data.labels.as_ref().map(|l| l[..n_train].iter().map(|&l| Some(l)).collect());
     Ok(Prepared {
-        schema: FeatureSchema { kind: SchemaKind::Numeric, version: 1, names: data.names, label_delay_secs: None },
+        schema: FeatureSchema {
+            kind: SchemaKind::Numeric,
+            version: 1,
+            names: data.names,
+            label_delay_secs: None,
+            fields: Default::default(),
+        },
         encoders: None,
         train: data.matrix.select_rows(&train_idx),
         train_labels,

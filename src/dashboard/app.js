@@ -184,6 +184,12 @@
       ["Shadow model", t.shadow ? `${t.shadow.score.toFixed(3)} → ${t.shadow.action} (${t.shadow.model_version})` : "–"],
       ["Verdict", t.verdict || "none yet"], ["Model", t.model_version],
     ];
+    // The team's declared fields (PII already tokens), after the core ones.
+    if (t.fields) {
+      for (const [name, v] of Object.entries(typeof t.fields === "string" ? JSON.parse(t.fields) : t.fields)) {
+        facts.push([name, v && typeof v === "object" ? `${v.lat}, ${v.lon}` : String(v)]);
+      }
+    }
     $("case-facts").replaceChildren(...facts.flatMap(([k, v]) => {
       const dt = document.createElement("dt");
       dt.textContent = k;

@@ -67,6 +67,8 @@ pub struct ScoredTransaction {
     /// From receipt to decision (validation, features, models), microseconds; the commit that
     /// follows is not included.
     pub latency_us: u32,
+    /// The declared fields' values as a JSON object (PII as tokens); `None` without a schema.
+    pub fields: Option<String>,
 }
 
 /// What the shadow (challenger) model would have decided.

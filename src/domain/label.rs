@@ -123,7 +123,7 @@ mod tests {
             ("note", json!(["x"]), "invalid_type"),
         ] {
             let r = with(field, value.clone()).unwrap_err();
-            assert_eq!((r.code, r.field), (code, Some(field)), "{field} = {value}: {r:?}");
+            assert_eq!((r.code, r.field.as_deref()), (code, Some(field)), "{field} = {value}: {r:?}");
         }
         assert_eq!(LabelRequest::validate(&json!([1]), NOW).unwrap_err().code, "invalid_body");
     }

@@ -52,6 +52,9 @@ pub struct Transaction {
     /// The card's issuer range (first six digits), when the card is a card number
     /// ([`super::bin_of`]); `None` for customer ids.
     pub bin: Option<u32>,
+    /// The values of the team's declared fields, in schema order (empty without a schema;
+    /// PII already tokenized).
+    pub fields: crate::fields::Fields,
 }
 
 #[cfg(test)]

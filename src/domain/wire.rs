@@ -6,8 +6,10 @@
 
 use super::time::parse_timestamp;
 use super::{CardKey, CardToken, Country, Transaction, luhn_valid, mask_pan};
+use crate::fields::{FieldValue, Schema, value::parse_json};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 /// Largest amount accepted: anything above is a client bug (cents sent as units, say).
 pub const MAX_AMOUNT: f64 = 1_000_000.0;
@@ -60,19 +62,37 @@ pub struct TransactionIn {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(example = "EUR", pattern = "^[A-Z]{3}$")]
     pub currency: Option<String>,
+    /// The model's declared fields (`train --schema`), as top-level keys.
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub fields: Map<String, Value>,
 }
+
+/// The keys a request may carry besides the declared fields.
+pub const CORE_KEYS: [&str; 10] = [
+    "txn_id",
+    "timestamp",
+    "amount",
+    "country",
+    "merchant",
+    "card_num",
+    "card_token",
+    "card_masked",
+    "merchant_category",
+    "currency",
+];
 
 /// Why a request was rejected, naming the field when there is one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection {
     pub code: &'static str,
     pub message: String,
-    pub field: Option<&'static str>,
+    pub field: Option<Cow<'static, str>>,
 }
 
 impl Rejection {
-    pub(super) fn field(code: &'static str, field: &'static str, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), field: Some(field) }
+    pub(super) fn field(code: &'static str, field: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
+        Self { code, message: message.into(), field: Some(field.into()) }
     }
 
     pub fn invalid_json(e: &serde_json::Error) -> Self {
@@ -88,8 +108,31 @@ pub struct ValidTransaction {
 }
 
 impl TransactionIn {
-    /// Validates one JSON value (which must be an object) into a transaction.
-    pub fn validate(value: &Value, key: &CardKey, now: i64) -> Result<ValidTransaction, Rejection> {
+    /// Validates one JSON value (which must be an object) into a transaction carrying
+    /// `schema`'s declared fields. A key that is neither a core field nor a declared one is
+    /// refused (`unknown_field`): a misspelt field must not silently lose its signal.
+    pub fn validate(value: &Value, key: &CardKey, schema: &Schema, now: i64) -> Result<ValidTransaction, Rejection> {
+        Self::validate_keys(value, key, schema, now, true).map(|(valid, _)| valid)
+    }
+
+    /// [`TransactionIn::validate`] that accepts unknown keys and names the first one: what a
+    /// stream consumer does, where an upstream adding a field must not stop scoring.
+    pub fn validate_lenient(
+        value: &Value,
+        key: &CardKey,
+        schema: &Schema,
+        now: i64,
+    ) -> Result<(ValidTransaction, Option<String>), Rejection> {
+        Self::validate_keys(value, key, schema, now, false)
+    }
+
+    fn validate_keys(
+        value: &Value,
+        key: &CardKey,
+        schema: &Schema,
+        now: i64,
+        refuse_unknown: bool,
+    ) -> Result<(ValidTransaction, Option<String>), Rejection> {
         let obj = value.as_object().ok_or_else(|| Rejection {
             code: "invalid_body",
             message: "expected a JSON object".into(),
@@ -109,7 +152,12 @@ impl TransactionIn {
         {
             return Err(Rejection::field("invalid_value", "currency", "`currency` must be three capital letters"));
         }
-        Ok(ValidTransaction {
+        let unknown = obj.keys().find(|k| !CORE_KEYS.contains(&k.as_str()) && schema.position(k).is_none());
+        if let Some(unknown) = unknown.filter(|_| refuse_unknown) {
+            return Err(unknown_field(unknown, schema));
+        }
+        let fields = declared(obj, key, schema)?;
+        let valid = ValidTransaction {
             txn: Transaction {
                 txn_id: txn_id.to_owned(),
                 timestamp,
@@ -119,9 +167,11 @@ impl TransactionIn {
                 merchant: merchant.to_owned(),
                 merchant_category: merchant_category.map(str::to_owned),
                 bin: super::bin_of(&card_masked),
+                fields,
             },
             card_masked,
-        })
+        };
+        Ok((valid, unknown.cloned()))
     }
 
     /// The same request with the card number replaced by its token and masked form (what a
@@ -147,6 +197,48 @@ impl TransactionIn {
     pub fn masked_card(&self) -> String {
         self.card_num.as_deref().map_or_else(|| self.card_masked.clone().unwrap_or_default(), mask_pan)
     }
+}
+
+/// The rejection of a key that is neither a core field nor a declared one.
+fn unknown_field(unknown: &str, schema: &Schema) -> Rejection {
+    let known = if schema.is_empty() {
+        String::new()
+    } else {
+        let names: Vec<&str> = schema.fields().iter().map(|f| f.name.as_str()).collect();
+        format!(" (declared fields: {})", names.join(", "))
+    };
+    Rejection::field(
+        "unknown_field",
+        unknown.to_owned(),
+        format!("`{unknown}` is neither a transaction field nor a field of the model's schema{known}"),
+    )
+}
+
+/// The declared fields' values, in schema order.
+fn declared(obj: &Map<String, Value>, key: &CardKey, schema: &Schema) -> Result<crate::fields::Fields, Rejection> {
+    if schema.is_empty() {
+        return Ok(Default::default());
+    }
+    schema
+        .fields()
+        .iter()
+        .map(|field| {
+            let value = match obj.get(&field.name) {
+                None => FieldValue::Missing,
+                Some(v) => parse_json(field, v, key).map_err(|why| {
+                    Rejection::field("invalid_value", field.name.clone(), format!("`{}` {why}", field.name))
+                })?,
+            };
+            if field.required && value.is_missing() {
+                return Err(Rejection::field(
+                    "missing_field",
+                    field.name.clone(),
+                    format!("`{}` is required", field.name),
+                ));
+            }
+            Ok(value)
+        })
+        .collect()
 }
 
 pub(super) fn present<'a>(obj: &'a Map<String, Value>, field: &'static str) -> Result<&'a Value, Rejection> {
@@ -290,13 +382,13 @@ mod tests {
             Some(value) => obj.insert(field.into(), value),
             None => obj.remove(field),
         };
-        TransactionIn::validate(&v, &CardKey::new(b"k"), NOW).unwrap_err()
+        TransactionIn::validate(&v, &CardKey::new(b"k"), &Schema::default(), NOW).unwrap_err()
     }
 
     #[test]
     fn a_valid_transaction_is_tokenized_and_masked() {
         let key = CardKey::new(b"k");
-        let t = TransactionIn::validate(&valid(), &key, NOW).unwrap();
+        let t = TransactionIn::validate(&valid(), &key, &Schema::default(), NOW).unwrap();
         assert_eq!(t.txn.timestamp, 1_735_734_645);
         assert_eq!(t.txn.country.as_str(), "FR");
         assert_eq!(t.txn.card, key.token("4111111111111111"));
@@ -327,7 +419,7 @@ mod tests {
         ];
         for (code, field, value) in cases {
             let r = rejection(field, value);
-            assert_eq!((r.code, r.field), (code, Some(field)), "{r:?}");
+            assert_eq!((r.code, r.field.as_deref()), (code, Some(field)), "{r:?}");
             assert!(r.message.contains(field), "{r:?}");
         }
     }
@@ -341,12 +433,12 @@ mod tests {
         assert_eq!(tokenized.token(&key), request.token(&key));
         let value = serde_json::to_value(&tokenized).unwrap();
         assert!(!value.to_string().contains("4111111111111111"), "{value}");
-        let t = TransactionIn::validate(&value, &key, NOW).unwrap();
+        let t = TransactionIn::validate(&value, &key, &Schema::default(), NOW).unwrap();
         assert_eq!((t.txn.card, t.card_masked.as_str()), (key.token("4111111111111111"), "411111******1111"));
         let mut bad = value.clone();
         bad["card_token"] = json!("xyz");
-        let r = TransactionIn::validate(&bad, &key, NOW).unwrap_err();
-        assert_eq!(r.field, Some("card_token"));
+        let r = TransactionIn::validate(&bad, &key, &Schema::default(), NOW).unwrap_err();
+        assert_eq!(r.field.as_deref(), Some("card_token"));
     }
 
     #[test]

@@ -14,12 +14,11 @@ mod known;
 
 use crate::alerts::{Alert, AlertQueue};
 use crate::domain::{CardKey, CardToken, ScoredTransaction, ShadowScore, ValidTransaction};
-use crate::features::N_FEATURES;
 use crate::metrics::Metrics;
 use crate::rules::{self, Lists, RuleInput, RuleSet};
 use crate::scoring::{Action, Bundle, Decision, Scorer, decide, decide_batch, with_scratch};
 use crate::store::{History, LabelIn, LabelOutcome, Outcome, ReadPool, Results, VerdictChange};
-use anyhow::Context;
+use anyhow::{Context, ensure};
 use known::KnownIds;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -126,6 +125,8 @@ struct Sources {
 struct Policy {
     rules: Arc<RuleSet>,
     lists: Arc<Lists>,
+    /// The champion's declared fields: what requests are validated against.
+    fields: crate::fields::Schema,
 }
 
 #[derive(Debug)]
@@ -161,6 +162,15 @@ pub enum Pending {
     Committing { scored: Scored, commit: oneshot::Receiver<Result<Outcome, String>>, started: Instant },
 }
 
+/// A shadow scores the champion's transactions: it must read the same declared fields.
+fn same_fields(champion: &Scorer, shadow: &Scorer) -> anyhow::Result<()> {
+    ensure!(
+        champion.fields() == shadow.fields(),
+        "the shadow bundle declares other fields than the champion (train both with the same --schema)"
+    );
+    Ok(())
+}
+
 /// How often the daily counts shared through the store are read: the staleness bound of
 /// another worker's transactions in this one's merchant, country and category state.
 pub const SHARED_COUNTS_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
@@ -181,8 +191,12 @@ impl Engine {
             }
             None => None,
         };
+        if let Some(shadow) = &shadow {
+            same_fields(&scorer, shadow)?;
+        }
         let since = config.warm_up.last().map_or(i64::MIN, |r| r.txn.timestamp + 1);
-        let (results, n) = Results::open(&config.db, config.db_timeout, since, REPLAY_SECS, |event| {
+        let fields = scorer.fields().clone();
+        let (results, n) = Results::open(&config.db, config.db_timeout, since, REPLAY_SECS, fields, |event| {
             for s in std::iter::once(&mut scorer).chain(shadow.as_mut()) {
                 match &event {
                     History::Transaction(txn) => s.observe(txn),
@@ -197,18 +211,19 @@ impl Engine {
         let (version, lists) = results.readers().all_lists()?;
         let lists = Lists::new(version, lists);
         let rules = match &config.rules {
-            Some(path) => RuleSet::load(path, &lists)?,
+            Some(path) => RuleSet::load(path, &lists, scorer.fields())?,
             None => RuleSet::default(),
         };
         if !rules.is_empty() {
             tracing::info!(rules = rules.len(), "rules loaded");
         }
         metrics.set_model_version(scorer.model_version());
+        let fields = scorer.fields().clone();
         Ok(Self {
             scorer: Mutex::new(scorer),
             shadow: Mutex::new(shadow),
             sources: Mutex::new(Sources { models: config.models, shadow: config.shadow, rules: config.rules }),
-            policy: RwLock::new(Policy { rules: Arc::new(rules), lists: Arc::new(lists) }),
+            policy: RwLock::new(Policy { rules: Arc::new(rules), lists: Arc::new(lists), fields }),
             origin: format!("{:016x}", rand::random::<u64>()),
             verdicts_seen: AtomicI64::new(verdicts_seen),
             counts_refreshed: AtomicI64::new(chrono::Utc::now().timestamp_millis()),
@@ -230,6 +245,11 @@ impl Engine {
 
     pub fn card_key(&self) -> &CardKey {
         &self.key
+    }
+
+    /// The declared fields requests are validated against (the champion's schema).
+    pub fn fields(&self) -> crate::fields::Schema {
+        self.policy.read().unwrap_or_else(PoisonError::into_inner).fields.clone()
     }
 
     pub fn metrics(&self) -> &Arc<Metrics> {
@@ -260,21 +280,39 @@ impl Engine {
     pub fn reload(&self) -> anyhow::Result<String> {
         let sources = lock(&self.sources).clone();
         let lists = Arc::clone(&self.policy().lists);
-        let rules = sources.rules.as_deref().map(|p| RuleSet::load(p, &lists)).transpose()?;
         let bundle = Bundle::load(&sources.models)?;
+        let schema = &bundle.manifest.schema.fields;
+        let rules = sources.rules.as_deref().map(|p| RuleSet::load(p, &lists, schema)).transpose()?;
         let shadow = sources.shadow.as_deref().map(Bundle::load).transpose().context("shadow bundle")?;
+        if let Some(shadow) = &shadow {
+            ensure!(
+                shadow.manifest.schema.fields == bundle.manifest.schema.fields,
+                "the shadow bundle declares other fields than the champion (train both with the same --schema)"
+            );
+        }
         let mut scorer = self.scorer();
         let mut shadow_scorer = lock(&self.shadow);
+        if let Some(s) = shadow_scorer.as_ref().filter(|_| shadow.is_none()) {
+            ensure!(
+                s.fields() == &bundle.manifest.schema.fields,
+                "the new bundle declares other fields than the shadow (train both with the same --schema)"
+            );
+        }
         if let (Some(bundle), Some(s)) = (shadow, shadow_scorer.as_mut()) {
             s.replace_bundle(bundle).context("shadow bundle")?;
         }
         scorer.replace_bundle(bundle)?;
         let version = scorer.model_version().to_owned();
+        let fields = scorer.fields().clone();
         drop((scorer, shadow_scorer));
+        self.results.set_fields(fields.clone());
+        let mut policy = write(&self.policy);
+        policy.fields = fields;
         if let Some(rules) = rules {
             tracing::info!(rules = rules.len(), "rules reloaded");
-            write(&self.policy).rules = Arc::new(rules);
+            policy.rules = Arc::new(rules);
         }
+        drop(policy);
         self.metrics.set_model_version(&version);
         tracing::info!(version = %version, "model bundle reloaded");
         Ok(version)
@@ -485,7 +523,7 @@ impl Engine {
                             if let Some(offset) = arrival.offset {
                                 scorer.replay_at(&v.txn, offset, s.received_at);
                             }
-                            State::Stored(s)
+                            State::Stored(Box::new(s))
                         }
                         None => State::New(scorer.features(&v.txn, arrival.offset)),
                     }
@@ -510,7 +548,7 @@ impl Engine {
                 Step::Refused => Err(EngineError::InProgress(valid.txn.txn_id)),
                 Step::Stored(s) => {
                     lock(&self.claims).remove(&s.txn_id);
-                    Ok(Pending::Ready(Scored::from_stored(s)))
+                    Ok(Pending::Ready(Scored::from_stored(*s)))
                 }
                 Step::Scored(Err(e)) => {
                     lock(&self.claims).remove(&valid.txn.txn_id);
@@ -552,6 +590,7 @@ impl Engine {
         let mut reasons: Vec<String> = matches.iter().map(|m| format!("rule {}: {}", m.name, m.reason)).collect();
         reasons.extend(decision.reasons);
         let score = decision.score;
+        let fields = crate::fields::value::to_stored(&policy.fields, &txn.fields);
         let row = ScoredTransaction {
             txn_id: txn.txn_id,
             timestamp: txn.timestamp,
@@ -572,6 +611,7 @@ impl Engine {
             shadow,
             received_at: arrival.unix_ms,
             latency_us: u32::try_from(arrival.instant.elapsed().as_micros()).unwrap_or(u32::MAX),
+            fields,
         };
         // The client's copy; the row itself moves to the writer.
         let scored = Scored { txn: row.clone(), duplicate: false };
@@ -728,11 +768,11 @@ fn decide_all(
     batch: &[(ValidTransaction, Arrival)],
     states: &[State],
 ) -> Vec<anyhow::Result<Decision>> {
-    let rows: Vec<(&crate::domain::Transaction, [f32; N_FEATURES])> = batch
+    let rows: Vec<(&crate::domain::Transaction, Vec<f32>)> = batch
         .iter()
         .zip(states)
         .filter_map(|((v, _), state)| match state {
-            State::New(features) => Some((&v.txn, *features)),
+            State::New(features) => Some((&v.txn, features.clone())),
             _ => None,
         })
         .collect();
@@ -752,9 +792,9 @@ enum State {
     /// Its txn_id was claimed already (in flight); or, for the shadow, nothing to score.
     Refused,
     /// Stored before: the stored decision.
-    Stored(ScoredTransaction),
+    Stored(Box<ScoredTransaction>),
     /// New: its features, to score.
-    New([f32; N_FEATURES]),
+    New(Vec<f32>),
 }
 
 /// What [`Engine::submit_many`] did with one transaction under the scorer's lock.
@@ -762,7 +802,7 @@ enum Step {
     /// Its txn_id was claimed already (in flight).
     Refused,
     /// Stored before: the stored decision.
-    Stored(ScoredTransaction),
+    Stored(Box<ScoredTransaction>),
     /// Scored now.
     Scored(anyhow::Result<Decision>),
 }

@@ -7,6 +7,7 @@
 
 mod card_state;
 pub mod codec;
+pub mod declared;
 mod encoders;
 pub mod entity;
 mod names;
@@ -34,16 +35,18 @@ pub const KNOWN_FRAUD_SECS: i64 = 30 * 86_400;
 /// The label delay assumed when none is given: a week, like a first chargeback notice.
 pub const DEFAULT_LABEL_DELAY_SECS: i64 = 7 * 86_400;
 
-/// Settings of the label-aware features, recorded in the bundle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Settings of the features, recorded in the bundle.
+#[derive(Debug, Clone, PartialEq)]
 pub struct FeatureConfig {
     /// How long labels take to arrive: risk is read from transaction days at least this old.
     pub label_delay_secs: i64,
+    /// The team's declared fields (empty without a schema file).
+    pub fields: crate::fields::Schema,
 }
 
 impl Default for FeatureConfig {
     fn default() -> Self {
-        Self { label_delay_secs: DEFAULT_LABEL_DELAY_SECS }
+        Self { label_delay_secs: DEFAULT_LABEL_DELAY_SECS, fields: Default::default() }
     }
 }
 
@@ -73,13 +76,14 @@ pub struct FeaturePipeline {
     countries: RiskTable<Country>,
     categories: RiskTable<Box<str>>,
     global: DailyCounts,
+    /// The declared fields' state and features (after the built-in ones).
+    declared: declared::Declared,
 }
 
 impl FeaturePipeline {
     pub fn new(encoders: Encoders, config: FeatureConfig) -> Self {
         Self {
             encoders,
-            config,
             index: HashMap::new(),
             states: Vec::new(),
             merchants: RiskTable::default(),
@@ -89,14 +93,30 @@ impl FeaturePipeline {
             countries: RiskTable::default(),
             categories: RiskTable::default(),
             global: DailyCounts::default(),
+            declared: declared::Declared::new(config.fields.clone()),
+            config,
         }
     }
 
     /// Swaps in new encoders and settings (a reloaded model bundle) and keeps every card's and
-    /// merchant's state, which does not depend on them.
+    /// merchant's state, which does not depend on them. A bundle declaring other fields starts
+    /// their state afresh.
     pub fn set_encoders(&mut self, encoders: Encoders, config: FeatureConfig) {
         self.encoders = encoders;
+        if config.fields != *self.declared.schema() {
+            self.declared = declared::Declared::new(config.fields.clone());
+        }
         self.config = config;
+    }
+
+    /// Features per transaction: the built-in [`N_FEATURES`], then the declared fields'.
+    pub fn width(&self) -> usize {
+        N_FEATURES + self.declared.width()
+    }
+
+    /// The declared fields' state (for memory figures).
+    pub fn declared(&self) -> &declared::Declared {
+        &self.declared
     }
 
     pub fn n_cards(&self) -> usize {
@@ -125,9 +145,11 @@ impl FeaturePipeline {
         self.index.get(card).and_then(|&i| self.states[i as usize].fraud_known_at())
     }
 
-    /// Computes the features of `txn` into `out` and records it in its card's, merchant's,
-    /// country's and category's state.
-    pub fn observe(&mut self, txn: &Transaction, out: &mut [f32; N_FEATURES]) {
+    /// Computes the features of `txn` into `out` ([`FeaturePipeline::width`] long) and records
+    /// it in its card's, merchant's, country's, category's and declared fields' state.
+    pub fn observe(&mut self, txn: &Transaction, out: &mut [f32]) {
+        let (out, rest) = out.split_at_mut(N_FEATURES);
+        let out: &mut [f32; N_FEATURES] = out.try_into().expect("N_FEATURES");
         let amount = txn.amount as f32;
         let slot = self.card_slot(txn.card);
         let card = &mut self.states[slot];
@@ -140,6 +162,7 @@ impl FeaturePipeline {
             f32::from(fraud_known_at.is_some_and(|at| at <= txn.timestamp && txn.timestamp - at < KNOWN_FRAUD_SECS));
         let prior = self.write_risk(txn, out);
         self.write_entities(txn, new_card, prior, out);
+        self.declared.observe(slot, txn, new_card, self.config.delay_days(), prior, rest);
     }
 
     /// The merchant's and the issuer range's short windows; the range's features are missing
@@ -183,7 +206,7 @@ impl FeaturePipeline {
     /// [`FeaturePipeline::observe`] for the Kafka message at `offset` of its card's partition:
     /// the card remembers the offset, and a message its restored state already holds (a
     /// redelivery after a checkpoint was loaded) is scored against the state without moving it.
-    pub fn observe_at(&mut self, txn: &Transaction, offset: i64, out: &mut [f32; N_FEATURES]) {
+    pub fn observe_at(&mut self, txn: &Transaction, offset: i64, out: &mut [f32]) {
         let slot = self.card_slot(txn.card);
         if offset < self.states[slot].held {
             let held = self.states[slot].clone();
@@ -205,7 +228,7 @@ impl FeaturePipeline {
     /// A card this process holds no state of (first seen by the previous owner after its last
     /// checkpoint) gets one from the message: nothing of it was in any state here. Its later
     /// stored messages then move it once each (`applied` keeps the ones this process stores).
-    pub fn replay_at(&mut self, txn: &Transaction, offset: i64, stored_at: i64, out: &mut [f32; N_FEATURES]) -> bool {
+    pub fn replay_at(&mut self, txn: &Transaction, offset: i64, stored_at: i64, out: &mut [f32]) -> bool {
         let Some(&slot) = self.index.get(&txn.card) else {
             self.observe_at(txn, offset, out);
             let slot = self.card_slot(txn.card);
@@ -281,6 +304,7 @@ impl FeaturePipeline {
         if let Some(bin) = txn.bin {
             self.bins.get_or_insert(&bin, |b| *b).add_fraud(ts, 1);
         }
+        self.declared.add_fraud(txn, 1);
         self.global.add_fraud(ts, 1);
     }
 
@@ -295,6 +319,7 @@ impl FeaturePipeline {
         if let Some(bin) = txn.bin {
             self.bins.get_or_insert(&bin, |b| *b).add_fraud(ts, -1);
         }
+        self.declared.add_fraud(txn, -1);
         self.global.add_fraud(ts, -1);
     }
 

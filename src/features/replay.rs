@@ -1,6 +1,6 @@
 //! Replaying a history through the feature pipeline, for training and backtests.
 
-use super::{Encoders, FeatureConfig, FeaturePipeline, N_FEATURES};
+use super::{Encoders, FeatureConfig, FeaturePipeline};
 use crate::domain::Transaction;
 use crate::ingest::LabelledTransaction;
 use aegis_model::Matrix;
@@ -85,15 +85,15 @@ pub fn replay(
     mut progress: impl FnMut(u64),
 ) -> Replayed {
     let mut pipeline = FeaturePipeline::new(encoders.clone(), config);
-    let mut out = [0f32; N_FEATURES];
-    let mut matrix = Matrix::with_cols(N_FEATURES);
+    let mut out = vec![0f32; pipeline.width()];
+    let mut matrix = Matrix::with_cols(pipeline.width());
     let mut known_compromised = Vec::with_capacity(range.len());
     interleave(&rows[..range.end], label_delay, |event| match event {
         Event::Label { txn, known_at } => pipeline.observe_label(txn, known_at, true),
         Event::Row { index, row } => {
             pipeline.observe(&row.txn, &mut out);
             if index >= range.start {
-                // The row length always matches: both are N_FEATURES.
+                // The row length always matches: both are the pipeline's width.
                 let _ = matrix.push_row(&out);
                 let ts = row.txn.timestamp;
                 let day_start = ts - ts.rem_euclid(86_400);

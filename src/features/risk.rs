@@ -89,6 +89,11 @@ impl DailyCounts {
         }
     }
 
+    /// The newest day held, if any.
+    pub fn last_day(&self) -> Option<u32> {
+        self.head
+    }
+
     /// (transactions, known frauds) over transaction days `first..=last`.
     pub fn sum(&self, first: u32, last: u32) -> (u32, u32) {
         let Some(head) = self.head else { return (0, 0) };

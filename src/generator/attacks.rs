@@ -103,7 +103,16 @@ pub fn bin_attacks(
                 let shop = shops[rng.random_range(0..2)];
                 let m = &world.merchants[shop as usize];
                 let amount_cents = normal_amount(world.cards[card as usize].level, m.category, rng);
-                rows.push(Row { ts, card, merchant: shop, amount_cents, country: m.country, label: true, scenario: 7 });
+                rows.push(Row {
+                    ts,
+                    card,
+                    merchant: shop,
+                    amount_cents,
+                    country: m.country,
+                    label: true,
+                    scenario: 7,
+                    actor: 0,
+                });
                 left -= 1;
                 ts += rng.random_range(30..600);
             }
@@ -167,7 +176,16 @@ fn burst(
                 }
                 let amount_cents = normal_amount(level, m.category, rng);
                 let scenario = if fraud { 8 } else { 0 };
-                rows.push(Row { ts, card, merchant: shop, amount_cents, country: m.country, label: fraud, scenario });
+                rows.push(Row {
+                    ts,
+                    card,
+                    merchant: shop,
+                    amount_cents,
+                    country: m.country,
+                    label: fraud,
+                    scenario,
+                    actor: 0,
+                });
                 left -= 1;
                 ts += rng.random_range(60..900);
             }

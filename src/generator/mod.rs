@@ -18,13 +18,17 @@
 //! 7. a BIN attack: dozens of sequential card numbers of one issuer range, never seen before,
 //!    tried within hours at one or two small online shops, at amounts normal there;
 //! 8. card testing: within an hour or two, dozens of stolen cards buy at one small online shop,
-//!    at amounts normal for each card.
+//!    at amounts normal for each card;
+//! 9. – 11. card-not-present fraud only the device, IP, e-mail and location reveal: a testing
+//!    bot, account takeovers and fraud rings ([`cnp`], which also writes those fields for
+//!    every row).
 //!
 //! The legitimate mess around them: cards spread unevenly over issuer ranges (a few big issuers
 //! see many cards an hour), quiet cards seen for the first time weeks into the data, and rushes
 //! (a sale, a ticket release) where dozens of cardholders buy at one shop within an hour.
 
 mod attacks;
+pub mod cnp;
 mod csv_out;
 mod scenarios;
 mod world;
@@ -75,6 +79,8 @@ pub struct Row {
     pub country: u8,
     pub label: bool,
     pub scenario: u8,
+    /// The attacker of a card-not-present scenario (0: the cardholder or an older scenario).
+    pub actor: u32,
 }
 
 /// The world and its transactions, in time order.
@@ -82,6 +88,8 @@ pub struct Row {
 pub struct Generated {
     pub world: World,
     pub rows: Vec<Row>,
+    /// Channel, entry mode, device, IP, e-mail and place of each row.
+    pub cnp: Vec<cnp::Cnp>,
     pub seed: u64,
 }
 
@@ -100,8 +108,8 @@ impl Generated {
     }
 }
 
-/// Scenario ids 0 (legitimate) to 8.
-pub const SCENARIOS: usize = 9;
+/// Scenario ids 0 (legitimate) to 11.
+pub const SCENARIOS: usize = 12;
 /// Shares of the fraud budget given to compromised-card bursts, bust-out merchants, skimmed
 /// terminals, card takeovers, BIN attacks and card testing; the rest comes from the
 /// large-amount-abroad rule.
@@ -111,6 +119,8 @@ const SKIMMED_SHARE: f64 = 0.25;
 const TAKEOVER_SHARE: f64 = 0.17;
 const BIN_ATTACK_SHARE: f64 = 0.04;
 const TESTING_SHARE: f64 = 0.04;
+/// Card-not-present scenarios: a testing bot, account takeovers, fraud rings.
+const CNP_SHARES: [f64; 3] = [0.04, 0.04, 0.05];
 /// Share of all rows that are legitimate rushes at one shop.
 const RUSH_SHARE: f64 = 0.01;
 /// Rows of legitimate traffic generated per RNG stream.
@@ -126,7 +136,9 @@ pub fn generate(config: &GeneratorConfig) -> anyhow::Result<Generated> {
     let noise = LogNormal::new(0.0, 0.45)?;
     let (bin_rows, testing_rows) = (budget(BIN_ATTACK_SHARE), budget(TESTING_SHARE));
     let rush_rows = (config.rows as f64 * RUSH_SHARE) as usize;
-    let legit_rows = config.rows - burst_rows - merchant_rows - bin_rows - testing_rows - rush_rows;
+    let cnp_rows = CNP_SHARES.map(budget);
+    let legit_rows = (config.rows - burst_rows - merchant_rows - bin_rows - testing_rows - rush_rows)
+        .saturating_sub(cnp_rows.iter().sum());
     // Legitimate traffic in fixed-size chunks, each with its own seeded RNG: parallel, yet the
     // same output whatever the number of threads (measured: generation is bound by memory
     // latency on card and merchant lookups, so the second core nearly halves it).
@@ -162,15 +174,17 @@ pub fn generate(config: &GeneratorConfig) -> anyhow::Result<Generated> {
     attacks::flash_sales(&world, config, rush_rows, &mut rows, &mut rng);
     attacks::testing_bursts(&world, config, testing_rows, &mut rows, &mut rng);
     attacks::bin_attacks(&mut world, config, bin_rows, &mut rows, &mut rng);
+    cnp::inject(&world, config, cnp_rows, &mut rows);
     // The key covers every field that can differ, so the order is fully defined and an
     // unstable sort (measured: a quarter of generation time saved over a stable one) is
     // still deterministic.
-    rows.par_sort_unstable_by_key(|r| (r.ts, r.card, r.merchant, r.amount_cents, r.scenario));
+    rows.par_sort_unstable_by_key(|r| (r.ts, r.card, r.merchant, r.amount_cents, r.scenario, r.actor));
     // These turn legitimate rows into fraud in place, so the time order stays.
     scenarios::skimmed_terminals(&world, config, budget(SKIMMED_SHARE), &mut rows, &mut rng);
     scenarios::card_takeovers(&world, config, budget(TAKEOVER_SHARE), &mut rows, &mut rng);
     scenarios::label_noise(config.label_noise, &mut rows, &mut rng);
-    Ok(Generated { world, rows, seed: config.seed })
+    let cnp = cnp::annotate(&world, config, &rows);
+    Ok(Generated { world, rows, cnp, seed: config.seed })
 }
 
 /// An ordinary purchase; a large one abroad is labelled fraud with probability 0.6 (scenario 1).
@@ -193,7 +207,16 @@ fn legit_row(world: &World, config: &GeneratorConfig, noise: &LogNormal<f64>, rn
     let amount_cents = (amount * 100.0).clamp(1.0, 5_000_000.0) as u32;
     let large_abroad = m.country != card.home && amount_cents > 20_000;
     let label = large_abroad && rng.random::<f64>() < 0.6;
-    Row { ts, card: card_idx, merchant, amount_cents, country: m.country, label, scenario: if label { 1 } else { 0 } }
+    Row {
+        ts,
+        card: card_idx,
+        merchant,
+        amount_cents,
+        country: m.country,
+        label,
+        scenario: if label { 1 } else { 0 },
+        actor: 0,
+    }
 }
 
 #[cfg(test)]

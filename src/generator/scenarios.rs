@@ -41,6 +41,7 @@ pub fn compromised_cards(
                 country,
                 label: true,
                 scenario: 3,
+                actor: 0,
             });
             ts += rng.random_range(60..2_400);
         }
@@ -107,6 +108,7 @@ impl CompromisedMerchants {
                 country: world.merchants[merchant as usize].country,
                 label: true,
                 scenario: 2,
+                actor: 0,
             });
         }
     }

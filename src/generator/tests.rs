@@ -86,7 +86,8 @@ fn csv_has_the_documented_columns() {
     let mut lines = text.lines();
     assert_eq!(lines.next(), Some(CSV_HEADER));
     let first: Vec<&str> = lines.next().unwrap().split(',').collect();
-    assert_eq!(first.len(), 9);
+    assert_eq!(first.len(), 16);
+    assert!(first[9] == "pos" || first[9] == "ecom", "{first:?}");
     assert_eq!(first[0].len(), 16);
     assert!(chrono::DateTime::parse_from_rfc3339(first[1]).is_ok());
     assert!(crate::domain::luhn_valid(first[2]));
@@ -119,4 +120,29 @@ fn bad_config_is_refused() {
     assert!(generate(&GeneratorConfig { rows: 0, ..config(1, 1) }).is_err());
     assert!(generate(&GeneratorConfig { merchants: 3, ..config(1, 1) }).is_err());
     assert!(generate(&GeneratorConfig { fraud_rate: 0.9, ..config(1, 1) }).is_err());
+}
+
+#[test]
+fn card_not_present_fields_carry_the_attacks_and_the_legitimate_mess() {
+    use std::collections::{HashMap, HashSet};
+    let g = generate(&config(40_000, 12)).unwrap();
+    assert_eq!(g.cnp.len(), g.rows.len());
+    // Card-present purchases have no device, IP or e-mail; online ones always do.
+    for (r, c) in g.rows.iter().zip(&g.cnp) {
+        assert_eq!(c.channel == 0, c.device == 0 && c.ip == 0 && c.email == 0, "{r:?} {c:?}");
+    }
+    let mut cards_per_device: HashMap<(u8, u32), HashSet<u32>> = HashMap::new();
+    for (r, c) in g.rows.iter().zip(&g.cnp).filter(|(_, c)| c.device != 0) {
+        cards_per_device.entry((r.scenario, c.device)).or_default().insert(r.card);
+    }
+    let widest = |scenario: u8| {
+        cards_per_device.iter().filter(|(k, _)| k.0 == scenario).map(|(_, v)| v.len()).max().unwrap_or(0)
+    };
+    // A testing bot runs dozens of cards through one device, a ring a handful of devices over
+    // many cards; legitimately, households share a laptop.
+    assert!(widest(9) >= 15, "{}", widest(9));
+    assert!(widest(11) >= 5, "{}", widest(11));
+    assert!((2..10).contains(&widest(0)), "{}", widest(0));
+    let counts = g.scenario_counts();
+    assert!(counts[9] > 0 && counts[10] > 0 && counts[11] > 0, "{counts:?}");
 }

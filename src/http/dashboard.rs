@@ -252,6 +252,6 @@ fn query_error(e: QueryRejection) -> ApiError {
 
 fn bad_query(field: &'static str, message: impl Into<String>) -> ApiError {
     let mut e = ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", message);
-    e.detail.field = Some(field);
+    e.detail.field = Some(field.into());
     e
 }

@@ -147,7 +147,7 @@ fn result(label: &LabelIn, outcome: &LabelOutcome) -> Result<LabelResult, ApiErr
                 "unknown_txn",
                 format!("no scored transaction has txn_id `{}`", label.txn_id),
             );
-            e.detail.field = Some("txn_id");
+            e.detail.field = Some("txn_id".into());
             return Err(e);
         }
     };

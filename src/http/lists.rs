@@ -153,7 +153,7 @@ fn check_name(name: &str) -> Result<(), ApiError> {
         "invalid_value",
         "a list name is letters, digits and _ (at most 64), not starting with a digit",
     );
-    e.detail.field = Some("name");
+    e.detail.field = Some("name".into());
     Err(e)
 }
 
@@ -161,7 +161,7 @@ fn check_name(name: &str) -> Result<(), ApiError> {
 fn item(v: &Value, key: &crate::domain::CardKey) -> Result<(String, Option<String>), ApiError> {
     let invalid = |field: &'static str, message: &str| {
         let mut e = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_value", message);
-        e.detail.field = Some(field);
+        e.detail.field = Some(field.into());
         e
     };
     let obj =

@@ -53,9 +53,40 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
-/// The served document, built per request: the latest accepted timestamp moves once a day.
-pub async fn spec() -> Json<Value> {
-    Json(document(chrono::Utc::now().timestamp()))
+/// The served document, built per request: the latest accepted timestamp moves once a day, and
+/// a transaction's declared fields are the loaded bundle's.
+pub async fn spec(axum::extract::State(state): axum::extract::State<super::AppState>) -> Json<Value> {
+    Json(document(chrono::Utc::now().timestamp(), &state.engine.fields()))
+}
+
+/// The JSON Schema of a declared field's key, as `fields::value::parse_json` accepts it.
+fn field_schema(field: &crate::fields::Field) -> Value {
+    use crate::fields::Kind;
+    let mut schema = match field.kind {
+        Kind::Number => {
+            let mut s = json!({"type": "number"});
+            if let Some(min) = field.min {
+                s["minimum"] = json!(min);
+            }
+            if let Some(max) = field.max {
+                s["maximum"] = json!(max);
+            }
+            s
+        }
+        Kind::Flag => json!({"type": "boolean"}),
+        Kind::Category | Kind::Entity => json!({"type": "string", "maxLength": crate::fields::value::MAX_TEXT,
+            "pattern": r"^[^\x00-\x1f\x7f-\x9f]*$"}),
+        Kind::Location => json!({"type": "object", "required": ["lat", "lon"], "properties": {
+            "lat": {"type": "number", "minimum": -90, "maximum": 90},
+            "lon": {"type": "number", "minimum": -180, "maximum": 180}}}),
+    };
+    let pii = if field.pii { " PII: tokenized on arrival, never stored raw." } else { "" };
+    schema["description"] = json!(format!("Declared field ({}).{pii}", field.kind.as_str()));
+    if field.required {
+        schema
+    } else {
+        json!({"description": schema["description"].clone(), "oneOf": [schema, {"type": "null"}]})
+    }
 }
 
 /// utoipa's document plus what its derives cannot state, so that the document says exactly what
@@ -65,7 +96,8 @@ pub async fn spec() -> Json<Value> {
 /// - batch bodies (`/predict/batch`, a `/labels` array) take any JSON values as items: each is
 ///   validated on its own and answered with its own result or error;
 /// - a list item is a `value` or a `card_num`, not both.
-fn document(now: i64) -> Value {
+/// - a transaction takes the bundle's declared fields as keys, and no other key.
+fn document(now: i64, fields: &crate::fields::Schema) -> Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
     let time = |description: &str| {
         json!({"description": description, "oneOf": [
@@ -100,6 +132,16 @@ fn document(now: i64) -> Value {
         ("ListItemIn", "value"),
     ] {
         schemas[schema]["properties"][field]["pattern"] = json!(TEXT_PATTERN);
+    }
+    let transaction = &mut schemas["TransactionIn"];
+    transaction["additionalProperties"] = json!(false);
+    for field in fields.fields() {
+        transaction["properties"][&field.name] = field_schema(field);
+        if field.required {
+            if let Some(required) = transaction["required"].as_array_mut() {
+                required.push(json!(field.name));
+            }
+        }
     }
     let any_items = |what: &str| {
         json!({"type": "array", "maxItems": predict::MAX_BATCH, "items": {},

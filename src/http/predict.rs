@@ -55,7 +55,7 @@ pub async fn one(
 ) -> Result<Json<PredictResponse>, ApiError> {
     let arrival = Arrival::now();
     let value = json_body(&headers, body)?;
-    let valid = TransactionIn::validate(&value, &state.card_key, arrival.unix_ms / 1000)?;
+    let valid = TransactionIn::validate(&value, &state.card_key, &state.engine.fields(), arrival.unix_ms / 1000)?;
     let scored = state.engine.process(valid, arrival).await?;
     Ok(Json(answer(&scored, arrival.instant)))
 }
@@ -94,8 +94,9 @@ pub async fn batch(
     let pending = tokio::task::spawn_blocking(move || {
         let mut outcomes: Vec<Option<Result<Pending, ApiError>>> = Vec::with_capacity(items.len());
         let mut valid = Vec::with_capacity(items.len());
+        let fields = engine.fields();
         for item in &items {
-            match TransactionIn::validate(item, &key, arrival.unix_ms / 1000) {
+            match TransactionIn::validate(item, &key, &fields, arrival.unix_ms / 1000) {
                 Ok(v) => {
                     valid.push((v, arrival));
                     outcomes.push(None);

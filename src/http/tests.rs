@@ -123,3 +123,62 @@ async fn the_openapi_document_states_what_the_server_checks() {
     let later = latest.to_string().replace(&maximum.to_string(), &(maximum + 1).to_string()).replace("late", "later");
     assert_eq!(call(&app, "POST", "/predict", JSON, &later, None).await.0, StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+#[tokio::test]
+async fn declared_fields_are_validated_stored_tokenized_and_documented() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema =
+        crate::fields::Schema::load(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/schema.toml")))
+            .unwrap();
+    let (bundle, _) = crate::scoring::testing::trained_with(schema);
+    let engine = Arc::new(engine_for_tests(dir.path(), &bundle));
+    let app = router(AppState::new(Arc::clone(&engine), None));
+    let with = |id: &str, extra: Value| {
+        let mut t: Value = serde_json::from_str(&txn(id)).unwrap();
+        for (k, v) in extra.as_object().unwrap() {
+            t[k] = v.clone();
+        }
+        t.to_string()
+    };
+    let good = json!({"channel": "ecom", "device_id": "d-1", "email": "alice@example.com",
+        "location": {"lat": 48.85, "lon": 2.35}, "entry_mode": null});
+    let (status, body) = call(&app, "POST", "/predict", JSON, &with("f-1", good), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // Stored by name, the e-mail as a token only.
+    let mut store = crate::store::Store::open(dir.path().join("results.db")).unwrap();
+    let stored = store.get("f-1").unwrap().unwrap().fields.unwrap();
+    assert!(stored.contains("\"device_id\":\"d-1\"") && stored.contains("tok_"), "{stored}");
+    assert!(!stored.contains("alice"), "{stored}");
+    let case = call(&app, "GET", "/api/transactions/f-1", None, "", None).await.1;
+    assert_eq!(case["transaction"]["fields"]["device_id"], json!("d-1"), "{case}");
+    assert!(!case.to_string().contains("alice"), "{case}");
+    // A typo is refused, naming the key; a value of the wrong kind names its field.
+    let (status, body) = call(&app, "POST", "/predict", JSON, &with("f-2", json!({"devise_id": "d-1"})), None).await;
+    assert_eq!(
+        (status, &body["error"]["code"], &body["error"]["field"]),
+        (StatusCode::UNPROCESSABLE_ENTITY, &json!("unknown_field"), &json!("devise_id"))
+    );
+    let (status, body) =
+        call(&app, "POST", "/predict", JSON, &with("f-3", json!({"location": {"lat": 91, "lon": 0}})), None).await;
+    assert_eq!((status, &body["error"]["field"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!("location")), "{body}");
+    let (status, body) =
+        call(&app, "POST", "/predict", JSON, &with("f-4", json!({"device_id": 7.5, "channel": ["x"]})), None).await;
+    assert_eq!((status, &body["error"]["field"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!("channel")), "{body}");
+    // The document states the declared keys, and no others.
+    let (_, doc) = call(&app, "GET", "/openapi.json", None, "", None).await;
+    let t = &doc["components"]["schemas"]["TransactionIn"];
+    assert_eq!(t["additionalProperties"], json!(false));
+    assert_eq!(t["properties"]["location"]["oneOf"][0]["required"], json!(["lat", "lon"]));
+    assert!(t["properties"]["email"]["description"].as_str().unwrap().contains("PII"));
+}
+
+#[tokio::test]
+async fn without_a_schema_unknown_keys_are_refused_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path(), None);
+    let mut t: Value = serde_json::from_str(&txn("u-1")).unwrap();
+    t["merchant_categroy"] = json!("grocery");
+    let (status, body) = call(&app, "POST", "/predict", JSON, &t.to_string(), None).await;
+    assert_eq!((status, &body["error"]["code"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!("unknown_field")));
+    assert_eq!(body["error"]["field"], json!("merchant_categroy"));
+}

@@ -2,6 +2,7 @@
 
 use super::{LabelledTransaction, parse_country, parse_label, parse_timestamp};
 use crate::domain::{CardKey, Transaction, TransactionIn};
+use crate::fields::{FieldValue, Schema, value::parse_cells};
 use anyhow::{anyhow, bail};
 use std::str::FromStr;
 
@@ -21,9 +22,11 @@ const FIELDS: [(&str, bool); 10] = [
 
 /// Which CSV column holds each field. Defaults are the generator's column names; override with
 /// `field=COLUMN` pairs, e.g. `card=CUSTOMER,timestamp=TX_TIME,label=TX_FRAUD`.
+/// Declared fields (`--schema`) are read from their own columns ([`Schema`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ColumnMap {
     names: [String; 10],
+    schema: Schema,
 }
 
 impl Default for ColumnMap {
@@ -42,6 +45,7 @@ impl Default for ColumnMap {
                 "fraud_scenario",
             ]
             .map(String::from),
+            schema: Schema::default(),
         }
     }
 }
@@ -69,6 +73,16 @@ fn field_list() -> String {
 }
 
 impl ColumnMap {
+    /// The same mapping, reading `schema`'s declared fields too.
+    pub fn with_schema(mut self, schema: Schema) -> Self {
+        self.schema = schema;
+        self
+    }
+
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
     /// The column the label is read from.
     pub fn label_name(&self) -> &str {
         &self.names[7]
@@ -98,8 +112,26 @@ impl ColumnMap {
                 );
             }
         }
-        Ok(ResolvedColumns { idx, names: self.names.clone() })
+        let mut declared = Vec::with_capacity(self.schema.len());
+        for field in self.schema.fields() {
+            let wanted = field.csv_columns();
+            let found: Option<Vec<usize>> = wanted.iter().map(|c| headers.iter().position(|h| h == *c)).collect();
+            if found.is_none() && field.required {
+                bail!(
+                    "no column `{}` for the required field `{}` of the schema (the header has: {})",
+                    wanted.join("` and `"),
+                    field.name,
+                    headers.iter().collect::<Vec<_>>().join(", ")
+                );
+            }
+            declared.push(found);
+        }
+        Ok(ResolvedColumns { idx, names: self.names.clone(), schema: self.schema.clone(), declared })
     }
+}
+
+fn cols_name(field: &crate::fields::Field) -> String {
+    field.csv_columns().join("`/`")
 }
 
 /// Column positions for one file.
@@ -107,6 +139,9 @@ impl ColumnMap {
 pub struct ResolvedColumns {
     idx: [Option<usize>; 10],
     names: [String; 10],
+    schema: Schema,
+    /// Per declared field, its column(s); `None` when the file lacks them (all missing).
+    declared: Vec<Option<Vec<usize>>>,
 }
 
 impl ResolvedColumns {
@@ -120,6 +155,44 @@ impl ResolvedColumns {
 
     fn field<'r>(&self, record: &'r csv::StringRecord, i: usize) -> Option<&'r str> {
         self.idx[i].and_then(|c| record.get(c))
+    }
+
+    /// The declared fields' values of a record, or which line and field is wrong.
+    fn declared(&self, record: &csv::StringRecord, line: u64, key: &CardKey) -> anyhow::Result<crate::fields::Fields> {
+        self.schema
+            .fields()
+            .iter()
+            .zip(&self.declared)
+            .map(|(field, cols)| {
+                let Some(cols) = cols else { return Ok(FieldValue::Missing) };
+                let cells: Vec<&str> = cols.iter().map(|&c| record.get(c).unwrap_or("")).collect();
+                let value = parse_cells(field, &cells, key).map_err(|why| {
+                    anyhow!("line {line}, column `{}`: `{}` {why}", cols_name(field), cells.join(","))
+                })?;
+                if field.required && value.is_missing() {
+                    bail!("line {line}, column `{}`: missing value (the field is required)", cols_name(field));
+                }
+                Ok(value)
+            })
+            .collect()
+    }
+
+    /// The declared fields of a record as JSON keys of a request (raw text: the server
+    /// tokenizes PII on arrival).
+    fn declared_json(&self, record: &csv::StringRecord) -> serde_json::Map<String, serde_json::Value> {
+        let plain = CardKey::new(b"unused");
+        let mut out = serde_json::Map::new();
+        for (field, cols) in self.schema.fields().iter().zip(&self.declared) {
+            let Some(cols) = cols else { continue };
+            let cells: Vec<&str> = cols.iter().map(|&c| record.get(c).unwrap_or("")).collect();
+            let raw = crate::fields::Field { pii: false, ..field.clone() };
+            if let Ok(v) = parse_cells(&raw, &cells, &plain).map(|v| v.to_json()) {
+                if !v.is_null() {
+                    out.insert(field.name.clone(), v);
+                }
+            }
+        }
+        out
     }
 
     /// The record as an API request (raw card number kept), its label and its Unix time.
@@ -142,6 +215,7 @@ impl ResolvedColumns {
             card_masked: None,
             merchant_category: t.merchant_category,
             currency: None,
+            fields: self.declared_json(record),
         };
         Ok((request, row.label, t.timestamp))
     }
@@ -191,6 +265,7 @@ impl ResolvedColumns {
                 merchant: self.field(record, 5).unwrap_or("").to_owned(),
                 merchant_category: self.field(record, 6).filter(|c| !c.is_empty()).map(str::to_owned),
                 bin: crate::domain::bin_of(&masked_card),
+                fields: self.declared(record, line, key)?,
             },
             label,
             label_time,

@@ -38,6 +38,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
+/// The unknown message keys already logged by this process (each once).
+static UNKNOWN_LOGGED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
 /// How the worker connects and what it reads.
 #[derive(Debug, Clone)]
 pub struct ConsumerConfig {
@@ -490,10 +493,23 @@ impl Lane {
     async fn handle(&self, messages: Vec<Received>) {
         let engine = &self.engine;
         let mut batch = Vec::with_capacity(messages.len());
+        let fields = engine.fields();
         for Received { offset, payload, key } in messages {
             let arrival = Arrival::at_offset(offset);
             let valid = serde_json::from_slice(&payload).map_err(|e| format!("not JSON: {e}")).and_then(|v| {
-                TransactionIn::validate(&v, engine.card_key(), arrival.unix_ms / 1000).map_err(|r| r.message)
+                TransactionIn::validate_lenient(&v, engine.card_key(), &fields, arrival.unix_ms / 1000)
+                    .map_err(|r| r.message)
+            });
+            // An upstream adding a field must not stop scoring: counted, logged once per key.
+            let valid = valid.map(|(valid, unknown)| {
+                if let Some(key) = unknown {
+                    engine.metrics().count_unknown_field();
+                    if let Some(mut logged) = UNKNOWN_LOGGED.lock().ok().filter(|l| !l.contains(&key) && l.len() < 100) {
+                        logged.push(key.clone());
+                        tracing::warn!(key = %key, "messages carry a key that is neither a transaction field nor a declared one; scored without it");
+                    }
+                }
+                valid
             });
             match valid {
                 Ok(valid) => batch.push((valid, arrival)),

@@ -111,6 +111,7 @@ pub fn generated(count: usize, cards: Option<usize>, seed: u64, now: i64) -> any
                     card_masked: None,
                     merchant_category: Some(CATEGORIES[usize::from(merchant.category)].0.to_owned()),
                     currency: None,
+                    fields: Default::default(),
                 },
                 label: Some(r.label),
             }
@@ -358,7 +359,13 @@ mod tests {
         assert!(a.iter().zip(&b).all(|(x, y)| x.request == y.request));
         let key = crate::domain::CardKey::new(b"k");
         for o in &a {
-            TransactionIn::validate(&serde_json::to_value(&o.request).unwrap(), &key, 2_000_000_000).unwrap();
+            TransactionIn::validate(
+                &serde_json::to_value(&o.request).unwrap(),
+                &key,
+                &Default::default(),
+                2_000_000_000,
+            )
+            .unwrap();
         }
     }
 

@@ -79,6 +79,10 @@ pub struct RuleSet {
     rules: Vec<Rule>,
     /// List names declared in the file.
     declared_lists: Vec<String>,
+    /// The model's declared fields the rules were checked against (`train --schema`).
+    schema: crate::fields::Schema,
+    /// Their names as rule variables.
+    fields: std::collections::HashMap<String, vars::DeclaredVar>,
 }
 
 /// Named lists as the rules see them: CEL maps (`x in name` is a hash look-up), built once per
@@ -147,16 +151,20 @@ impl RuleSet {
     /// Reads and compiles `path`. `lists` are the list names the store has now; a rule may also
     /// name a list declared in the file's `lists = [...]`. Every error names the rule and its
     /// position in the file.
-    pub fn load(path: &Path, lists: &Lists) -> anyhow::Result<Self> {
+    /// `schema`: the declared fields of the model the rules run beside; rules may name them
+    /// and their features.
+    pub fn load(path: &Path, lists: &Lists, schema: &crate::fields::Schema) -> anyhow::Result<Self> {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("cannot read the rules file {}", path.display()))?;
-        Self::parse(&text, lists).with_context(|| format!("rules file {}", path.display()))
+        Self::parse(&text, lists, schema).with_context(|| format!("rules file {}", path.display()))
     }
 
     /// Compiles rules from TOML text.
-    pub fn parse(text: &str, lists: &Lists) -> anyhow::Result<Self> {
+    pub fn parse(text: &str, lists: &Lists, schema: &crate::fields::Schema) -> anyhow::Result<Self> {
         let file: RulesFile = toml::from_str(text).map_err(|e| anyhow::anyhow!("{}", e.to_string().trim_end()))?;
-        let known: BTreeSet<&str> = variable_names().collect();
+        let fields = vars::declared_vars(schema);
+        let mut known: BTreeSet<&str> = variable_names().collect();
+        known.extend(fields.keys().map(String::as_str));
         for name in &file.lists {
             if !is_identifier(name) || known.contains(name.as_str()) {
                 bail!("`lists`: `{name}` cannot name a list (letters, digits and _, not a variable name)");
@@ -193,7 +201,7 @@ impl RuleSet {
                 logged: AtomicBool::new(false),
             });
         }
-        let set = Self { rules, declared_lists: file.lists };
+        let set = Self { rules, declared_lists: file.lists, schema: schema.clone(), fields };
         set.dry_run(lists)?;
         Ok(set)
     }
@@ -201,9 +209,9 @@ impl RuleSet {
     /// Every rule must give a boolean on a sample transaction (a type error shows here, not
     /// on the first live transaction that reaches it).
     fn dry_run(&self, lists: &Lists) -> anyhow::Result<()> {
-        let sample = vars::Sample::new();
+        let sample = vars::Sample::new(&self.schema);
         let input = sample.input();
-        let resolver = vars::Resolver { input: &input, lists, declared: &self.declared_lists };
+        let resolver = vars::Resolver { input: &input, lists, declared: &self.declared_lists, fields: &self.fields };
         let context = context(&resolver);
         for (i, rule) in self.rules.iter().enumerate() {
             match rule.program.execute(&context) {
@@ -236,7 +244,7 @@ impl RuleSet {
     /// Appends every matching rule to `out`, in file order. A rule that errors is counted
     /// (see [`RuleSet::errors`]) and logged the first time.
     pub fn evaluate(&self, input: &RuleInput<'_>, lists: &Lists, out: &mut Vec<Match>) {
-        let resolver = vars::Resolver { input, lists, declared: &self.declared_lists };
+        let resolver = vars::Resolver { input, lists, declared: &self.declared_lists, fields: &self.fields };
         let context = context(&resolver);
         for rule in &self.rules {
             match rule.program.execute(&context) {

@@ -13,10 +13,11 @@ fn txn(amount: f64, country: &str, merchant: &str) -> Transaction {
         merchant: merchant.into(),
         merchant_category: None,
         bin: None,
+        fields: Default::default(),
     }
 }
 
-fn matches(set: &RuleSet, lists: &Lists, t: &Transaction, features: &[f32; N_FEATURES]) -> Vec<String> {
+fn matches(set: &RuleSet, lists: &Lists, t: &Transaction, features: &[f32]) -> Vec<String> {
     let score = Score { combined: 0.2, if_score: 0.5, ae_mse: 0.3, fraud_probability: None };
     let card = t.card.to_string();
     let input = RuleInput { txn: t, card: &card, features, score: &score, model_action: Action::Allow };
@@ -59,7 +60,7 @@ fn lists() -> Lists {
 
 #[test]
 fn rules_match_on_fields_natural_features_and_lists() {
-    let set = RuleSet::parse(RULES, &lists()).unwrap();
+    let set = RuleSet::parse(RULES, &lists(), &Default::default()).unwrap();
     assert_eq!(set.len(), 4);
     let mut features = [0.0; N_FEATURES];
     // Four earlier transactions in the hour: the schema keeps ln(1 + 4).
@@ -76,7 +77,7 @@ fn rules_match_on_fields_natural_features_and_lists() {
 
 #[test]
 fn a_run_time_error_is_counted_never_a_match() {
-    let set = RuleSet::parse(RULES, &lists()).unwrap();
+    let set = RuleSet::parse(RULES, &lists(), &Default::default()).unwrap();
     // `fraud_probability` is null without a supervised model: `null > 0.5` errors.
     assert!(matches(&set, &lists(), &txn(10.0, "GB", "M1"), &[0.0; N_FEATURES]).is_empty());
     let errors: Vec<_> = set.errors().collect();
@@ -97,7 +98,7 @@ fn decision_is_the_most_severe_unless_an_allow_rule_matches() {
 
 #[test]
 fn load_errors_name_the_rule_and_its_position() {
-    let err = |text: &str| format!("{:#}", RuleSet::parse(text, &Lists::default()).unwrap_err());
+    let err = |text: &str| format!("{:#}", RuleSet::parse(text, &Lists::default(), &Default::default()).unwrap_err());
     let rule = |when: &str| {
         format!(
             "[[rule]]\nname = \"ok\"\nwhen = \"true\"\naction = \"block\"\nreason = \"r\"\n\n[[rule]]\nname = \"bad\"\nwhen = '{when}'\naction = \"review\"\nreason = \"r\"\n"
@@ -134,7 +135,7 @@ when = "bin_new_cards_1h == null"
 action = "review"
 reason = "not a card number"
 "#;
-    let set = RuleSet::parse(text, &Lists::default()).unwrap();
+    let set = RuleSet::parse(text, &Lists::default(), &Default::default()).unwrap();
     let at = |n: &str| crate::features::feature_index(n).unwrap();
     let mut features = [0.0; N_FEATURES];
     features[at("bin_log_new_cards_1h")] = 25f32.ln_1p();
@@ -147,4 +148,44 @@ reason = "not a card number"
     // Comparing null with a number is a run-time error, counted, never a match (as for
     // `fraud_probability`): a rule that must cope writes `bin_new_cards_1h != null && …`.
     assert_eq!(set.errors().collect::<Vec<_>>(), [("bin-attack", 1), ("no-bin", 0)]);
+}
+
+#[test]
+fn rules_name_the_declared_fields_and_their_features() {
+    use crate::fields::{Field, FieldValue, Kind, Schema};
+    let field = |name: &str, kind| Field {
+        name: name.into(),
+        kind,
+        column: None,
+        columns: None,
+        required: false,
+        pii: false,
+        min: None,
+        max: None,
+    };
+    let schema = Schema::new(vec![field("channel", Kind::Category), field("device_id", Kind::Entity)]).unwrap();
+    let text = r#"
+        [[rule]]
+        name = "shared-device"
+        when = "channel == 'ecom' && device_id_cards_24h >= 5 && device_id != 'known-good'"
+        action = "review"
+        reason = "a device many cards use"
+    "#;
+    // Without the schema the names are unknown: refused at load time, naming one.
+    let err = format!("{:#}", RuleSet::parse(text, &Lists::default(), &Schema::default()).unwrap_err());
+    assert!(err.contains("unknown name `channel`") || err.contains("unknown name `device_id"), "{err}");
+    let set = RuleSet::parse(text, &Lists::default(), &schema).unwrap();
+    let names = crate::features::declared::feature_names(&schema);
+    let mut features = vec![0.0; N_FEATURES + names.len()];
+    let cards = N_FEATURES + names.iter().position(|n| n == "device_id_log_cards_24h").unwrap();
+    let mut t = txn(10.0, "FR", "M1");
+    t.fields = vec![FieldValue::Text("ecom".into()), FieldValue::Text("d-9".into())].into();
+    features[cards] = 6f32.ln_1p();
+    assert_eq!(matches(&set, &Lists::default(), &t, &features), ["shared-device"]);
+    features[cards] = 2f32.ln_1p();
+    assert!(matches(&set, &Lists::default(), &t, &features).is_empty());
+    // A missing value is null: the comparison fails, the rule does not match (and is counted).
+    features[cards] = 6f32.ln_1p();
+    t.fields = vec![FieldValue::Missing, FieldValue::Text("d-9".into())].into();
+    assert!(matches(&set, &Lists::default(), &t, &features).is_empty());
 }

@@ -4,6 +4,7 @@
 use super::Lists;
 use crate::domain::{Action, Transaction};
 use crate::features::{FEATURE_NAMES, N_FEATURES, feature_index};
+use crate::fields::{FieldValue, Kind, Schema};
 use crate::scoring::Score;
 use cel::common::types::{CelDouble, CelInt, CelNull, CelString};
 use cel::common::value::CowVal;
@@ -16,7 +17,7 @@ pub struct RuleInput<'a> {
     pub txn: &'a Transaction,
     /// The card token (hex), as lists hold cards.
     pub card: &'a str,
-    pub features: &'a [f32; N_FEATURES],
+    pub features: &'a [f32],
     pub score: &'a Score,
     /// The models' action, before rules.
     pub model_action: Action,
@@ -77,7 +78,7 @@ const NATURAL: [(&str, &str, Unit); 20] = [
 ];
 
 #[derive(Debug, Clone, Copy)]
-struct FeatureVar {
+pub(super) struct FeatureVar {
     index: usize,
     unit: Unit,
 }
@@ -102,10 +103,66 @@ pub fn variable_names() -> impl Iterator<Item = &'static str> {
     FIELDS.into_iter().chain(FEATURE_NAMES).chain(NATURAL.iter().map(|n| n.0))
 }
 
+/// A name a team's schema adds: a field's value, or one of its features.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum DeclaredVar {
+    /// The value of the schema's field at this position (`null` when missing).
+    Field(usize),
+    Feature(FeatureVar),
+}
+
+/// The declared fields' names for rules: each field by its name, each feature it adds by the
+/// feature's name, and counts and distances in natural units (`device_id_cards_24h`,
+/// `device_id_txn_count_1h`, `location_km_from_usual`, …).
+pub(super) fn declared_vars(schema: &Schema) -> HashMap<String, DeclaredVar> {
+    let names = crate::features::declared::feature_names(schema);
+    let mut vars: HashMap<String, DeclaredVar> = HashMap::new();
+    for (i, f) in schema.fields().iter().enumerate() {
+        vars.insert(f.name.clone(), DeclaredVar::Field(i));
+    }
+    for (k, name) in names.iter().enumerate() {
+        let index = N_FEATURES + k;
+        if !vars.contains_key(name) {
+            vars.insert(name.clone(), DeclaredVar::Feature(FeatureVar { index, unit: Unit::Schema }));
+        }
+        let natural = [
+            ("_log_count_", "_txn_count_", Unit::Count),
+            ("_log_sum_", "_amount_sum_", Unit::Amount),
+            ("_log_cards_", "_cards_", Unit::Count),
+            ("_log_known_frauds", "_known_frauds", Unit::Count),
+            ("_log_km_from_usual", "_km_from_usual", Unit::Amount),
+            ("_log_kmh_since_prev", "_kmh_since_prev", Unit::Amount),
+        ];
+        for (from, to, unit) in natural {
+            if let Some(field) = schema.fields().iter().find(|f| name.starts_with(&format!("{}{from}", f.name))) {
+                let alias = format!("{}{to}{}", field.name, &name[field.name.len() + from.len()..]);
+                vars.entry(alias).or_insert(DeclaredVar::Feature(FeatureVar { index, unit }));
+            }
+        }
+    }
+    vars
+}
+
 pub(super) struct Resolver<'a> {
     pub input: &'a RuleInput<'a>,
     pub lists: &'a Lists,
     pub declared: &'a [String],
+    pub fields: &'a HashMap<String, DeclaredVar>,
+}
+
+/// A feature's value in the unit a rule reads it in; `null` when missing.
+fn feature_value<'b>(features: &[f32], feature: FeatureVar) -> Option<CowVal<'b, 'b>> {
+    let value = f64::from(*features.get(feature.index)?);
+    if value.is_nan() {
+        return Some(CowVal::owned(CelNull));
+    }
+    let double = |x: f64| Some(CowVal::owned(CelDouble::from(x)));
+    match feature.unit {
+        Unit::Schema => double(value),
+        Unit::Count => Some(CowVal::owned(CelInt::from(value.exp_m1().round() as i64))),
+        Unit::Amount => double(value.exp_m1()),
+        Unit::Ratio => double(value.exp()),
+    }
 }
 
 impl cel::context::VariableResolver for Resolver<'_> {
@@ -132,18 +189,21 @@ impl cel::context::VariableResolver for Resolver<'_> {
             "model_action" => string(model_action.as_str()),
             _ => {
                 if let Some(&feature) = features_by_name().get(name) {
-                    let value = f64::from(features[feature.index]);
                     // A missing feature (no issuer range for a customer id) is null, as
                     // `fraud_probability` without a supervised model.
-                    if value.is_nan() {
-                        return Some(CowVal::owned(CelNull));
+                    return feature_value(features, feature);
+                }
+                match self.fields.get(name) {
+                    Some(DeclaredVar::Feature(feature)) => return feature_value(features, *feature),
+                    Some(&DeclaredVar::Field(i)) => {
+                        return Some(match txn.fields.get(i) {
+                            Some(FieldValue::Number(x)) => CowVal::owned(CelDouble::from(*x)),
+                            Some(FieldValue::Flag(b)) => CowVal::owned(cel::common::types::CelBool::from(*b)),
+                            Some(FieldValue::Text(t)) => CowVal::owned(CelString::from(&**t)),
+                            _ => CowVal::owned(CelNull),
+                        });
                     }
-                    return match feature.unit {
-                        Unit::Schema => double(value),
-                        Unit::Count => Some(CowVal::owned(CelInt::from(value.exp_m1().round() as i64))),
-                        Unit::Amount => double(value.exp_m1()),
-                        Unit::Ratio => double(value.exp()),
-                    };
+                    None => {}
                 }
                 match self.lists.get(name) {
                     Some(list) => Some(CowVal::Borrowed(list)),
@@ -158,12 +218,13 @@ impl cel::context::VariableResolver for Resolver<'_> {
 /// A plausible transaction for checking rules at load time.
 pub(super) struct Sample {
     txn: Transaction,
-    features: [f32; N_FEATURES],
+    features: Vec<f32>,
     score: Score,
 }
 
 impl Sample {
-    pub(super) fn new() -> Self {
+    /// A sample carrying `schema`'s fields: a value of the field's kind each.
+    pub(super) fn new(schema: &Schema) -> Self {
         Self {
             txn: Transaction {
                 txn_id: "sample".into(),
@@ -174,8 +235,18 @@ impl Sample {
                 merchant: "M0001".into(),
                 merchant_category: Some("grocery".into()),
                 bin: None,
+                fields: schema
+                    .fields()
+                    .iter()
+                    .map(|f| match f.kind {
+                        Kind::Number => FieldValue::Number(1.0),
+                        Kind::Flag => FieldValue::Flag(false),
+                        Kind::Category | Kind::Entity => FieldValue::Text("sample".into()),
+                        Kind::Location => FieldValue::Location { lat: 0.0, lon: 0.0 },
+                    })
+                    .collect(),
             },
-            features: [0.5; N_FEATURES],
+            features: vec![0.5; N_FEATURES + crate::features::declared::feature_names(schema).len()],
             score: Score { combined: 0.1, if_score: 0.4, ae_mse: 0.5, fraud_probability: Some(0.01) },
         }
     }

@@ -32,6 +32,10 @@ pub struct FeatureSchema {
     /// The label delay the label-aware features read risk behind (transaction schema).
     #[serde(default)]
     pub label_delay_secs: Option<i64>,
+    /// The team's declared fields (`train --schema`): the bundle carries them, so what scores
+    /// with it reads the same fields. Absent without a schema.
+    #[serde(default, skip_serializing_if = "crate::fields::Schema::is_empty")]
+    pub fields: crate::fields::Schema,
 }
 
 impl FeatureSchema {
@@ -40,14 +44,22 @@ impl FeatureSchema {
         Self {
             kind: SchemaKind::Transaction,
             version: SCHEMA_VERSION,
-            names: FEATURE_NAMES.iter().map(|s| (*s).to_owned()).collect(),
+            names: FEATURE_NAMES
+                .iter()
+                .map(|s| (*s).to_owned())
+                .chain(crate::features::declared::feature_names(&config.fields))
+                .collect(),
             label_delay_secs: Some(config.label_delay_secs),
+            fields: config.fields,
         }
     }
 
     /// The feature settings a transaction bundle was trained with.
     pub fn feature_config(&self) -> FeatureConfig {
-        self.label_delay_secs.map_or_else(FeatureConfig::default, |label_delay_secs| FeatureConfig { label_delay_secs })
+        FeatureConfig {
+            label_delay_secs: self.label_delay_secs.unwrap_or(crate::features::DEFAULT_LABEL_DELAY_SECS),
+            fields: self.fields.clone(),
+        }
     }
 }
 

@@ -7,7 +7,7 @@
 
 use super::{Action, Bundle, SchemaKind, Score, Scratch, Thresholds, reasons};
 use crate::domain::{Transaction, Verdict};
-use crate::features::{Encoders, Event, FeatureConfig, FeaturePipeline, N_FEATURES, interleave};
+use crate::features::{Encoders, Event, FeatureConfig, FeaturePipeline, interleave};
 use anyhow::{Context, bail};
 use std::sync::Arc;
 
@@ -18,8 +18,9 @@ pub struct Decision {
     pub action: Action,
     /// Short sentences, most important first.
     pub reasons: Vec<String>,
-    /// The features the models saw (rules read them).
-    pub features: [f32; N_FEATURES],
+    /// The features the models saw (rules read them): the built-in ones, then the declared
+    /// fields' (the bundle's `schema.names`).
+    pub features: Vec<f32>,
 }
 
 #[derive(Debug)]
@@ -27,22 +28,23 @@ pub struct Scorer {
     /// Shared with scoring that runs outside the card-state lock ([`decide`], [`decide_batch`]).
     bundle: Arc<Bundle>,
     pipeline: FeaturePipeline,
-    features: [f32; N_FEATURES],
+    features: Vec<f32>,
     scratch: Scratch,
     /// The supervised model's per-input contributions (features, then forest and autoencoder).
-    contributions: [f32; N_FEATURES + 2],
+    contributions: Vec<f32>,
 }
 
 impl Scorer {
     /// A scorer with empty card state. Only transaction bundles can score transactions.
     pub fn new(bundle: Bundle) -> anyhow::Result<Self> {
         let (encoders, config) = check(&bundle)?;
+        let pipeline = FeaturePipeline::new(encoders, config);
         Ok(Self {
-            pipeline: FeaturePipeline::new(encoders, config),
+            features: vec![0.0; pipeline.width()],
+            contributions: vec![0.0; pipeline.width() + 2],
+            pipeline,
             scratch: bundle.models.scratch(),
             bundle: Arc::new(bundle),
-            features: [0.0; N_FEATURES],
-            contributions: [0.0; N_FEATURES + 2],
         })
     }
 
@@ -52,12 +54,19 @@ impl Scorer {
         let (encoders, config) = check(&bundle)?;
         self.scratch = bundle.models.scratch();
         self.pipeline.set_encoders(encoders, config);
+        self.features = vec![0.0; self.pipeline.width()];
+        self.contributions = vec![0.0; self.pipeline.width() + 2];
         self.bundle = Arc::new(bundle);
         Ok(())
     }
 
     pub fn thresholds(&self) -> &Thresholds {
         &self.bundle.manifest.thresholds
+    }
+
+    /// The declared fields the bundle reads.
+    pub fn fields(&self) -> &crate::fields::Schema {
+        &self.bundle.manifest.schema.fields
     }
 
     /// The version of the model bundle in use.
@@ -133,12 +142,12 @@ impl Scorer {
     /// Computes the transaction's features and records it in its card's and merchant's state:
     /// the part of scoring that reads and moves state. `offset`: the Kafka message's offset in
     /// its card's partition, if it came from Kafka (see [`FeaturePipeline::observe_at`]).
-    pub fn features(&mut self, txn: &Transaction, offset: Option<i64>) -> [f32; N_FEATURES] {
+    pub fn features(&mut self, txn: &Transaction, offset: Option<i64>) -> Vec<f32> {
         match offset {
             Some(offset) => self.pipeline.observe_at(txn, offset, &mut self.features),
             None => self.pipeline.observe(txn, &mut self.features),
         }
-        self.features
+        self.features.clone()
     }
 
     /// [`Scorer::features`], then [`decide`].
@@ -153,9 +162,9 @@ impl Scorer {
 pub fn decide(
     bundle: &Bundle,
     txn: &Transaction,
-    features: &[f32; N_FEATURES],
+    features: &[f32],
     scratch: &mut Scratch,
-    contributions: &mut [f32; N_FEATURES + 2],
+    contributions: &mut Vec<f32>,
 ) -> anyhow::Result<Decision> {
     let score = bundle.models.score_row(features, scratch)?;
     Ok(judge(bundle, txn, features, score, scratch, contributions))
@@ -165,8 +174,8 @@ pub fn decide(
 /// model's contributions), made once per thread and bundle: scoring outside a [`Scorer`]
 /// (`/predict` on any runtime thread) does not allocate it per request. A thread keeps the last
 /// bundle it scored with alive until it scores with another. `f` must not call this again.
-pub fn with_scratch<R>(bundle: &Arc<Bundle>, f: impl FnOnce(&mut Scratch, &mut [f32; N_FEATURES + 2]) -> R) -> R {
-    type Slot = Option<(Arc<Bundle>, Scratch, [f32; N_FEATURES + 2])>;
+pub fn with_scratch<R>(bundle: &Arc<Bundle>, f: impl FnOnce(&mut Scratch, &mut Vec<f32>) -> R) -> R {
+    type Slot = Option<(Arc<Bundle>, Scratch, Vec<f32>)>;
     thread_local! {
         static SCRATCH: std::cell::RefCell<Slot> = const { std::cell::RefCell::new(None) };
     }
@@ -176,7 +185,7 @@ pub fn with_scratch<R>(bundle: &Arc<Bundle>, f: impl FnOnce(&mut Scratch, &mut [
             *slot = None;
         }
         let (_, scratch, contributions) =
-            slot.get_or_insert_with(|| (Arc::clone(bundle), bundle.models.scratch(), [0.0; N_FEATURES + 2]));
+            slot.get_or_insert_with(|| (Arc::clone(bundle), bundle.models.scratch(), Vec::new()));
         f(scratch, contributions)
     })
 }
@@ -185,10 +194,11 @@ pub fn with_scratch<R>(bundle: &Arc<Bundle>, f: impl FnOnce(&mut Scratch, &mut [
 /// lock-step batch path, several times cheaper per row), with the same numbers as one at a
 /// time; only flagged ones are scored again alone, for their reasons. If the batch cannot be
 /// scored (a row with non-finite features), each row is scored alone so that only that row fails.
-pub fn decide_batch(bundle: &Bundle, rows: &[(&Transaction, [f32; N_FEATURES])]) -> Vec<anyhow::Result<Decision>> {
+pub fn decide_batch(bundle: &Bundle, rows: &[(&Transaction, Vec<f32>)]) -> Vec<anyhow::Result<Decision>> {
     let mut scratch = bundle.models.scratch();
-    let mut contributions = [0.0; N_FEATURES + 2];
-    let matrix = aegis_model::Matrix::from_vec(rows.iter().flat_map(|(_, f)| *f).collect(), N_FEATURES);
+    let mut contributions = Vec::new();
+    let width = bundle.manifest.schema.names.len();
+    let matrix = aegis_model::Matrix::from_vec(rows.iter().flat_map(|(_, f)| f.iter().copied()).collect(), width);
     let scores = matrix.ok().and_then(|m| bundle.models.score_matrix(&m).ok());
     let Some(scores) = scores.filter(|s| s.len() == rows.len()) else {
         return rows.iter().map(|(txn, f)| decide(bundle, txn, f, &mut scratch, &mut contributions)).collect();
@@ -198,7 +208,7 @@ pub fn decide_batch(bundle: &Bundle, rows: &[(&Transaction, [f32; N_FEATURES])])
         .map(|((txn, features), score)| {
             let action = bundle.manifest.thresholds.action(score.combined);
             if action == Action::Allow {
-                return Ok(Decision { score, action, reasons: Vec::new(), features: *features });
+                return Ok(Decision { score, action, reasons: Vec::new(), features: features.clone() });
             }
             decide(bundle, txn, features, &mut scratch, &mut contributions)
         })
@@ -210,26 +220,28 @@ pub fn decide_batch(bundle: &Bundle, rows: &[(&Transaction, [f32; N_FEATURES])])
 fn judge(
     bundle: &Bundle,
     txn: &Transaction,
-    features: &[f32; N_FEATURES],
+    features: &[f32],
     score: Score,
     scratch: &Scratch,
-    contributions: &mut [f32; N_FEATURES + 2],
+    contributions: &mut Vec<f32>,
 ) -> Decision {
     let models = &bundle.models;
     let action = bundle.manifest.thresholds.action(score.combined);
     let reasons = if action == Action::Allow {
         Vec::new()
     } else {
+        let schema = &bundle.manifest.schema;
+        contributions.resize(features.len() + 2, 0.0);
         let mut r = Vec::new();
         if models.contributions(scratch, contributions).is_some() {
-            r = reasons::explain_supervised(txn, features, contributions, 3);
+            r = reasons::explain_supervised(txn, schema, features, contributions, 3);
         }
         if r.is_empty() {
-            r = reasons::explain(txn, features, &scratch.errors, 3);
+            r = reasons::explain(txn, schema, features, &scratch.errors, 3);
         }
         r
     };
-    Decision { score, action, reasons, features: *features }
+    Decision { score, action, reasons, features: features.to_vec() }
 }
 
 /// The bundle's encoders and feature settings, if it can score transactions.
@@ -290,7 +302,7 @@ mod tests {
         let txn = &rows[10].txn;
         let features = scorer.features(txn, None);
         let fresh = {
-            let (mut scratch, mut contributions) = (a.models.scratch(), [0.0; N_FEATURES + 2]);
+            let (mut scratch, mut contributions) = (a.models.scratch(), Vec::new());
             decide(&a, txn, &features, &mut scratch, &mut contributions).unwrap()
         };
         let with = |bundle: &Arc<Bundle>| with_scratch(bundle, |s, c| decide(bundle, txn, &features, s, c).unwrap());

@@ -10,6 +10,11 @@ use aegis_model::{AutoencoderParams, GbdtParams, IsolationForestParams};
 /// A small bundle trained on generated data (with its labels, so with a supervised model),
 /// and the rows it was trained on.
 pub(crate) fn trained() -> (Bundle, Vec<LabelledTransaction>) {
+    trained_with(crate::fields::Schema::default())
+}
+
+/// [`trained`], reading and learning from `schema`'s declared fields.
+pub(crate) fn trained_with(schema: crate::fields::Schema) -> (Bundle, Vec<LabelledTransaction>) {
     let cfg = GeneratorConfig {
         rows: 6000,
         cards: 200,
@@ -22,7 +27,8 @@ pub(crate) fn trained() -> (Bundle, Vec<LabelledTransaction>) {
     };
     let file = tempfile::NamedTempFile::new().unwrap();
     write_csv(&generate(&cfg).unwrap(), file.reopen().unwrap(), |_| {}).unwrap();
-    let data = read_transactions(file.path(), &ColumnMap::default(), &CardKey::new(b"k"), false, |_| {}).unwrap();
+    let columns = ColumnMap::default().with_schema(schema.clone());
+    let data = read_transactions(file.path(), &columns, &CardKey::new(b"k"), false, |_| {}).unwrap();
     let rows = data.rows;
     let encoders = Encoders {
         country: CategoryEncoder::fit(rows.iter().map(|r| (r.txn.country.as_str(), r.label))),
@@ -30,8 +36,8 @@ pub(crate) fn trained() -> (Bundle, Vec<LabelledTransaction>) {
             rows.iter().map(|r| (r.txn.merchant_category.as_deref().unwrap_or(""), r.label)),
         ),
     };
-    let config = FeatureConfig::default();
-    let features = replay(&rows, 0..rows.len(), &encoders, config, DEFAULT_LABEL_DELAY_SECS, |_| {}).features;
+    let config = FeatureConfig { fields: schema, ..Default::default() };
+    let features = replay(&rows, 0..rows.len(), &encoders, config.clone(), DEFAULT_LABEL_DELAY_SECS, |_| {}).features;
     let fit_cfg = FitConfig {
         forest: IsolationForestParams::default().n_trees(50),
         autoencoder: AutoencoderParams::default().max_epochs(3),

@@ -37,6 +37,10 @@ pub struct TransactionRow {
     pub latency_us: u32,
     /// The transaction's verdict from its labels, if it has any.
     pub verdict: Option<crate::domain::Verdict>,
+    /// The declared fields (`train --schema`) by name, PII as tokens; absent without them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub fields: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -201,12 +205,12 @@ impl ReadPool {
                 |r| {
                     let transaction = TransactionDetail {
                         row: row(r)?,
-                        if_score: r.real32(15)?,
-                        ae_mse: r.real32(16)?,
-                        fraud_probability: r.opt_real32(17)?,
-                        shadow: column::shadow(r, 18)?,
+                        if_score: r.real32(16)?,
+                        ae_mse: r.real32(17)?,
+                        fraud_probability: r.opt_real32(18)?,
+                        shadow: column::shadow(r, 19)?,
                     };
-                    Ok((transaction, r.string(21)?, r.int(22)?))
+                    Ok((transaction, r.string(22)?, r.int(23)?))
                 },
             )?;
             let Some((transaction, card_token, card_key)) = detail else { return Ok(None) };
@@ -295,7 +299,7 @@ fn stats(c: &mut Conn, now_ms: i64) -> anyhow::Result<Stats> {
 macro_rules! columns {
     () => {
         "txn_id, timestamp, received_at, amount, country, merchant, merchant_category, card_masked, score, action,
-        reasons, model_version, latency_us, rules, verdict"
+        reasons, model_version, latency_us, rules, verdict, fields"
     };
 }
 use columns;
@@ -349,5 +353,6 @@ fn row(r: &dyn Row) -> anyhow::Result<TransactionRow> {
         latency_us: r.int32(12)?,
         rules: column::json_list(r, 13)?,
         verdict: column::parsed_opt(r, 14)?,
+        fields: r.opt_text(15)?.and_then(|f| serde_json::from_str(f).ok()),
     })
 }

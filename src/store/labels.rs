@@ -10,6 +10,7 @@ use super::Store;
 use super::sql::{Conn, Row, args};
 pub use crate::domain::LabelIn;
 use crate::domain::{Action, CardToken, Country, Transaction, Verdict};
+use crate::fields::Schema;
 
 /// What storing one label did.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,11 +61,18 @@ pub struct LabelStats {
 
 impl Store {
     /// Stores `labels` in one transaction, `origin` naming this process in the change log.
-    pub fn put_labels(&mut self, labels: &[LabelIn], origin: &str, now_ms: i64) -> anyhow::Result<Vec<LabelOutcome>> {
+    /// The changes' transactions carry `schema`'s declared fields.
+    pub fn put_labels(
+        &mut self,
+        labels: &[LabelIn],
+        origin: &str,
+        now_ms: i64,
+        schema: &Schema,
+    ) -> anyhow::Result<Vec<LabelOutcome>> {
         // One label writer at a time (on PostgreSQL too), so that verdict changes are numbered
         // in commit order and a reader that saw change `n` has seen every change before it.
         self.conn.transaction(Some(super::locks::LABELS), |c| {
-            labels.iter().map(|l| put_label(c, l, origin, now_ms)).collect()
+            labels.iter().map(|l| put_label(c, l, origin, now_ms, schema)).collect()
         })
     }
 
@@ -75,11 +83,15 @@ impl Store {
 
     /// Every verdict change known at or after `since` (Unix seconds), in the order they became
     /// known, for rebuilding feature state.
-    pub(super) fn verdict_changes_known_since(&mut self, since: i64) -> anyhow::Result<Vec<VerdictChange>> {
+    pub(super) fn verdict_changes_known_since(
+        &mut self,
+        since: i64,
+        schema: &Schema,
+    ) -> anyhow::Result<Vec<VerdictChange>> {
         self.conn.query(
             concat!(change_columns!(), " WHERE c.known_at >= ?1 ORDER BY c.known_at, c.seq"),
             args![since],
-            change_row,
+            |r| change_row(r, schema),
         )
     }
 }
@@ -92,7 +104,7 @@ pub(super) fn last_verdict_seq(c: &mut Conn) -> anyhow::Result<i64> {
 macro_rules! change_columns {
     () => {
         "SELECT c.seq, c.verdict, c.previous, c.known_at, c.origin, r.txn_id, r.timestamp, r.card_token,
-                r.amount, r.country, r.merchant, r.merchant_category, r.card_masked
+                r.amount, r.country, r.merchant, r.merchant_category, r.card_masked, r.fields
          FROM verdict_changes c JOIN results r ON r.txn_id = c.txn_id"
     };
 }
@@ -105,19 +117,20 @@ pub(super) fn changes_since(
     seq: i64,
     origin: &str,
     limit: usize,
+    schema: &Schema,
 ) -> anyhow::Result<(Vec<VerdictChange>, i64)> {
     let (mut changes, mut last) = (Vec::new(), seq);
     c.for_each(concat!(change_columns!(), " WHERE c.seq > ?1 ORDER BY c.seq LIMIT ?2"), args![seq, limit], |r| {
         last = r.int(0)?;
         if r.text(4)? != origin {
-            changes.push(change_row(r)?);
+            changes.push(change_row(r, schema)?);
         }
         Ok(())
     })?;
     Ok((changes, last))
 }
 
-fn put_label(c: &mut Conn, l: &LabelIn, origin: &str, now_ms: i64) -> anyhow::Result<LabelOutcome> {
+fn put_label(c: &mut Conn, l: &LabelIn, origin: &str, now_ms: i64, schema: &Schema) -> anyhow::Result<LabelOutcome> {
     let row = c.query_opt("SELECT action, verdict FROM results WHERE txn_id = ?1", args![&l.txn_id], |r| {
         Ok((r.string(0)?, r.opt_string(1)?))
     })?;
@@ -167,29 +180,27 @@ fn put_label(c: &mut Conn, l: &LabelIn, origin: &str, now_ms: i64) -> anyhow::Re
         args![delta, i64::from(flagged && previous.is_none()), if flagged { delta } else { 0 }],
     )?;
     let txn = c.query_one(
-        "SELECT txn_id, timestamp, card_token, amount, country, merchant, merchant_category, card_masked
-         FROM results WHERE txn_id = ?1",
+        concat!("SELECT ", super::transaction_columns!(), " FROM results WHERE txn_id = ?1"),
         args![&l.txn_id],
-        |r| transaction(r, 0),
+        |r| transaction(r, 0, schema),
     )?;
     Ok(LabelOutcome::Stored { change: Some(VerdictChange { seq, txn, verdict, previous, known_at }) })
 }
 
 /// A change from the columns `seq, verdict, previous, known_at, origin` then the transaction's.
-fn change_row(r: &dyn Row) -> anyhow::Result<VerdictChange> {
+fn change_row(r: &dyn Row, schema: &Schema) -> anyhow::Result<VerdictChange> {
     Ok(VerdictChange {
         seq: r.int(0)?,
         verdict: super::column::parsed(r, 1)?,
         previous: super::column::parsed_opt(r, 2)?,
         known_at: r.int(3)?,
-        txn: transaction(r, 5)?,
+        txn: transaction(r, 5, schema)?,
     })
 }
 
-/// The transaction in columns `txn_id, timestamp, card_token, amount, country, merchant,
-/// merchant_category, card_masked` starting at `at`; `None` if its token
-/// or country does not parse.
-pub(super) fn transaction(r: &dyn Row, at: usize) -> anyhow::Result<Option<Transaction>> {
+/// The transaction in the columns of [`super::transaction_columns`] starting at `at`, its
+/// declared fields read as `schema` names them; `None` if its token or country does not parse.
+pub(super) fn transaction(r: &dyn Row, at: usize, schema: &Schema) -> anyhow::Result<Option<Transaction>> {
     let (Some(card), Some(country)) = (CardToken::from_hex(r.text(at + 2)?), Country::parse(r.text(at + 4)?)) else {
         return Ok(None);
     };
@@ -202,6 +213,7 @@ pub(super) fn transaction(r: &dyn Row, at: usize) -> anyhow::Result<Option<Trans
         merchant: r.string(at + 5)?,
         merchant_category: r.opt_string(at + 6)?,
         bin: crate::domain::bin_of(r.text(at + 7)?),
+        fields: crate::fields::value::from_stored(schema, r.opt_text(at + 8)?),
     }))
 }
 

@@ -40,13 +40,22 @@ pub use training::Compared;
 pub use writer::{Ack, Writer, WriterClosed, WriterStats};
 
 use crate::domain::{ScoredTransaction, Transaction};
+use crate::fields::Schema;
 use anyhow::Context;
 use counters::Counters;
 use rusqlite::Connection;
 use sql::{Backend, Conn, Row, args};
 
+/// The columns [`labels::transaction`] reads, in its order.
+macro_rules! transaction_columns {
+    () => {
+        "txn_id, timestamp, card_token, amount, country, merchant, merchant_category, card_masked, fields"
+    };
+}
+pub(crate) use transaction_columns;
+
 /// The schema version this build writes; older databases are migrated on open.
-pub const SCHEMA_VERSION: i64 = 9;
+pub const SCHEMA_VERSION: i64 = 10;
 
 /// SQLite's schema history: migration `i` takes a database from version `i` to `i + 1`.
 /// v8's backfill of `entity_days` from the stored results, the same on both backends.
@@ -63,7 +72,7 @@ macro_rules! entity_days_backfill {
     };
 }
 
-const MIGRATIONS: [&str; 9] = [
+const MIGRATIONS: [&str; 10] = [
     "
     CREATE TABLE results (
         txn_id            TEXT PRIMARY KEY,
@@ -230,12 +239,14 @@ const MIGRATIONS: [&str; 9] = [
     ),
     // v9: the card index's integer key ([`card_key`]); filled and indexed by [`Store::migrate`].
     "ALTER TABLE results ADD COLUMN card_key INTEGER NOT NULL DEFAULT 0;",
+    // v10: the declared fields of `train --schema`, as a JSON object (PII already tokenized).
+    "ALTER TABLE results ADD COLUMN fields TEXT;",
 ];
 
 /// PostgreSQL's schema history, as (version reached, DDL): PostgreSQL support started at
 /// version 6, whose schema the first entry creates whole. Types follow SQLite's: 64-bit
 /// integers, double-precision reals (scores are `f32`s, stored exactly), text.
-const PG_MIGRATIONS: [(i64, &str); 4] = [
+const PG_MIGRATIONS: [(i64, &str); 5] = [
     (
         6,
         "
@@ -357,6 +368,7 @@ const PG_MIGRATIONS: [(i64, &str); 4] = [
         ),
     ),
     (9, "ALTER TABLE results ADD COLUMN card_key BIGINT NOT NULL DEFAULT 0;"),
+    (10, "ALTER TABLE results ADD COLUMN fields TEXT;"),
 ];
 
 /// v9's index, built once the keys of stored rows are filled in ([`backfill_card_keys`]): it
@@ -526,9 +538,9 @@ impl Store {
             let mut insert = db.prepare_cached(
                 "INSERT INTO results (txn_id, timestamp, amount, country, merchant, merchant_category, card_masked,
                     card_token, score, if_score, ae_mse, action, reasons, model_version, received_at, latency_us,
-                    fraud_probability, rules, shadow_score, shadow_action, shadow_version, card_key)
+                    fraud_probability, rules, shadow_score, shadow_action, shadow_version, card_key, fields)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21,
-                    ?22)
+                    ?22, ?23)
                  ON CONFLICT (txn_id) DO NOTHING",
             )?;
             let mut inserted = Vec::with_capacity(rows.len());
@@ -560,6 +572,7 @@ impl Store {
                     shadow.map(|s| s.action.as_str()),
                     shadow.map(|s| s.model_version.as_str()),
                     card_key(&r.card_token),
+                    r.fields.as_deref(),
                 ]))?;
                 if changed == 1 {
                     counters.add(r);
@@ -591,15 +604,19 @@ impl Store {
     /// it became known — so that a restarted server rebuilds card and merchant state as replay
     /// does. Rows whose card token is not in the current format are skipped. Returns how many
     /// transactions were replayed.
-    pub fn replay(&mut self, since: i64, mut f: impl FnMut(History)) -> anyhow::Result<u64> {
-        let mut changes = self.verdict_changes_known_since(since)?.into_iter().peekable();
+    /// `schema`: the declared fields the transactions are read with.
+    pub fn replay(&mut self, since: i64, schema: &Schema, mut f: impl FnMut(History)) -> anyhow::Result<u64> {
+        let mut changes = self.verdict_changes_known_since(since, schema)?.into_iter().peekable();
         let mut n = 0;
         self.conn.for_each(
-            "SELECT txn_id, timestamp, card_token, amount, country, merchant, merchant_category, card_masked
-             FROM results WHERE timestamp >= ?1 ORDER BY timestamp, received_at",
+            concat!(
+                "SELECT ",
+                transaction_columns!(),
+                " FROM results WHERE timestamp >= ?1 ORDER BY timestamp, received_at"
+            ),
             args![since],
             |r| {
-                let Some(txn) = labels::transaction(r, 0)? else { return Ok(()) };
+                let Some(txn) = labels::transaction(r, 0, schema)? else { return Ok(()) };
                 while let Some(c) = changes.next_if(|c| c.known_at < txn.timestamp) {
                     f(History::Verdict(c));
                 }
@@ -641,21 +658,22 @@ fn insert_many(c: &mut Conn, rows: &[ScoredTransaction]) -> anyhow::Result<Vec<O
     let shadow_action: Vec<Option<&str>> = rows.iter().map(|r| r.shadow.as_ref().map(|s| s.action.as_str())).collect();
     let shadow_version: Vec<Option<&str>> =
         rows.iter().map(|r| r.shadow.as_ref().map(|s| s.model_version.as_str())).collect();
+    let fields: Vec<Option<&str>> = rows.iter().map(|r| r.fields.as_deref()).collect();
     let inserted = c
         .postgres_query(
             "INSERT INTO results (txn_id, timestamp, amount, country, merchant, merchant_category, card_masked,
                 card_token, score, if_score, ae_mse, action, reasons, model_version, received_at, latency_us,
-                fraud_probability, rules, shadow_score, shadow_action, shadow_version, card_key)
+                fraud_probability, rules, shadow_score, shadow_action, shadow_version, card_key, fields)
              SELECT txn_id, timestamp, amount, country, merchant, merchant_category, card_masked, card_token, score,
                  if_score, ae_mse, action, reasons, model_version, received_at, latency_us, fraud_probability, rules,
-                 shadow_score, shadow_action, shadow_version, card_key
+                 shadow_score, shadow_action, shadow_version, card_key, fields
              FROM UNNEST(?1::text[], ?2::bigint[], ?3::float8[], ?4::text[], ?5::text[], ?6::text[], ?7::text[],
                  ?8::text[], ?9::float8[], ?10::float8[], ?11::float8[], ?12::text[], ?13::text[], ?14::text[],
                  ?15::bigint[], ?16::bigint[], ?17::float8[], ?18::text[], ?19::float8[], ?20::text[], ?21::text[],
-                 ?22::bigint[])
+                 ?22::bigint[], ?23::text[])
                  WITH ORDINALITY AS u(txn_id, timestamp, amount, country, merchant, merchant_category, card_masked,
                      card_token, score, if_score, ae_mse, action, reasons, model_version, received_at, latency_us,
-                     fraud_probability, rules, shadow_score, shadow_action, shadow_version, card_key, n)
+                     fraud_probability, rules, shadow_score, shadow_action, shadow_version, card_key, fields, n)
              ORDER BY txn_id, n
              ON CONFLICT (txn_id) DO NOTHING
              RETURNING txn_id",
@@ -682,6 +700,7 @@ fn insert_many(c: &mut Conn, rows: &[ScoredTransaction]) -> anyhow::Result<Vec<O
                 &shadow_action,
                 &shadow_version,
                 &int(|r| card_key(&r.card_token)),
+                &fields,
             ],
         )?
         .context("a PostgreSQL batch insert on another database")?;
@@ -735,7 +754,7 @@ macro_rules! scored_columns {
     () => {
         "txn_id, timestamp, amount, country, merchant, merchant_category, card_masked, card_token, score, if_score,
         ae_mse, action, reasons, model_version, received_at, latency_us, fraud_probability, rules, shadow_score,
-        shadow_action, shadow_version"
+        shadow_action, shadow_version, fields"
     };
 }
 
@@ -790,6 +809,7 @@ pub(crate) fn scored_row(r: &dyn Row) -> anyhow::Result<ScoredTransaction> {
         fraud_probability: r.opt_real32(16)?,
         rules: column::json_list(r, 17)?,
         shadow: column::shadow(r, 18)?,
+        fields: r.opt_string(21)?,
     })
 }
 

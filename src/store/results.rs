@@ -5,6 +5,7 @@
 
 use super::{Ack, History, LabelIn, LabelOutcome, Location, ReadPool, Store, VerdictChange, Writer, WriterStats};
 use crate::domain::ScoredTransaction;
+use crate::fields::Schema;
 use anyhow::Context;
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -26,6 +27,8 @@ pub struct Results {
     admin: Mutex<Store>,
     /// The newest transaction time stored when this process opened the store.
     newest_at_open: Option<i64>,
+    /// The declared fields transactions read back from the store carry (the champion's).
+    fields: Mutex<Schema>,
 }
 
 impl Results {
@@ -38,19 +41,29 @@ impl Results {
         retry_for: std::time::Duration,
         since: i64,
         window_secs: i64,
+        fields: Schema,
         history: impl FnMut(History),
     ) -> anyhow::Result<(Self, u64)> {
         let mut store = Store::open(db)?;
         let context = || format!("cannot rebuild card history from {db}");
         let newest_at_open = store.latest_timestamp().with_context(context)?;
         let replayed = match newest_at_open {
-            Some(latest) => store.replay(since.max(latest - window_secs), history).with_context(context)?,
+            Some(latest) => store.replay(since.max(latest - window_secs), &fields, history).with_context(context)?,
             None => 0,
         };
         let readers = Arc::new(ReadPool::open(db, READERS)?);
         let admin = Mutex::new(Store::open(db)?);
         let writer = Writer::spawn(store, WRITER_QUEUE, MAX_BATCH, retry_for);
-        Ok((Self { writer, readers, admin, newest_at_open }, replayed))
+        Ok((Self { writer, readers, admin, newest_at_open, fields: Mutex::new(fields) }, replayed))
+    }
+
+    /// The declared fields to read stored transactions with from now on (a reloaded bundle's).
+    pub fn set_fields(&self, fields: Schema) {
+        *self.fields.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = fields;
+    }
+
+    fn fields(&self) -> Schema {
+        self.fields.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
     /// The newest transaction time stored when [`Results::open`] opened the store (`None`:
@@ -61,7 +74,8 @@ impl Results {
 
     /// Stores labels in one transaction; `origin` names this process in the change log.
     pub fn put_labels(&self, labels: &[LabelIn], origin: &str) -> anyhow::Result<Vec<LabelOutcome>> {
-        self.admin().put_labels(labels, origin, chrono::Utc::now().timestamp_millis())
+        let fields = self.fields();
+        self.admin().put_labels(labels, origin, chrono::Utc::now().timestamp_millis(), &fields)
     }
 
     /// The newest verdict change's sequence number.
@@ -76,7 +90,8 @@ impl Results {
         origin: &str,
         limit: usize,
     ) -> anyhow::Result<(Vec<VerdictChange>, i64)> {
-        self.readers.with(|c| super::labels::changes_since(c, seq, origin, limit))
+        let fields = self.fields();
+        self.readers.with(|c| super::labels::changes_since(c, seq, origin, limit, &fields))
     }
 
     pub fn add_list_items(&self, list: &str, items: &[(String, Option<String>)]) -> anyhow::Result<usize> {

@@ -1,5 +1,6 @@
 use super::*;
 use crate::domain::Action;
+use crate::fields::Schema;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 
@@ -21,6 +22,7 @@ fn result(id: &str, action: Action) -> ScoredTransaction {
         model_version: "v1".into(),
         received_at: 1_735_689_600_123,
         latency_us: 210,
+        fields: Some(r#"{"device_id":"d-1","email":"tok_0f","place":{"lat":48.85,"lon":2.35}}"#.into()),
         fraud_probability: Some(0.25),
         rules: vec!["big-foreign".into()],
         shadow: Some(crate::domain::ShadowScore { score: 0.4, action: Action::Review, model_version: "v2".into() }),
@@ -46,6 +48,48 @@ fn round_trips_every_field_and_survives_reopening() {
         assert_eq!(store.get("t1").unwrap(), Some(r), "{:?}", db.location);
         assert_eq!(store.get("nope").unwrap(), None);
         assert_eq!(schema_version(&mut store), SCHEMA_VERSION);
+    }
+}
+
+#[test]
+fn stored_fields_come_back_to_the_feature_pipeline_by_name() {
+    use crate::fields::{Field, FieldValue, Kind};
+    let field = |name: &str, kind| Field {
+        name: name.into(),
+        kind,
+        column: None,
+        columns: None,
+        required: false,
+        pii: false,
+        min: None,
+        max: None,
+    };
+    // Another order than stored, one field the row lacks.
+    let schema = Schema::new(vec![
+        field("place", Kind::Location),
+        field("channel", Kind::Category),
+        field("device_id", Kind::Entity),
+    ])
+    .unwrap();
+    for db in testing::each_backend() {
+        let mut store = Store::open(&db.location).unwrap();
+        let mut r = result("t1", Action::Block);
+        // A token in the current format (replay skips others).
+        r.card_token = crate::domain::CardKey::new(b"k").token("4111111111111111").to_string();
+        store.insert_batch(std::slice::from_ref(&r)).unwrap();
+        let mut seen = Vec::new();
+        store
+            .replay(0, &schema, |h| {
+                if let History::Transaction(t) = h {
+                    seen.push(t.fields);
+                }
+            })
+            .unwrap();
+        let want =
+            [FieldValue::Location { lat: 48.85, lon: 2.35 }, FieldValue::Missing, FieldValue::Text("d-1".into())];
+        assert_eq!(seen, [Box::from(want.clone())], "{:?}", db.location);
+        let rows = store.training_rows(None, None, &schema, |_| {}).unwrap();
+        assert_eq!(&*rows[0].txn.fields, &want);
     }
 }
 
@@ -252,7 +296,7 @@ fn the_newest_label_decides_the_verdict_and_each_change_is_logged_once() {
         let mut store = Store::open(&db.location).unwrap();
         store.insert_batch(&[result("t1", Action::Block), result("t2", Action::Allow)]).unwrap();
         let t = 1_735_700_000;
-        let mut put = |l: LabelIn| store.put_labels(&[l], "me", 0).unwrap().remove(0);
+        let mut put = |l: LabelIn| store.put_labels(&[l], "me", 0, &Schema::default()).unwrap().remove(0);
         let changed = |o: LabelOutcome| match o {
             LabelOutcome::Stored { change } => change.map(|c| (c.verdict, c.previous, c.known_at)),
             other => panic!("not stored: {other:?}"),
@@ -266,10 +310,11 @@ fn the_newest_label_decides_the_verdict_and_each_change_is_logged_once() {
         assert_eq!(changed(put(label("t2", Fraud, "customer", t + 10))), Some((Fraud, None, t + 10)));
         assert_eq!(put(label("nope", Fraud, "customer", t)), LabelOutcome::UnknownTxn);
 
-        let (others, last) = labels::changes_since(&mut store.conn, 0, "someone else", 100).unwrap();
+        let (others, last) =
+            labels::changes_since(&mut store.conn, 0, "someone else", 100, &Schema::default()).unwrap();
         assert_eq!(others.iter().map(|c| c.verdict).collect::<Vec<_>>(), [Fraud, Legit, Fraud]);
         assert_eq!(others[0].txn.as_ref().map(|t| t.txn_id.as_str()), Some("t1"));
-        let (mine, seen) = labels::changes_since(&mut store.conn, 0, "me", 100).unwrap();
+        let (mine, seen) = labels::changes_since(&mut store.conn, 0, "me", 100, &Schema::default()).unwrap();
         assert!(mine.is_empty(), "a process skips its own changes");
         assert_eq!((last, seen), (3, 3));
         // t1 was flagged and ended legitimate; t2 was allowed and is fraud.

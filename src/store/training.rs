@@ -31,23 +31,24 @@ impl Store {
         &mut self,
         from: Option<i64>,
         to: Option<i64>,
+        schema: &crate::fields::Schema,
         mut progress: impl FnMut(u64),
     ) -> anyhow::Result<Vec<LabelledTransaction>> {
         let mut out = Vec::new();
         self.conn.for_each(
             "SELECT r.txn_id, r.timestamp, r.card_token, r.amount, r.country, r.merchant, r.merchant_category,
-                    r.card_masked, r.verdict,
+                    r.card_masked, r.fields, r.verdict,
                     (SELECT MAX(c.known_at) FROM verdict_changes c WHERE c.txn_id = r.txn_id AND c.verdict = 'fraud')
              FROM results r WHERE r.timestamp >= ?1 AND r.timestamp < ?2
              ORDER BY r.timestamp, r.received_at",
             args![from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX)],
             |r| {
-                let Some(txn) = super::labels::transaction(r, 0)? else { return Ok(()) };
-                let fraud = r.opt_text(8)? == Some("fraud");
+                let Some(txn) = super::labels::transaction(r, 0, schema)? else { return Ok(()) };
+                let fraud = r.opt_text(9)? == Some("fraud");
                 out.push(LabelledTransaction {
                     txn,
                     label: Some(fraud),
-                    label_time: if fraud { r.opt_int(9)? } else { None },
+                    label_time: if fraud { r.opt_int(10)? } else { None },
                     scenario: None,
                     masked_card: r.string(7)?,
                     line: out.len() as u64 + 1,

@@ -15,7 +15,10 @@ fn generate_train_evaluate_detects_fraud_well_above_chance() {
     let out = aegis_ok(d, &["generate", "--rows", "40000", "--days", "50", "--seed", "7", "--out", "data/tx.csv"]);
     assert!(out.contains("wrote 40000 transactions"), "{out}");
 
-    let out = aegis_ok(d, &["train", "--data", "data/tx.csv", "--out", "models", "--seed", "7"]);
+    // With the generator's card-not-present fields declared (examples/schema.toml), as the
+    // README trains: without them the online scenarios (9-11) are near chance by design.
+    let schema = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/schema.toml");
+    let out = aegis_ok(d, &["train", "--data", "data/tx.csv", "--out", "models", "--seed", "7", "--schema", schema]);
     assert!(out.contains("combined"), "the evaluation table is printed: {out}");
     assert!(out.contains("supervised model:"), "labelled data trains the supervised model: {out}");
 
@@ -30,7 +33,9 @@ fn generate_train_evaluate_detects_fraud_well_above_chance() {
     assert_eq!(manifest["schema"]["label_delay_secs"], 7 * 86_400);
     assert!(manifest["supervised"]["trees"].as_u64().unwrap() > 0);
     assert_eq!(manifest["schema"]["kind"], "transaction");
-    assert_eq!(manifest["schema"]["names"].as_array().unwrap().len(), aegis::features::N_FEATURES);
+    // The built-in features, then 45 of the six declared fields.
+    assert_eq!(manifest["schema"]["names"].as_array().unwrap().len(), aegis::features::N_FEATURES + 45);
+    assert_eq!(manifest["schema"]["fields"].as_array().unwrap().len(), 6);
     assert_eq!(manifest["data"]["training_rows"], 32000);
     assert_eq!(manifest["data"]["holdout_rows"], 8000);
     let (review, block) =
@@ -122,6 +127,38 @@ fn the_issuer_range_features_catch_bin_attacks_that_card_features_miss() {
     let (with_bins, without) = (auc("tx.csv", "cards"), auc("ids.csv", "ids"));
     assert!(with_bins >= 0.95, "BIN attack ROC AUC with card numbers: {with_bins}");
     assert!(with_bins > without + 0.03, "the issuer range's features: {with_bins} vs {without} without them");
+}
+
+#[test]
+fn declared_fields_reveal_card_not_present_fraud_that_core_features_miss() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    aegis_ok(
+        d,
+        &["generate", "--rows", "60000", "--days", "30", "--seed", "21", "--fraud-rate", "0.08", "--out", "tx.csv"],
+    );
+    let schema = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/schema.toml");
+    // Trained on the first 20 days, judged on the last 10 (evaluate reads the bundle's schema).
+    let report = |out: &str, extra: &[&str]| {
+        let mut args = vec!["train", "--data", "tx.csv", "--out", out, "--seed", "7", "--to", "2025-01-21"];
+        args.extend_from_slice(extra);
+        aegis_ok(d, &args);
+        let models = format!("{out}/current");
+        let eval = format!("{out}-eval");
+        aegis_ok(d, &["evaluate", "--data", "tx.csv", "--models", &models, "--from", "2025-01-21", "--out", &eval]);
+        json(&d.join(eval).join("report.json"))
+    };
+    let (with, without) = (report("fields", &["--schema", schema]), report("core", &[]));
+    for (id, name) in [("9", "card testing by a bot"), ("10", "account takeover"), ("11", "fraud ring")] {
+        let (a, b) = (scenario_auc(&with, id), scenario_auc(&without, id));
+        assert!(a >= 0.9, "{name}: ROC AUC {a} with the schema's fields");
+        assert!(a > b + 0.05, "{name}: {a} with the fields vs {b} without them");
+    }
+    // The bundle carries the schema; one trained without it has none (its manifest as before).
+    let manifest = |out: &str| json(&fs::canonicalize(d.join(out).join("current")).unwrap().join("manifest.json"));
+    let fields = manifest("fields")["schema"]["fields"].as_array().unwrap().len();
+    assert_eq!(fields, 6);
+    assert!(manifest("core")["schema"].get("fields").is_none());
 }
 
 #[test]
@@ -254,9 +291,15 @@ fn unlabelled_data_trains_without_a_report_and_cannot_be_evaluated() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     aegis_ok(d, &["generate", "--rows", "2000", "--out", "tx.csv"]);
-    // Drop the label and scenario columns.
+    // Drop the label and scenario columns (the 8th and 9th).
     let text = fs::read_to_string(d.join("tx.csv")).unwrap();
-    let unlabelled: String = text.lines().map(|l| l.rsplitn(3, ',').nth(2).unwrap().to_owned() + "\n").collect();
+    let unlabelled: String = text
+        .lines()
+        .map(|l| {
+            let cols: Vec<&str> = l.split(',').collect();
+            [&cols[..7], &cols[9..]].concat().join(",") + "\n"
+        })
+        .collect();
     fs::write(d.join("unlabelled.csv"), unlabelled).unwrap();
     let out = aegis_ok(d, &["train", "--data", "unlabelled.csv", "--epochs", "2"]);
     assert!(out.contains("the data has no labels"), "{out}");
