@@ -17,7 +17,8 @@ work=$(mktemp -d "$PWD/target/contract.XXXXXX")
 server=""
 trap '[ -n "$server" ] && kill "$server" 2>/dev/null; rm -rf "$work"' EXIT
 "$bin" generate --rows 3000 --cards 200 --days 20 --out "$work/tx.csv" >/dev/null
-"$bin" train --data "$work/tx.csv" --out "$work/models" --epochs 2 --trees 50 >/dev/null
+# With the generator's declared fields: the document then states them, and they are checked too.
+"$bin" train --data "$work/tx.csv" --out "$work/models" --epochs 2 --trees 50 --schema examples/schema.toml >/dev/null
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$bin" serve --models "$work/models" --db "$work/results.db" --addr "127.0.0.1:$port" --log warn >"$work/serve.log" 2>&1 &
 server=$!

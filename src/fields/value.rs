@@ -73,7 +73,8 @@ pub fn parse_cells(field: &Field, cells: &[&str], key: &CardKey) -> Result<Field
     }
 }
 
-/// Parses a JSON value; `null` is missing.
+/// Parses a JSON value (an API request, a Kafka message); `null` is missing. Stricter than a
+/// CSV cell, as `/openapi.json` states: text as a string, a location as `{"lat", "lon"}`.
 pub fn parse_json(field: &Field, value: &serde_json::Value, key: &CardKey) -> Result<FieldValue, String> {
     use serde_json::Value;
     match (field.kind, value) {
@@ -83,15 +84,11 @@ pub fn parse_json(field: &Field, value: &serde_json::Value, key: &CardKey) -> Re
         (Kind::Flag, Value::Bool(b)) => Ok(FieldValue::Flag(*b)),
         (Kind::Flag, _) => Err("must be true or false".into()),
         (Kind::Category | Kind::Entity, Value::String(s)) => text(field, s, key),
-        (Kind::Category | Kind::Entity, Value::Number(n)) => text(field, &n.to_string(), key),
         (Kind::Category | Kind::Entity, _) => Err("must be a string".into()),
-        (Kind::Location, Value::Object(o)) => location(
-            o.get("lat").and_then(Value::as_f64),
-            o.get("lon").or_else(|| o.get("lng")).and_then(Value::as_f64),
-        ),
-        (Kind::Location, Value::Array(a)) if a.len() == 2 => location(a[0].as_f64(), a[1].as_f64()),
-        (Kind::Location, Value::String(s)) => parse_cells(field, &[s], key),
-        (Kind::Location, _) => Err("must be {\"lat\": …, \"lon\": …}, [lat, lon] or \"lat,lon\"".into()),
+        (Kind::Location, Value::Object(o)) => {
+            location(o.get("lat").and_then(Value::as_f64), o.get("lon").and_then(Value::as_f64))
+        }
+        (Kind::Location, _) => Err("must be {\"lat\": …, \"lon\": …}".into()),
     }
 }
 
@@ -168,12 +165,13 @@ fn flag(b: &str) -> Option<FieldValue> {
 }
 
 fn text(field: &Field, t: &str, key: &CardKey) -> Result<FieldValue, String> {
+    // Checked as sent (what `/openapi.json` states), then trimmed.
+    if t.chars().count() > MAX_TEXT || t.chars().any(char::is_control) {
+        return Err(format!("must be at most {MAX_TEXT} characters of printable text"));
+    }
     let t = t.trim();
     if t.is_empty() {
         return Ok(FieldValue::Missing);
-    }
-    if t.chars().count() > MAX_TEXT || t.chars().any(char::is_control) {
-        return Err(format!("must be at most {MAX_TEXT} characters of printable text"));
     }
     Ok(FieldValue::Text(if field.pii { tokenize(key, &field.name, t).into() } else { t.into() }))
 }
@@ -222,13 +220,16 @@ mod tests {
         assert_eq!(parse_cells(&l, &["48.85, 2.35"], &key).as_ref(), Ok(&paris));
         assert_eq!(parse_cells(&l, &["48.85", "2.35"], &key).as_ref(), Ok(&paris));
         assert_eq!(parse_json(&l, &json!({"lat": 48.85, "lon": 2.35}), &key).as_ref(), Ok(&paris));
-        assert_eq!(parse_json(&l, &json!([48.85, 2.35]), &key).as_ref(), Ok(&paris));
+        assert!(parse_json(&l, &json!([48.85, 2.35]), &key).is_err(), "JSON takes the documented form only");
+        assert!(parse_json(&l, &json!({"lat": 48.85}), &key).is_err());
         assert!(parse_cells(&l, &["91,0"], &key).is_err());
         assert_eq!(parse_json(&l, &json!(null), &key), Ok(FieldValue::Missing));
         let e = field(Kind::Entity, false);
         assert_eq!(parse_json(&e, &json!(" d-1 "), &key), Ok(FieldValue::Text("d-1".into())));
         assert!(parse_json(&e, &json!("x".repeat(300)), &key).is_err());
         assert!(parse_json(&e, &json!({"a": 1}), &key).is_err());
+        assert!(parse_json(&e, &json!(7), &key).is_err());
+        assert_eq!(parse_json(&e, &json!("  "), &key), Ok(FieldValue::Missing), "blank is missing");
     }
 
     #[test]

@@ -74,8 +74,9 @@ fn field_schema(field: &crate::fields::Field) -> Value {
             s
         }
         Kind::Flag => json!({"type": "boolean"}),
+        // A blank value is missing: fine for an optional field, refused for a required one.
         Kind::Category | Kind::Entity => json!({"type": "string", "maxLength": crate::fields::value::MAX_TEXT,
-            "pattern": r"^[^\x00-\x1f\x7f-\x9f]*$"}),
+            "pattern": if field.required { TEXT_PATTERN } else { r"^[^\x00-\x1f\x7f-\x9f]*$" }}),
         Kind::Location => json!({"type": "object", "required": ["lat", "lon"], "properties": {
             "lat": {"type": "number", "minimum": -90, "maximum": 90},
             "lon": {"type": "number", "minimum": -180, "maximum": 180}}}),
