@@ -499,7 +499,9 @@ fn poison_messages_go_to_the_dead_letter_topic_and_the_rest_are_stored() {
             "country": "FR", "merchant": "M1", "card_num": pan})
         .to_string()
     };
-    let messages = [good(1), "{not json".to_owned(), good(2), good(3).replace("20.0", "-5"), good(4)];
+    // The last carries a key no schema declares (an upstream added a field): scored all the same.
+    let unknown = good(5).replace("\"amount\"", "\"upstream_added\":\"x\",\"amount\"");
+    let messages = [good(1), "{not json".to_owned(), good(2), good(3).replace("20.0", "-5"), good(4), unknown];
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     for m in &messages {
         rt.block_on(producer.send(FutureRecord::to(&topic).key("k").payload(m), Duration::from_secs(10))).unwrap();
@@ -508,10 +510,11 @@ fn poison_messages_go_to_the_dead_letter_topic_and_the_rest_are_stored() {
     create_topic(&brokers, &scored_topic, 1);
     let worker = Worker::start_with(dir.path(), &brokers, &topic, &group, &["--scored-topic", &scored_topic]);
     let db = dir.path().join("results.db");
-    assert_eq!(wait_for_rows(&db, 3, Duration::from_secs(60)), 3);
+    assert_eq!(wait_for_rows(&db, 4, Duration::from_secs(60)), 4);
     let (ok, log) = worker.stop();
-    assert!(ok && log.contains("3 scored (0 already stored), 2 sent to"), "{log}");
-    assert_eq!(committed(&brokers, &topic, &group, 1), 5, "poison messages do not block the partition");
+    assert!(ok && log.contains("4 scored (0 already stored), 2 sent to"), "{log}");
+    assert!(log.contains("key=upstream_added") && log.contains("neither a transaction field"), "logged once: {log}");
+    assert_eq!(committed(&brokers, &topic, &group, 1), 6, "poison messages do not block the partition");
 
     let mut reasons: Vec<String> = read_topic(&brokers, &format!("{topic}.dlq"), 2)
         .iter()
@@ -520,14 +523,14 @@ fn poison_messages_go_to_the_dead_letter_topic_and_the_rest_are_stored() {
     assert_eq!(reasons.len(), 2, "{reasons:?}");
     reasons.sort();
     // Decisions are published once stored, for the good messages only.
-    let mut scored: Vec<String> = read_topic(&brokers, &scored_topic, 3)
+    let mut scored: Vec<String> = read_topic(&brokers, &scored_topic, 4)
         .iter()
         .map(|(body, _)| {
             serde_json::from_str::<serde_json::Value>(body).unwrap()["txn_id"].as_str().unwrap().to_owned()
         })
         .collect();
     scored.sort();
-    assert_eq!(scored, ["p-1", "p-2", "p-4"]);
+    assert_eq!(scored, ["p-1", "p-2", "p-4", "p-5"]);
     assert!(reasons[0].contains("`amount` must not be negative") && reasons[1].starts_with("not JSON"), "{reasons:?}");
 }
 
