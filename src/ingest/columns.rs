@@ -166,9 +166,11 @@ impl ResolvedColumns {
             .map(|(field, cols)| {
                 let Some(cols) = cols else { return Ok(FieldValue::Missing) };
                 let cells: Vec<&str> = cols.iter().map(|&c| record.get(c).unwrap_or("")).collect();
-                let value = parse_cells(field, &cells, key).map_err(|why| {
-                    anyhow!("line {line}, column `{}`: `{}` {why}", cols_name(field), cells.join(","))
-                })?;
+                // A PII value is never echoed, not even in an error message.
+                let shown =
+                    if field.pii { "(a PII value, not shown)".to_owned() } else { format!("`{}`", cells.join(",")) };
+                let value = parse_cells(field, &cells, key)
+                    .map_err(|why| anyhow!("line {line}, column `{}`: {shown} {why}", cols_name(field)))?;
                 if field.required && value.is_missing() {
                     bail!("line {line}, column `{}`: missing value (the field is required)", cols_name(field));
                 }
