@@ -8,6 +8,7 @@
 #
 #   cargo build --release && bash benches/http_cpu.sh [connections]     (default 256)
 #   AEGIS=path/to/aegis …                                             (another build)
+#   SCHEMA=examples/schema.toml …       (a bundle with the generator's declared fields, sent too)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 aegis=${AEGIS:-$root/target/release/aegis}
@@ -22,7 +23,8 @@ trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -rf
 cd "$work"
 # The same bundle and traffic as benches/http_load.sh: trained at the volume it is then sent.
 "$aegis" generate --rows 200000 --days 2 --cards 50000 --out tx.csv >/dev/null
-"$aegis" train --data tx.csv --out models >/dev/null
+schema=${SCHEMA:+$(cd "$root" && realpath "$SCHEMA")}
+"$aegis" train --data tx.csv --out models ${schema:+--schema "$schema"} >/dev/null
 "$aegis" generate --rows 100000 --days 1 --cards 50000 --start "$(date -u -d "1 days ago" +%F)" \
   --seed 8 --out live.csv >/dev/null
 "$aegis" serve --models models/current --db results.db --addr "127.0.0.1:$port" --log warn >/dev/null &
@@ -44,7 +46,9 @@ measure() { # label, then wrk's arguments
     /requests in/ {n = $1}
     END {printf "%-16s %9.0f req/s   server %5.1f us/request   wrk %5.1f us/request\n",
       label, rate, 1e6 * (s1 - s0) / n, 1e6 * wrk / n}' wrk.cpu wrk.out
+  grep -h "non-2xx" wrk.out || true
 }
 echo "== $conns connections, $duration each"
 measure "GET /health" "http://127.0.0.1:$port/health"
-measure "POST /predict" -s "$root/benches/http/predict.lua" "http://127.0.0.1:$port" -- "cpu-$RANDOM" live.csv 2
+measure "POST /predict" -s "$root/benches/http/predict.lua" "http://127.0.0.1:$port" -- "cpu-$RANDOM" live.csv 2 \
+  ${schema:+${SEND_FIELDS-fields}}

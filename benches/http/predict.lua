@@ -2,7 +2,7 @@
 -- stored, not answered from the store as a duplicate), over 50,000 Luhn-valid cards, each
 -- stamped with a time spread over yesterday: at 10,000 requests/s, 5,000 cards stamped "now"
 -- made every card a burst and most answers were flags.
--- Usage: wrk -t2 -c16 -d20s -s benches/http/predict.lua http://127.0.0.1:18080 -- <run-id> [<generated.csv> 2]
+-- Usage: wrk -t2 -c16 -d20s -s benches/http/predict.lua http://127.0.0.1:18080 -- <run-id> [<generated.csv> 2 [fields]]
 
 local threads = {}
 
@@ -47,10 +47,24 @@ function init(args)
     local n = 0
     for line in file:lines() do
       if n % nthreads == tid then
-        local id, ts, card, amount, country, merchant, category = line:match("^([^,]*),([^,]*),([^,]*),([^,]*),([^,]*),([^,]*),([^,]*)")
+        local cols = {}
+        for c in (line .. ","):gmatch("([^,]*),") do cols[#cols + 1] = c end
+        local id, ts, card, amount, country, merchant, category = (table.unpack or unpack)(cols, 1, 7)
+        -- With a fourth argument "fields": the generator's declared fields too (examples/schema.toml),
+        -- empty ones left out (missing).
+        local extra = ""
+        if args[4] == "fields" then
+          for k, name in ipairs({ "channel", "entry_mode", "device_id", "ip", "email" }) do
+            local v = cols[9 + k]
+            if v ~= nil and v ~= "" then extra = extra .. string.format(',"%s":"%s"', name, v) end
+          end
+          if cols[15] ~= nil and cols[15] ~= "" then
+            extra = extra .. string.format(',"location":{"lat":%s,"lon":%s}', cols[15], cols[16])
+          end
+        end
         replay[#replay + 1] = string.format(
-          '{"txn_id":"%s-%s","timestamp":"%s","amount":%s,"country":"%s","merchant":"%s","merchant_category":"%s","card_num":"%s"}',
-          run, id, ts, amount, country, merchant, category, card)
+          '{"txn_id":"%s-%s","timestamp":"%s","amount":%s,"country":"%s","merchant":"%s","merchant_category":"%s","card_num":"%s"%s}',
+          run, id, ts, amount, country, merchant, category, card, extra)
       end
       n = n + 1
     end
