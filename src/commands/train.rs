@@ -164,6 +164,9 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         (None, None) if args.unsupervised => println!("no supervised model (--unsupervised)"),
         (None, None) => {}
     }
+    if let Some(gbdt) = &bundle.models.supervised {
+        println!("top features by gain: {}", top_features(&bundle.manifest.schema.names, &gbdt.importance(), 10));
+    }
     let h = bundle.models.autoencoder.history();
     println!(
         "autoencoder: {} epochs{}, best validation loss {:.4}",
@@ -336,4 +339,28 @@ pub(crate) fn sha256_file(path: &Path) -> anyhow::Result<String> {
     let mut hasher = Sha256::new();
     std::io::copy(&mut file, &mut hasher).with_context(|| format!("cannot read {}", path.display()))?;
     Ok(hex::encode(hasher.finalize()))
+}
+
+/// The `n` inputs of the supervised model with the largest share of its split gain, as
+/// "name 23.1%, …" (its inputs: the features, then the two anomaly scores), so a team sees what
+/// its declared fields bring.
+fn top_features(names: &[String], importance: &[f32], n: usize) -> String {
+    let name = |i: usize| match i.checked_sub(names.len()) {
+        None => names[i].as_str(),
+        Some(0) => "isolation_forest_score",
+        Some(_) => "autoencoder_error",
+    };
+    let mut order: Vec<usize> = (0..importance.len()).filter(|&i| importance[i] > 0.0).collect();
+    order.sort_by(|&a, &b| importance[b].total_cmp(&importance[a]));
+    order.iter().take(n).map(|&i| format!("{} {:.1}%", name(i), 100.0 * importance[i])).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn top_features_name_the_largest_gains_and_the_anomaly_scores() {
+        let names = vec!["a".to_owned(), "device_id_log_cards_24h".to_owned()];
+        let line = super::top_features(&names, &[0.1, 0.6, 0.0, 0.3], 3);
+        assert_eq!(line, "device_id_log_cards_24h 60.0%, autoencoder_error 30.0%, a 10.0%");
+    }
 }

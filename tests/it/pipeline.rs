@@ -21,6 +21,7 @@ fn generate_train_evaluate_detects_fraud_well_above_chance() {
     let out = aegis_ok(d, &["train", "--data", "data/tx.csv", "--out", "models", "--seed", "7", "--schema", schema]);
     assert!(out.contains("combined"), "the evaluation table is printed: {out}");
     assert!(out.contains("supervised model:"), "labelled data trains the supervised model: {out}");
+    assert!(out.contains("top features by gain: "), "what each feature brings: {out}");
 
     // The bundle: manifest, weights, reports, and `current` pointing at it.
     let bundle = fs::canonicalize(d.join("models/current")).unwrap();
