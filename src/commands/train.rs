@@ -186,7 +186,10 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     );
     println!("model bundle written to {} in {:.1}s", dir.display(), started.elapsed().as_secs_f64());
     if args.challenger {
-        println!("a challenger: try it with `aegis serve --shadow {}`, then POST /admin/promote", dir.display());
+        println!(
+            "a challenger: try it with `aegis serve --shadow {}`; once labels show it does better (`aegis evaluate --db`), POST /admin/promote",
+            dir.display()
+        );
     }
     Ok(())
 }

@@ -11,6 +11,7 @@
 //!   everything before the wait for the commit is synchronous.
 
 mod known;
+pub mod promotion;
 
 use crate::alerts::{Alert, AlertQueue};
 use crate::domain::{CardKey, CardToken, ScoredTransaction, ShadowScore, ValidTransaction};
@@ -320,11 +321,28 @@ impl Engine {
 
     /// Makes the shadow bundle the champion: it answers from now on (with the card history it
     /// built beside the champion), the champion's models directory's `current` points at it,
-    /// and reloads and restarts load it.
+    /// and reloads and restarts load it. Refused unless the stored decisions it scored show it
+    /// ranks the confirmed frauds at least as well as the champion ([`promotion::Evidence`]);
+    /// `force` promotes anyway (logged).
     /// Returns the new champion's version.
-    pub fn promote(&self) -> anyhow::Result<String> {
+    pub fn promote(&self, force: bool) -> anyhow::Result<String> {
         let mut sources = lock(&self.sources);
         let path = sources.shadow.clone().context("no shadow model to promote (start with --shadow DIR)")?;
+        let shadow_version =
+            lock(&self.shadow).as_ref().map(|s| s.model_version().to_owned()).context("no shadow model to promote")?;
+        let verdict = self
+            .results
+            .readers()
+            .with(|c| crate::store::scored_by_shadow(c, &shadow_version))
+            .map(|rows| promotion::Evidence::of(&rows).and_then(|e| e.judge().map(|()| e)));
+        match (verdict?, force) {
+            (Ok(e), _) => tracing::info!(
+                shadow = %shadow_version, rows = e.rows, frauds = e.frauds, shadow_ap = e.shadow_ap,
+                champion_ap = e.champion_ap, "the shadow ranks confirmed frauds at least as well"
+            ),
+            (Err(why), true) => tracing::warn!(shadow = %shadow_version, reason = %why, "promotion forced"),
+            (Err(why), false) => anyhow::bail!("{why}; promote anyway with ?force=true"),
+        }
         // The champion's models directory now points at the promoted bundle; a champion given as
         // a bundle directory is replaced by the shadow's path.
         let models = if crate::scoring::is_models_root(&sources.models) {

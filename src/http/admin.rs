@@ -72,14 +72,38 @@ pub async fn reload(State(state): State<AppState>) -> Result<Json<ModelVersion>,
     change(&state, Engine::reload, StatusCode::UNPROCESSABLE_ENTITY, "reload_failed", "model reload").await
 }
 
+/// `?force=true` on `/admin/promote`.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PromoteQuery {
+    /// Promote even without evidence, or when the shadow ranks the confirmed frauds worse than
+    /// the champion (logged as forced).
+    #[serde(default)]
+    pub force: bool,
+}
+
 /// Make the shadow model the champion: it answers from now on, with the card history it built
 /// while in the shadow; the models directory's `current` points at it, so restarts and reloads
-/// keep it.
-#[utoipa::path(post, path = "/admin/promote", tag = "operations", security((), ("bearer" = [])),
-    responses((status = 200, body = ModelVersion), (status = 401, body = ErrorBody),
-              (status = 409, description = "No shadow model is loaded", body = ErrorBody)))]
-pub async fn promote(State(state): State<AppState>) -> Result<Json<ModelVersion>, ApiError> {
-    change(&state, Engine::promote, StatusCode::CONFLICT, "promote_failed", "promotion").await
+/// keep it. Refused (409) unless the stored decisions the shadow scored, with their verdicts,
+/// show it ranks confirmed frauds at least as well as the champion (average precision, at least
+/// 5 frauds), or `force=true`.
+#[utoipa::path(post, path = "/admin/promote", tag = "operations", params(PromoteQuery), security((), ("bearer" = [])),
+    responses((status = 200, body = ModelVersion), (status = 400, description = "A malformed query", body = ErrorBody),
+              (status = 401, body = ErrorBody),
+              (status = 409, description = "No shadow model is loaded, or it has no evidence or is worse", body = ErrorBody)))]
+pub async fn promote(
+    State(state): State<AppState>,
+    query: Result<axum::extract::Query<PromoteQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<ModelVersion>, ApiError> {
+    let force = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))?.force;
+    let engine = std::sync::Arc::clone(&state.engine);
+    let result = tokio::task::spawn_blocking(move || engine.promote(force))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    result.map(|model_version| Json(ModelVersion { model_version })).map_err(|e| {
+        tracing::warn!(error = %format!("{e:#}"), "promotion refused; the current models keep serving");
+        ApiError::new(StatusCode::CONFLICT, "promote_failed", format!("{e:#}"))
+    })
 }
 
 /// Runs a change of the engine's models on a blocking thread: the model version that serves

@@ -37,6 +37,7 @@ pub use reader::ReadPool;
 pub use results::Results;
 pub use sql::Location;
 pub use training::Compared;
+pub(crate) use training::scored_by_shadow;
 pub use writer::{Ack, Writer, WriterClosed, WriterStats};
 
 use crate::domain::{ScoredTransaction, Transaction};

@@ -6,7 +6,7 @@
 //! the change that made it fraud — so features and training see it only from then on.
 
 use super::Store;
-use super::sql::args;
+use super::sql::{Conn, args};
 use crate::domain::Action;
 use crate::ingest::LabelledTransaction;
 
@@ -65,22 +65,38 @@ impl Store {
     /// Every stored decision with `from <= timestamp < to` with its shadow opinion and verdict,
     /// oldest first.
     pub fn compared(&mut self, from: Option<i64>, to: Option<i64>) -> anyhow::Result<Vec<Compared>> {
-        self.conn.query(
-            "SELECT card_token, timestamp, score, action, shadow_score, shadow_action, shadow_version, model_version,
-                    verdict
-             FROM results WHERE timestamp >= ?1 AND timestamp < ?2 ORDER BY timestamp, received_at",
+        compared(
+            &mut self.conn,
+            "timestamp >= ?1 AND timestamp < ?2",
             args![from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX)],
-            |r| {
-                Ok(Compared {
-                    card: r.string(0)?,
-                    timestamp: r.int(1)?,
-                    score: r.real32(2)?,
-                    action: super::column::parsed(r, 3)?,
-                    shadow: super::column::shadow(r, 4)?,
-                    model_version: r.string(7)?,
-                    verdict: r.opt_text(8)?.map(|v| v == "fraud"),
-                })
-            },
         )
     }
+}
+
+/// The stored decisions the shadow bundle `version` scored too, oldest first: the evidence a
+/// promotion is judged on.
+pub(crate) fn scored_by_shadow(c: &mut Conn, version: &str) -> anyhow::Result<Vec<Compared>> {
+    compared(c, "shadow_version = ?1", args![version])
+}
+
+fn compared(c: &mut Conn, condition: &str, bound: &[super::sql::Value<'_>]) -> anyhow::Result<Vec<Compared>> {
+    c.query(
+        &format!(
+            "SELECT card_token, timestamp, score, action, shadow_score, shadow_action, shadow_version, model_version,
+                    verdict
+             FROM results WHERE {condition} ORDER BY timestamp, received_at"
+        ),
+        bound,
+        |r| {
+            Ok(Compared {
+                card: r.string(0)?,
+                timestamp: r.int(1)?,
+                score: r.real32(2)?,
+                action: super::column::parsed(r, 3)?,
+                shadow: super::column::shadow(r, 4)?,
+                model_version: r.string(7)?,
+                verdict: r.opt_text(8)?.map(|v| v == "fraud"),
+            })
+        },
+    )
 }

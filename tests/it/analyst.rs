@@ -278,6 +278,10 @@ fn the_shadow_model_is_stored_compared_and_promoted() {
     let (_, case) = get_json(&server, "/api/transactions/s-0");
     let b_version = bundles().b.file_name().unwrap().to_str().unwrap();
     assert_eq!(case["transaction"]["shadow"]["model_version"], b_version, "the case view shows the shadow: {case}");
+    // Without verdicts there is no evidence: promotion is refused, saying how to force it.
+    let (status, refused) = server.post("/admin/promote", &json!({}), None);
+    let message = refused["error"]["message"].as_str().unwrap_or_default();
+    assert!(status == 409 && message.contains("no evidence") && message.contains("force=true"), "{refused}");
     // Labels, then the comparison on the stored results.
     for i in [3u64, 11, 19, 27] {
         server.post("/labels", &json!({"txn_id": format!("s-{i}"), "label": "fraud", "source": "chargeback"}), None);
@@ -288,8 +292,9 @@ fn the_shadow_model_is_stored_compared_and_promoted() {
     let auc_line = out.lines().find(|l| l.starts_with("ROC AUC")).unwrap();
     assert_eq!(auc_line.split_whitespace().filter(|w| w.parse::<f64>().is_ok()).count(), 2, "two columns: {out}");
 
-    // Promotion: the shadow answers from now on, and `current` points at it.
-    let (status, promoted) = server.post("/admin/promote", &json!({}), None);
+    // Promotion (forced: four frauds are not evidence enough): the shadow answers from now on,
+    // and `current` points at it.
+    let (status, promoted) = server.post("/admin/promote?force=true", &json!({}), None);
     assert_eq!((status, promoted["model_version"].as_str()), (200, Some(b_version)), "{promoted}");
     let (_, after) = server.predict(&txn("s-after", &pan(600), 45.0, "BR", "2025-01-09T11:00:00Z"));
     assert_eq!(after["model_version"], b_version);
