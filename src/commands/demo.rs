@@ -40,6 +40,8 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     let split = fraud_window(&rows, args.count);
     let end = split + args.count;
     let cutoff = crate::commands::rfc3339(rows[split].txn.timestamp);
+    // The newest streamed transaction's time: chargebacks are dated no later.
+    let last = rows[end - 1].txn.timestamp;
 
     let models = args.models.to_string_lossy().into_owned();
     if existing.is_none() {
@@ -85,13 +87,17 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
             summary.frauds,
             summary.flagged().saturating_sub(summary.frauds_flagged)
         );
-        let missed = tokio::task::block_in_place(|| chargebacks(service.engine(), &frauds))?;
+        let missed = tokio::task::block_in_place(|| chargebacks(service.engine(), &frauds, last))?;
         println!(
             "Posted {missed} chargebacks (label `fraud`, source `chargeback`) for the frauds the models let \
              through: their cards and merchants score with that knowledge from now on."
         );
         println!("The {} flagged transactions wait in the dashboard's review queue for a verdict.", summary.flagged());
-        println!("Retraining a challenger from the store (`aegis train --db {} --challenger`):", args.service.store.db);
+        println!(
+            "Retraining a challenger from the store (`aegis train --db {} --challenger --label-delay 1h`; verdicts \
+             from the review queue are labels too, and 20 known frauds give it a supervised model):",
+            args.service.store.db
+        );
         let fields = Bundle::load(&args.models).map(|b| b.manifest.schema.fields).unwrap_or_default();
         let schema = args.data.with_file_name("schema.toml");
         if !fields.is_empty() && !schema.exists() {
@@ -151,16 +157,18 @@ fn fraud_window(rows: &[crate::ingest::LabelledTransaction], count: usize) -> us
 /// The chargebacks a bank would receive days later: a fraud label for every labelled fraud in
 /// `frauds` that the models allowed, stored as `POST /labels` stores them. The flagged ones are
 /// left to the review queue. Returns how many were posted.
-fn chargebacks(engine: &crate::engine::Engine, frauds: &[String]) -> anyhow::Result<usize> {
-    let now = chrono::Utc::now().timestamp();
+/// Each is dated an hour after its transaction, but no later than `last` (the newest streamed
+/// transaction): inside the stored window (the demo streams hours of the data's time), so that
+/// `train --db` counts it as known.
+fn chargebacks(engine: &crate::engine::Engine, frauds: &[String], last: i64) -> anyhow::Result<usize> {
     let mut missed = Vec::new();
     for id in frauds {
         if let Some(t) = engine.readers().get(id)?.filter(|t| t.action == crate::domain::Action::Allow) {
             missed.push(crate::domain::LabelIn {
+                reported_at: (t.timestamp + 3_600).min(last).max(t.timestamp),
                 txn_id: t.txn_id,
                 verdict: crate::domain::Verdict::Fraud,
                 source: "chargeback".into(),
-                reported_at: now,
                 note: Some("demo: a fraud the models let through".into()),
             });
         }
@@ -181,6 +189,9 @@ fn retrain(
 ) -> anyhow::Result<Vec<String>> {
     let mut train = std::process::Command::new(std::env::current_exe()?);
     train.arg("train").arg("--db").arg(db.as_arg()).arg("--out").arg(models).args(["--challenger", "--epochs", "10"]);
+    // The stream covers hours of the data's time: a transaction without a fraud verdict counts
+    // as legitimate an hour on (as its chargebacks were dated), not the default week.
+    train.args(["--label-delay", "1h"]);
     if let Some(schema) = schema {
         train.arg("--schema").arg(schema);
     }
