@@ -201,6 +201,19 @@ fn compare_stored(db: &crate::store::Location, from: Option<i64>, to: Option<i64
         let s = shadow.as_ref().map_or("–", |c| c[i].as_str());
         println!("{name:<24} {:>14} {:>14}", champion[i], s);
     }
+    // A flag nobody reviewed yet counts as a false alarm: say how many, or the flagged precision
+    // of a fresh store reads as a bad model.
+    let flagged = |r: &&&crate::store::Compared| {
+        r.action != crate::scoring::Action::Allow
+            || r.shadow.as_ref().is_some_and(|s| s.action != crate::scoring::Action::Allow)
+    };
+    let unreviewed = same.iter().filter(flagged).filter(|r| r.verdict.is_none()).count();
+    if unreviewed > 0 {
+        println!(
+            "{unreviewed} flagged decisions (by either model) have no verdict yet and count as legitimate: review \
+             them (dashboard, POST /labels) before reading flagged and blocked precision"
+        );
+    }
     if shadow.is_none() {
         println!("no shadow scores stored: start `aegis serve --shadow DIR` to try a challenger");
     }

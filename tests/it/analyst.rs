@@ -289,6 +289,7 @@ fn the_shadow_model_is_stored_compared_and_promoted() {
     let db = server.db.to_str().unwrap().to_owned();
     let out = super::aegis_ok(dir.path(), &["evaluate", "--db", &db]);
     assert!(out.contains("30 stored transactions") && out.contains("4 fraud"), "{out}");
+    assert!(out.contains("25 flagged decisions (by either model) have no verdict yet"), "unreviewed flags: {out}");
     let auc_line = out.lines().find(|l| l.starts_with("ROC AUC")).unwrap();
     assert_eq!(auc_line.split_whitespace().filter(|w| w.parse::<f64>().is_ok()).count(), 2, "two columns: {out}");
 
