@@ -14,7 +14,8 @@
 //! them, the scaler maps them to the mean for the unsupervised models, rules see `null`.
 //!
 //! Memory: an entity value holds the short windows of [`super::entity`] (dropped a day after
-//! its last use) and [`risk::DAYS`] days of counts (dropped once older than that); a card holds
+//! its last use) and [`risk::DAYS`] days of 16-bit counts (264 bytes, dropped once older than
+//! that); a card holds
 //! [`SEEN_SLOTS`] × 8 bytes per category or entity field and 24 bytes per location field.
 
 use super::entity::EntityTable;
@@ -103,7 +104,8 @@ pub struct Declared {
     width: usize,
     n_sets: usize,
     n_places: usize,
-    risks: Vec<RiskTable<u64>>,
+    /// Per category or entity field, its values' daily counts (16-bit: there can be millions).
+    risks: Vec<RiskTable<u64, u16>>,
     windows: Vec<EntityTable<u64>>,
     cards: Vec<CardFields>,
     /// The day (Unix days) of the last sweep of the daily counts.
@@ -299,7 +301,7 @@ impl Declared {
     /// Bytes per entity value of the first entity field once its short windows are gone (its
     /// daily counts and their index).
     pub fn idle_bytes_per_value() -> usize {
-        std::mem::size_of::<DailyCounts>() + std::mem::size_of::<u64>() + 4 + 1
+        std::mem::size_of::<DailyCounts<u16>>() + std::mem::size_of::<u64>() + 4 + 1
     }
 }
 

@@ -25,22 +25,51 @@ pub fn day_of(ts: i64) -> u32 {
     ts.div_euclid(DAY).clamp(0, i64::from(u32::MAX)) as u32
 }
 
-/// Per transaction day: transactions seen and fraud labels known, over the last [`DAYS`] days.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DailyCounts {
-    /// Newest day held; `None` before the first transaction.
-    head: Option<u32>,
-    txns: [u32; DAYS],
-    frauds: [u32; DAYS],
+/// A day's counter: `u32` for merchants, issuer ranges, countries and categories; `u16`
+/// (saturating at 65,535 a day) for the values of declared entity fields, which can number
+/// millions (264 bytes a value instead of 520).
+pub trait Counter: Copy + Default + PartialEq + std::fmt::Debug {
+    fn get(self) -> u32;
+    /// `n`, saturated to the counter's range.
+    fn of(n: u32) -> Self;
 }
 
-impl Default for DailyCounts {
-    fn default() -> Self {
-        Self { head: None, txns: [0; DAYS], frauds: [0; DAYS] }
+impl Counter for u32 {
+    fn get(self) -> u32 {
+        self
+    }
+
+    fn of(n: u32) -> Self {
+        n
     }
 }
 
-impl DailyCounts {
+impl Counter for u16 {
+    fn get(self) -> u32 {
+        u32::from(self)
+    }
+
+    fn of(n: u32) -> Self {
+        n.min(u32::from(u16::MAX)) as u16
+    }
+}
+
+/// Per transaction day: transactions seen and fraud labels known, over the last [`DAYS`] days.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DailyCounts<C: Counter = u32> {
+    /// Newest day held; `None` before the first transaction.
+    head: Option<u32>,
+    txns: [C; DAYS],
+    frauds: [C; DAYS],
+}
+
+impl<C: Counter> Default for DailyCounts<C> {
+    fn default() -> Self {
+        Self { head: None, txns: [C::default(); DAYS], frauds: [C::default(); DAYS] }
+    }
+}
+
+impl<C: Counter> DailyCounts<C> {
     /// Moves the ring forward to `day`, clearing the days that fall out.
     fn advance(&mut self, day: u32) {
         match self.head {
@@ -48,8 +77,8 @@ impl DailyCounts {
             Some(h) => {
                 for k in 1..=(day - h).min(DAYS as u32) {
                     let slot = (h + k) as usize % DAYS;
-                    self.txns[slot] = 0;
-                    self.frauds[slot] = 0;
+                    self.txns[slot] = C::default();
+                    self.frauds[slot] = C::default();
                 }
                 self.head = Some(day);
             }
@@ -67,7 +96,7 @@ impl DailyCounts {
         let day = day_of(ts);
         self.advance(day);
         if let Some(s) = self.slot(day) {
-            self.txns[s] = self.txns[s].saturating_add(1);
+            self.txns[s] = C::of(self.txns[s].get().saturating_add(1));
         }
     }
 
@@ -76,7 +105,7 @@ impl DailyCounts {
     pub fn raise_txns(&mut self, day: u32, txns: u32) {
         self.advance(day);
         if let Some(s) = self.slot(day) {
-            self.txns[s] = self.txns[s].max(txns);
+            self.txns[s] = C::of(self.txns[s].get().max(txns));
         }
     }
 
@@ -85,7 +114,7 @@ impl DailyCounts {
         let day = day_of(txn_ts);
         self.advance(day);
         if let Some(s) = self.slot(day) {
-            self.frauds[s] = self.frauds[s].saturating_add_signed(delta);
+            self.frauds[s] = C::of(self.frauds[s].get().saturating_add_signed(delta));
         }
     }
 
@@ -103,8 +132,8 @@ impl DailyCounts {
         if first <= last {
             for day in first..=last {
                 let s = day as usize % DAYS;
-                n += self.txns[s];
-                f += self.frauds[s];
+                n += self.txns[s].get();
+                f += self.frauds[s].get();
             }
         }
         (n, f)
@@ -123,7 +152,7 @@ pub struct EntityRisk {
 }
 
 /// Reads windows at day `today` for a label delay of `delay_days`, against prior rate `prior`.
-pub fn read(counts: &DailyCounts, today: u32, delay_days: u32, prior: f64) -> EntityRisk {
+pub fn read<C: Counter>(counts: &DailyCounts<C>, today: u32, delay_days: u32, prior: f64) -> EntityRisk {
     let window = |days: u32| counts.sum(today.saturating_sub(days - 1), today).0;
     let last_mature = today.saturating_sub(delay_days + 1);
     let risk = |days: u32| {
@@ -145,7 +174,7 @@ pub fn prior(global: &DailyCounts, today: u32, delay_days: u32) -> f64 {
 }
 
 /// Daily counts per entity, stored densely behind a key → index map.
-pub type RiskTable<K> = super::table::DenseTable<K, DailyCounts>;
+pub type RiskTable<K, C = u32> = super::table::DenseTable<K, DailyCounts<C>>;
 
 #[cfg(test)]
 mod tests {
@@ -176,7 +205,7 @@ mod tests {
         ) {
             let mut ts = 20_000 * DAY;
             let mut events = Vec::new();
-            let mut c = DailyCounts::default();
+            let mut c: DailyCounts = DailyCounts::default();
             for (gap, fraud) in gaps.drain(..) {
                 ts += gap;
                 c.add_txn(ts);
@@ -193,8 +222,21 @@ mod tests {
     }
 
     #[test]
+    fn sixteen_bit_days_saturate_instead_of_wrapping() {
+        let mut c: DailyCounts<u16> = DailyCounts::default();
+        let day0 = 20_000 * DAY;
+        for k in 0..70_000 {
+            c.add_txn(day0 + k % 3_600);
+        }
+        c.add_fraud(day0, 3);
+        c.add_fraud(day0, -1);
+        assert_eq!(c.sum(day_of(day0), day_of(day0)), (65_535, 2));
+        assert_eq!(std::mem::size_of::<DailyCounts<u16>>(), 264);
+    }
+
+    #[test]
     fn risk_reads_only_mature_days_and_is_smoothed() {
-        let mut c = DailyCounts::default();
+        let mut c: DailyCounts = DailyCounts::default();
         let day0 = 20_000 * DAY;
         // Ten transactions a day for 20 days; every one on day 3 is fraud, known at once.
         for d in 0..20 {
@@ -218,7 +260,7 @@ mod tests {
         assert!((r.risk[0] - 10.0 / 15.0).abs() < 1e-6, "{:?}", r.risk);
         assert_eq!(r.recent_frauds, 0);
         // A merchant with 2 transactions, both fraud, is not "100% fraud".
-        let mut two = DailyCounts::default();
+        let mut two: DailyCounts = DailyCounts::default();
         for k in 0..2 {
             two.add_txn(day0 + k);
             two.add_fraud(day0 + k, 1);

@@ -159,5 +159,5 @@ fn idle_daily_counts_are_dropped_and_bytes_stay_bounded() {
     assert_eq!(p.declared().held()[0].0, 1);
     read(&mut p, &txn(0, t0 + (risk::DAYS as i64 + 2) * DAY, vec![FieldValue::Text("10.9.9.9".into())]));
     assert_eq!(p.declared().held(), [(1, 1)]);
-    assert!(Declared::idle_bytes_per_value() <= 600, "{}", Declared::idle_bytes_per_value());
+    assert!(Declared::idle_bytes_per_value() <= 300, "{}", Declared::idle_bytes_per_value());
 }
