@@ -11,15 +11,18 @@
 //!   everything before the wait for the commit is synchronous.
 
 mod known;
+mod models;
+mod partitions;
 pub mod promotion;
+mod shared;
 
 use crate::alerts::{Alert, AlertQueue};
-use crate::domain::{CardKey, CardToken, ScoredTransaction, ShadowScore, ValidTransaction};
+use crate::domain::{CardKey, ScoredTransaction, ShadowScore, ValidTransaction};
 use crate::metrics::Metrics;
 use crate::rules::{self, Lists, RuleInput, RuleSet};
 use crate::scoring::{Action, Bundle, Decision, Scorer, decide, decide_batch, with_scratch};
-use crate::store::{History, LabelIn, LabelOutcome, Outcome, ReadPool, Results, VerdictChange};
-use anyhow::{Context, ensure};
+use crate::store::{History, Outcome, ReadPool, Results};
+use anyhow::Context;
 use known::KnownIds;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -163,15 +166,6 @@ pub enum Pending {
     Committing { scored: Scored, commit: oneshot::Receiver<Result<Outcome, String>>, started: Instant },
 }
 
-/// A shadow scores the champion's transactions: it must read the same declared fields.
-fn same_fields(champion: &Scorer, shadow: &Scorer) -> anyhow::Result<()> {
-    ensure!(
-        champion.fields() == shadow.fields(),
-        "the shadow bundle declares other fields than the champion (train both with the same --schema)"
-    );
-    Ok(())
-}
-
 /// How often the daily counts shared through the store are read: the staleness bound of
 /// another worker's transactions in this one's merchant, country and category state.
 pub const SHARED_COUNTS_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
@@ -193,7 +187,7 @@ impl Engine {
             None => None,
         };
         if let Some(shadow) = &shadow {
-            same_fields(&scorer, shadow)?;
+            models::same_fields(&scorer, shadow)?;
         }
         let since = config.warm_up.last().map_or(i64::MIN, |r| r.txn.timestamp + 1);
         let fields = scorer.fields().clone();
@@ -201,7 +195,7 @@ impl Engine {
             for s in std::iter::once(&mut scorer).chain(shadow.as_mut()) {
                 match &event {
                     History::Transaction(txn) => s.observe(txn),
-                    History::Verdict(change) => apply_change(s, change),
+                    History::Verdict(change) => shared::apply_change(s, change),
                 }
             }
         })?;
@@ -259,195 +253,6 @@ impl Engine {
 
     pub fn readers(&self) -> &Arc<ReadPool> {
         self.results.readers()
-    }
-
-    pub fn model_version(&self) -> String {
-        self.scorer().model_version().to_owned()
-    }
-
-    /// The share of its training transactions the model flags (its calibrated review rate).
-    pub fn flag_rate(&self) -> f64 {
-        self.scorer().thresholds().review_rate
-    }
-
-    /// The shadow bundle's version, if one scores beside the champion.
-    pub fn shadow_version(&self) -> Option<String> {
-        lock(&self.shadow).as_ref().map(|s| s.model_version().to_owned())
-    }
-
-    /// Loads the bundles (champion and shadow) and the rules file at the configured paths again
-    /// and swaps them in, keeping card history. Nothing changes unless everything loads: a
-    /// broken rules file or bundle is refused and the old ones keep serving.
-    pub fn reload(&self) -> anyhow::Result<String> {
-        let sources = lock(&self.sources).clone();
-        let lists = Arc::clone(&self.policy().lists);
-        let bundle = Bundle::load(&sources.models)?;
-        let schema = &bundle.manifest.schema.fields;
-        let rules = sources.rules.as_deref().map(|p| RuleSet::load(p, &lists, schema)).transpose()?;
-        let shadow = sources.shadow.as_deref().map(Bundle::load).transpose().context("shadow bundle")?;
-        if let Some(shadow) = &shadow {
-            ensure!(
-                shadow.manifest.schema.fields == bundle.manifest.schema.fields,
-                "the shadow bundle declares other fields than the champion (train both with the same --schema)"
-            );
-        }
-        let mut scorer = self.scorer();
-        let mut shadow_scorer = lock(&self.shadow);
-        if let Some(s) = shadow_scorer.as_ref().filter(|_| shadow.is_none()) {
-            ensure!(
-                s.fields() == &bundle.manifest.schema.fields,
-                "the new bundle declares other fields than the shadow (train both with the same --schema)"
-            );
-        }
-        if let (Some(bundle), Some(s)) = (shadow, shadow_scorer.as_mut()) {
-            s.replace_bundle(bundle).context("shadow bundle")?;
-        }
-        scorer.replace_bundle(bundle)?;
-        let version = scorer.model_version().to_owned();
-        let fields = scorer.fields().clone();
-        drop((scorer, shadow_scorer));
-        self.results.set_fields(fields.clone());
-        let mut policy = write(&self.policy);
-        policy.fields = fields;
-        if let Some(rules) = rules {
-            tracing::info!(rules = rules.len(), "rules reloaded");
-            policy.rules = Arc::new(rules);
-        }
-        drop(policy);
-        self.metrics.set_model_version(&version);
-        tracing::info!(version = %version, "model bundle reloaded");
-        Ok(version)
-    }
-
-    /// Makes the shadow bundle the champion: it answers from now on (with the card history it
-    /// built beside the champion), the champion's models directory's `current` points at it,
-    /// and reloads and restarts load it. Refused unless the stored decisions it scored show it
-    /// ranks the confirmed frauds at least as well as the champion ([`promotion::Evidence`]);
-    /// `force` promotes anyway (logged).
-    /// Returns the new champion's version.
-    pub fn promote(&self, force: bool) -> anyhow::Result<String> {
-        let mut sources = lock(&self.sources);
-        let path = sources.shadow.clone().context("no shadow model to promote (start with --shadow DIR)")?;
-        let shadow_version =
-            lock(&self.shadow).as_ref().map(|s| s.model_version().to_owned()).context("no shadow model to promote")?;
-        let verdict = self
-            .results
-            .readers()
-            .with(|c| crate::store::scored_by_shadow(c, &shadow_version))
-            .map(|rows| promotion::Evidence::of(&rows).and_then(|e| e.judge().map(|()| e)));
-        match (verdict?, force) {
-            (Ok(e), _) => tracing::info!(
-                shadow = %shadow_version, rows = e.rows, frauds = e.frauds, shadow_ap = e.shadow_ap,
-                champion_ap = e.champion_ap, "the shadow ranks confirmed frauds at least as well"
-            ),
-            (Err(why), true) => tracing::warn!(shadow = %shadow_version, reason = %why, "promotion forced"),
-            (Err(why), false) => anyhow::bail!("{why}; promote anyway with ?force=true"),
-        }
-        // The champion's models directory now points at the promoted bundle; a champion given as
-        // a bundle directory is replaced by the shadow's path.
-        let models = if crate::scoring::is_models_root(&sources.models) {
-            let root = if sources.models.file_name().is_some_and(|n| n == "current") {
-                sources.models.parent().map(std::path::Path::to_path_buf).unwrap_or_default()
-            } else {
-                sources.models.clone()
-            };
-            crate::scoring::make_current(&root, &path)?;
-            sources.models.clone()
-        } else {
-            path
-        };
-        let mut scorer = self.scorer();
-        let shadow = lock(&self.shadow).take().context("no shadow model to promote")?;
-        *scorer = shadow;
-        let version = scorer.model_version().to_owned();
-        drop(scorer);
-        (sources.models, sources.shadow) = (models, None);
-        self.metrics.set_model_version(&version);
-        tracing::info!(version = %version, "shadow model promoted to champion");
-        Ok(version)
-    }
-
-    /// Stores labels (one transaction for the batch) and moves the label-aware features of this
-    /// process at once for every verdict that changed.
-    pub fn label(&self, labels: &[LabelIn]) -> anyhow::Result<Vec<LabelOutcome>> {
-        let outcomes = self.results.put_labels(labels, &self.origin)?;
-        for outcome in &outcomes {
-            if let LabelOutcome::Stored { change: Some(change) } = outcome {
-                self.apply(change);
-            }
-        }
-        Ok(outcomes)
-    }
-
-    /// Catches up with what other processes sharing the store did: verdict changes (applied to
-    /// the features once each) and list changes. The runtime calls it every few seconds.
-    pub fn sync_shared(&self) -> anyhow::Result<()> {
-        const PAGE: usize = 10_000;
-        let now_ms = chrono::Utc::now().timestamp_millis();
-        if now_ms - self.counts_refreshed.load(Ordering::Acquire) >= SHARED_COUNTS_EVERY.as_millis() as i64 {
-            self.counts_refreshed.store(now_ms, Ordering::Release);
-            self.refresh_shared_counts()?;
-        }
-        loop {
-            let seen = self.verdicts_seen.load(Ordering::Acquire);
-            let (changes, last) = self.results.verdict_changes_since(seen, &self.origin, PAGE)?;
-            for change in &changes {
-                self.apply(change);
-            }
-            self.verdicts_seen.store(last, Ordering::Release);
-            if last == seen || changes.len() < PAGE && last - seen < PAGE as i64 {
-                break;
-            }
-        }
-        if self.readers().lists_version()? != self.policy().lists.version() {
-            self.refresh_lists()?;
-        }
-        Ok(())
-    }
-
-    /// Raises the merchant, country, category and overall daily transaction counts to the
-    /// store's, which cover every process writing to it: with several workers, each sees only
-    /// its partitions' transactions, while fraud labels reach every worker (verdict changes) —
-    /// without this, a merchant's risk (its frauds over its transactions) would read about N
-    /// times too high with N workers. Counts only go up (the store's include this process's
-    /// committed transactions; uncommitted ones stay counted here).
-    pub fn refresh_shared_counts(&self) -> anyhow::Result<usize> {
-        let days = self.readers().entity_days(crate::features::risk::DAYS as u32)?;
-        let mut scorer = self.scorer();
-        let mut shadow = lock(&self.shadow);
-        for s in std::iter::once(&mut *scorer).chain(shadow.as_mut()) {
-            for d in &days {
-                s.raise_txns(d.entity, &d.key, d.day, d.txns);
-            }
-        }
-        Ok(days.len())
-    }
-
-    /// Adds items to a list; returns how many were new. Rules see them at once.
-    pub fn add_list_items(&self, list: &str, items: &[(String, Option<String>)]) -> anyhow::Result<usize> {
-        let added = self.results.add_list_items(list, items)?;
-        self.refresh_lists()?;
-        Ok(added)
-    }
-
-    /// Removes an item from a list; false if it was not there.
-    pub fn remove_list_item(&self, list: &str, value: &str) -> anyhow::Result<bool> {
-        let removed = self.results.remove_list_item(list, value)?;
-        self.refresh_lists()?;
-        Ok(removed)
-    }
-
-    fn refresh_lists(&self) -> anyhow::Result<()> {
-        let (version, lists) = self.readers().all_lists()?;
-        write(&self.policy).lists = Arc::new(Lists::new(version, lists));
-        Ok(())
-    }
-
-    fn apply(&self, change: &VerdictChange) {
-        apply_change(&mut self.scorer(), change);
-        if let Some(shadow) = lock(&self.shadow).as_mut() {
-            apply_change(shadow, change);
-        }
     }
 
     fn policy(&self) -> Policy {
@@ -689,53 +494,6 @@ impl Engine {
         lock(&self.scorer)
     }
 
-    /// Checkpoints partitions: for each (partition, offset to resume from, its cards), the
-    /// cards' states as they are now, all saved in one store transaction. The states may hold
-    /// messages past the offset (scored, not yet stored): their redelivery will not move the
-    /// restored states again (see [`Arrival::offset`]).
-    pub fn checkpoint(
-        &self,
-        group: &str,
-        topic: &str,
-        partitions: &[(i32, i64, Vec<CardToken>)],
-    ) -> anyhow::Result<()> {
-        let checkpoints: Vec<crate::store::Checkpoint> = partitions
-            .iter()
-            .map(|(partition, next_offset, cards)| crate::store::Checkpoint {
-                partition: *partition,
-                next_offset: *next_offset,
-                cards: cards.len() as u64,
-                state: self.export_cards(cards),
-            })
-            .collect();
-        self.results.save_checkpoints(group, topic, &checkpoints)
-    }
-
-    /// Loads a partition's checkpoint into the card states, if it has one; returns the offset to
-    /// resume from and its cards.
-    pub fn restore(&self, group: &str, topic: &str, partition: i32) -> anyhow::Result<Option<(i64, Vec<CardToken>)>> {
-        let Some(cp) = self.results.load_checkpoint(group, topic, partition)? else { return Ok(None) };
-        let cards = self.import_cards(&cp.state)?;
-        Ok(Some((cp.next_offset, cards)))
-    }
-
-    /// The states of `cards` (those it has), as a checkpoint.
-    fn export_cards<'a>(&self, cards: impl IntoIterator<Item = &'a CardToken>) -> Vec<u8> {
-        self.scorer().export_cards(cards)
-    }
-
-    /// Takes a checkpoint's card states (the shadow's card states follow the champion's: both
-    /// see the same transactions). Returns its cards.
-    fn import_cards(&self, checkpoint: &[u8]) -> anyhow::Result<Vec<CardToken>> {
-        let now_ms = chrono::Utc::now().timestamp_millis();
-        let mut scorer = self.scorer();
-        let cards = scorer.import_cards(checkpoint, now_ms)?;
-        if let Some(shadow) = lock(&self.shadow).as_mut() {
-            shadow.import_cards(checkpoint, now_ms)?;
-        }
-        Ok(cards)
-    }
-
     /// The shadow model's opinion of each new transaction of a batch (`None` without a shadow);
     /// its own card state takes the batch's transactions as the champion's did.
     fn score_shadow(&self, batch: &[(ValidTransaction, Arrival)], champion: &[State]) -> Vec<Option<ShadowScore>> {
@@ -825,13 +583,6 @@ enum Step {
     Scored(anyhow::Result<Decision>),
 }
 
-/// Moves `scorer`'s label-aware state for one verdict change.
-fn apply_change(scorer: &mut Scorer, change: &VerdictChange) {
-    if let Some(txn) = &change.txn {
-        scorer.apply_verdict(txn, change.known_at, change.verdict, change.previous);
-    }
-}
-
 fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     l.write().unwrap_or_else(PoisonError::into_inner)
 }
@@ -885,283 +636,4 @@ pub(crate) fn engine_for_tests(dir: &std::path::Path, bundle: &Bundle) -> Engine
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::Transaction;
-    use crate::ingest::LabelledTransaction;
-    use crate::scoring::testing::trained;
-    use std::path::Path;
-
-    fn engine(dir: &Path, bundle: &Bundle) -> Engine {
-        engine_for_tests(dir, bundle)
-    }
-
-    fn valid(txn: &Transaction) -> ValidTransaction {
-        ValidTransaction { txn: txn.clone(), card_masked: "411111******1111".into() }
-    }
-
-    /// Two transactions of one card, the first earlier.
-    fn same_card(rows: &[LabelledTransaction]) -> (Transaction, Transaction) {
-        let first = &rows[0].txn;
-        let later = rows[1..].iter().find(|r| r.txn.card == first.card).expect("a card with two transactions");
-        (first.clone(), later.txn.clone())
-    }
-
-    #[tokio::test]
-    async fn the_answer_comes_after_the_commit_and_a_repeat_gets_the_stored_decision() {
-        let (bundle, rows) = trained();
-        let dir = tempfile::tempdir().unwrap();
-        let engine = engine(dir.path(), &bundle);
-        let t = &rows[0].txn;
-        let pending = engine.submit(valid(t), Arrival::now()).unwrap();
-        // While the first is in flight the id is claimed: a repeat is refused or, if the commit
-        // already happened, answered from the store — never scored again.
-        match engine.submit(valid(t), Arrival::now()) {
-            Err(EngineError::InProgress(id)) => assert_eq!(id, t.txn_id),
-            Ok(Pending::Ready(s)) => assert!(s.duplicate),
-            other => panic!("a repeat in flight was scored again: {other:?}"),
-        }
-        let first = pending.wait(engine.metrics()).await.unwrap();
-        assert!(!first.duplicate);
-        // Persisted before the answer: another connection already sees it.
-        let mut store = crate::store::Store::open(dir.path().join("results.db")).unwrap();
-        let stored = store.get(&t.txn_id).unwrap().expect("stored before the answer");
-        assert_eq!((stored.score, stored.action), (first.txn.score, first.txn.action));
-        assert_eq!(stored.fraud_probability, first.txn.fraud_probability);
-        // The claim went with the commit: a repeat now gets the stored decision, once stored.
-        let again = engine.process(valid(t), Arrival::now()).await.unwrap();
-        assert!(again.duplicate);
-        assert_eq!(
-            (again.txn.score, again.txn.action, again.txn.reasons.clone()),
-            (first.txn.score, first.txn.action, first.txn.reasons)
-        );
-        assert_eq!(store.count().unwrap(), 1);
-        engine.shutdown();
-    }
-
-    #[tokio::test]
-    async fn a_batch_scores_as_one_at_a_time_would_and_claims_each_id_once() {
-        let (bundle, rows) = trained();
-        // More than a chunk, so the batch is scored under two holds of the lock.
-        let txns: Vec<&Transaction> = rows.iter().take(SUBMIT_CHUNK + 88).map(|r| &r.txn).collect();
-        assert_eq!(txns.len(), SUBMIT_CHUNK + 88);
-        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let scores = |t: &ScoredTransaction| (t.txn_id.clone(), t.score, t.if_score, t.ae_mse, t.action);
-        let one_at_a_time = engine(a.path(), &bundle);
-        let mut want = Vec::new();
-        for t in &txns {
-            want.push(scores(&one_at_a_time.process(valid(t), Arrival::now()).await.unwrap().txn));
-        }
-        // The first is stored already; the batch repeats it, and repeats its sixth at the end
-        // of the first chunk (in flight: refused) and at the end (in the second chunk: in flight
-        // or committed by then, so refused or answered as a repeat — never scored twice).
-        let batched = engine(b.path(), &bundle);
-        batched.process(valid(txns[0]), Arrival::now()).await.unwrap();
-        let mut batch: Vec<_> = txns.iter().chain([&txns[5]]).map(|t| (valid(t), Arrival::now())).collect();
-        batch.insert(SUBMIT_CHUNK - 1, (valid(txns[5]), Arrival::now()));
-        let mut outcomes = batched.submit_many(batch);
-        match outcomes.pop() {
-            Some(Err(EngineError::InProgress(id))) => assert_eq!(id, txns[5].txn_id),
-            Some(Ok(p)) => assert!(p.wait(batched.metrics()).await.unwrap().duplicate, "answered as a repeat"),
-            other => panic!("the repeat in the second chunk: {other:?}"),
-        }
-        assert!(
-            matches!(outcomes.remove(SUBMIT_CHUNK - 1), Err(EngineError::InProgress(id)) if id == txns[5].txn_id),
-            "a txn_id twice in one chunk is scored once"
-        );
-        let mut got = Vec::new();
-        for (i, outcome) in outcomes.into_iter().enumerate() {
-            let scored = outcome.unwrap().wait(batched.metrics()).await.unwrap();
-            assert_eq!(scored.duplicate, i == 0, "only the stored one is a repeat");
-            got.push(scores(&scored.txn));
-        }
-        assert_eq!(got, want);
-        for e in [one_at_a_time, batched] {
-            e.shutdown();
-        }
-    }
-
-    #[tokio::test]
-    async fn a_repeat_after_a_restart_or_stored_by_another_process_gets_the_stored_decision() {
-        let (bundle, rows) = trained();
-        let (t0, t1) = same_card(&rows);
-        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        // Restarted between a transaction and its repeat: the repeat is answered from the store,
-        // and the card's next transaction scores as if it had been sent once.
-        let first = engine(a.path(), &bundle);
-        let stored = first.process(valid(&t0), Arrival::now()).await.unwrap().txn;
-        first.shutdown();
-        let restarted = engine(a.path(), &bundle);
-        let again = restarted.process(valid(&t0), Arrival::now()).await.unwrap();
-        assert!(again.duplicate);
-        assert_eq!((again.txn.score, again.txn.received_at), (stored.score, stored.received_at));
-        let got = restarted.process(valid(&t1), Arrival::now()).await.unwrap().txn.score;
-        let once = engine(b.path(), &bundle);
-        once.process(valid(&t0), Arrival::now()).await.unwrap();
-        assert_eq!(got, once.process(valid(&t1), Arrival::now()).await.unwrap().txn.score);
-        // Another process on the same store stored it after this one started.
-        let other = engine(a.path(), &bundle);
-        let t2 = Transaction { txn_id: "stored-elsewhere".into(), ..t1.clone() };
-        let elsewhere = restarted.process(valid(&t2), Arrival::now()).await.unwrap().txn;
-        let here = other.process(valid(&t2), Arrival::now()).await.unwrap();
-        assert!(here.duplicate, "the store's first decision, not a second one");
-        assert_eq!((here.txn.score, here.txn.received_at), (elsewhere.score, elsewhere.received_at));
-        for e in [restarted, once, other] {
-            e.shutdown();
-        }
-    }
-
-    #[tokio::test]
-    async fn a_new_transaction_skips_the_store_look_up_and_a_repeat_does_not() {
-        let (bundle, rows) = trained();
-        let dir = tempfile::tempdir().unwrap();
-        let lookups = |e: &Engine| e.store_lookups.load(Ordering::Relaxed);
-        let first = engine(dir.path(), &bundle);
-        for r in &rows[..50] {
-            assert!(!first.process(valid(&r.txn), Arrival::now()).await.unwrap().duplicate);
-        }
-        assert_eq!(lookups(&first), 0, "50 new transactions on an empty store");
-        let again = first.process(valid(&rows[0].txn), Arrival::now()).await.unwrap();
-        assert!(again.duplicate);
-        assert_eq!(lookups(&first), 1, "a repeat of an id this process handled is looked up");
-        first.shutdown();
-
-        // Restarted: what is stored is behind the horizon, so a repeat is looked up and answered
-        // from the store; a transaction newer than everything stored is not looked up.
-        let restarted = engine(dir.path(), &bundle);
-        assert!(restarted.process(valid(&rows[1].txn), Arrival::now()).await.unwrap().duplicate);
-        assert_eq!(lookups(&restarted), 1);
-        let newest = rows[..50].iter().map(|r| r.txn.timestamp).max().unwrap();
-        let newer =
-            |id: &str, secs: i64| Transaction { txn_id: id.into(), timestamp: newest + secs, ..rows[2].txn.clone() };
-        assert!(!restarted.process(valid(&newer("newer-1", 60)), Arrival::now()).await.unwrap().duplicate);
-        assert_eq!(lookups(&restarted), 1);
-
-        // Stored by another process after this one opened the store: not looked up, scored here,
-        // and the store answers its first decision all the same.
-        let other = engine(dir.path(), &bundle);
-        let elsewhere = restarted.process(valid(&newer("newer-2", 120)), Arrival::now()).await.unwrap().txn;
-        let here = other.process(valid(&newer("newer-2", 120)), Arrival::now()).await.unwrap();
-        assert_eq!(lookups(&other), 0);
-        assert!(here.duplicate, "the store's first decision, not a second one");
-        assert_eq!((here.txn.score, here.txn.received_at), (elsewhere.score, elsewhere.received_at));
-        assert_eq!(crate::store::Store::open(dir.path().join("results.db")).unwrap().count().unwrap(), 52);
-        for e in [restarted, other] {
-            e.shutdown();
-        }
-    }
-
-    #[tokio::test]
-    async fn a_repeat_never_moves_card_state_twice() {
-        let (bundle, rows) = trained();
-        let (t0, t1) = same_card(&rows);
-        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        // Engine A sees t0 twice, engine B once; the card's next transaction must score the same.
-        let ea = engine(a.path(), &bundle);
-        ea.process(valid(&t0), Arrival::now()).await.unwrap();
-        assert!(ea.process(valid(&t0), Arrival::now()).await.unwrap().duplicate);
-        let got = ea.process(valid(&t1), Arrival::now()).await.unwrap();
-        let eb = engine(b.path(), &bundle);
-        eb.process(valid(&t0), Arrival::now()).await.unwrap();
-        let want = eb.process(valid(&t1), Arrival::now()).await.unwrap();
-        assert_eq!(
-            (got.txn.score, got.txn.if_score, got.txn.ae_mse),
-            (want.txn.score, want.txn.if_score, want.txn.ae_mse)
-        );
-        ea.shutdown();
-        eb.shutdown();
-    }
-
-    #[tokio::test]
-    async fn workers_sharing_a_store_share_merchant_country_and_category_counts() {
-        let (bundle, rows) = trained();
-        let base = rows[0].txn.clone();
-        let at = |i: usize, card: &str| Transaction {
-            txn_id: format!("shared-{i}"),
-            card: CardKey::new(b"shared").token(card),
-            merchant: "M-SHARED".into(),
-            timestamp: base.timestamp + i as i64 * 60,
-            ..base.clone()
-        };
-        let (shared, alone) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        // Worker A scores 30 transactions at one merchant; worker B, on the same store, saw none.
-        let a = engine(shared.path(), &bundle);
-        let b = engine(shared.path(), &bundle);
-        for i in 0..30 {
-            a.process(valid(&at(i, &format!("card-{i}"))), Arrival::now()).await.unwrap();
-        }
-        // One worker that saw all of them: what B should read after its refresh.
-        let single = engine(alone.path(), &bundle);
-        for i in 0..30 {
-            single.process(valid(&at(i, &format!("card-{i}"))), Arrival::now()).await.unwrap();
-        }
-        // Two days later: the merchant's hour and day windows are each worker's own (not shared
-        // through the store; ARCHITECTURE.md), its 7- and 30-day counts are shared.
-        let probe = Transaction { timestamp: base.timestamp + 2 * 86_400, ..at(30, "a new card") };
-        let want = single.process(valid(&probe), Arrival::now()).await.unwrap().txn;
-        let scores = |t: &ScoredTransaction| (t.score, t.if_score, t.ae_mse);
-        // Before the refresh, B's view of the merchant is empty, and it scores the probe otherwise.
-        let nothing = tempfile::tempdir().unwrap();
-        let unshared = engine(nothing.path(), &bundle);
-        let stale = unshared.process(valid(&probe), Arrival::now()).await.unwrap().txn;
-        assert_ne!(scores(&stale), scores(&want), "the shared counts matter to the score");
-        assert!(b.refresh_shared_counts().unwrap() >= 4, "merchant, country, category and overall rows");
-        let got = b.process(valid(&probe), Arrival::now()).await.unwrap().txn;
-        assert_eq!(scores(&got), scores(&want), "after the refresh B reads what one worker would");
-        for e in [a, b, single, unshared] {
-            e.shutdown();
-        }
-    }
-
-    #[tokio::test]
-    async fn a_restart_replays_verdicts_with_the_history() {
-        use crate::domain::{LabelIn, Verdict};
-        let (bundle, rows) = trained();
-        let (t0, t1) = same_card(&rows);
-        let fraud = LabelIn {
-            txn_id: t0.txn_id.clone(),
-            verdict: Verdict::Fraud,
-            source: "chargeback".into(),
-            reported_at: t0.timestamp + 1,
-            note: None,
-        };
-        // Restarted between the label and the card's next transaction.
-        let (a, b, c) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let first = engine(a.path(), &bundle);
-        first.process(valid(&t0), Arrival::now()).await.unwrap();
-        first.label(std::slice::from_ref(&fraud)).unwrap();
-        first.shutdown();
-        let restarted = engine(a.path(), &bundle);
-        let got = restarted.process(valid(&t1), Arrival::now()).await.unwrap().txn.score;
-        // Never restarted.
-        let live = engine(b.path(), &bundle);
-        live.process(valid(&t0), Arrival::now()).await.unwrap();
-        live.label(std::slice::from_ref(&fraud)).unwrap();
-        let want = live.process(valid(&t1), Arrival::now()).await.unwrap().txn.score;
-        // Never labelled: the label must matter for the comparison to mean anything.
-        let unlabelled = engine(c.path(), &bundle);
-        unlabelled.process(valid(&t0), Arrival::now()).await.unwrap();
-        let without = unlabelled.process(valid(&t1), Arrival::now()).await.unwrap().txn.score;
-        assert_eq!(got, want, "the restarted engine lost the verdict");
-        assert_ne!(want, without, "the fraud verdict should change the card's next score");
-        for e in [restarted, live, unlabelled] {
-            e.shutdown();
-        }
-    }
-
-    #[tokio::test]
-    async fn a_rejected_submit_releases_its_claim() {
-        let (bundle, rows) = trained();
-        let dir = tempfile::tempdir().unwrap();
-        let engine = engine(dir.path(), &bundle);
-        // A transaction the models cannot score (a non-finite amount makes non-finite features)
-        // is an error, and its id stays free for a corrected retry.
-        let mut bad = rows[0].txn.clone();
-        bad.amount = f64::NAN;
-        let first = engine.process(valid(&bad), Arrival::now()).await;
-        let retry = engine.process(valid(&rows[0].txn), Arrival::now()).await;
-        assert!(first.is_err(), "{first:?}");
-        assert!(retry.as_ref().is_ok_and(|s| !s.duplicate), "the failed submit kept its claim or a row: {retry:?}");
-        engine.shutdown();
-    }
-}
+mod tests;
