@@ -137,8 +137,8 @@ pub struct ServiceArgs {
     /// Address to listen on (port 0 picks a free port; the address is printed).
     #[arg(long, default_value = "127.0.0.1:8000")]
     pub addr: std::net::SocketAddr,
-    /// Require `Authorization: Bearer <token>` on /predict* and /admin/* (health, ready and
-    /// metrics stay open).
+    /// Require `Authorization: Bearer <token>` on /predict*, /labels, /lists/* and /admin/*
+    /// (health, ready, metrics and the dashboard's reads stay open).
     #[arg(long, env = "AEGIS_API_TOKEN", hide_env_values = true)]
     pub api_token: Option<String>,
     #[command(flatten)]
