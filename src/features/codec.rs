@@ -2,7 +2,8 @@
 //! through the store when the partition moves to another worker).
 //!
 //! Format (little-endian), version [`VERSION`]: `b"AEGC"`, the version byte, the card count
-//! (u32), then per card its token (u128) and its state. In a state, each ring and the
+//! (u32), then per card its token (u128), its state and (version 2) its declared fields' memory
+//! ([`super::declared::CardFields`]: the values it used and its places; empty without a schema). In a state, each ring and the
 //! country and merchant slots start with a bitmask of the slots in use, and only those follow:
 //! most cards use a few buckets of each ring, so a typical state takes ~100 bytes instead of
 //! ~650 (BENCHMARKS.md, "PostgreSQL"). Written by hand rather than through serde: serde's
@@ -10,39 +11,48 @@
 //! the bitmasks are what makes the format small.
 
 use super::card_state::{COUNTRY_SLOTS, CardState, CountrySlot, MERCHANT_SLOTS};
+use super::declared::CardFields;
 use super::ring::Ring;
 use crate::domain::{CardToken, Country};
 use anyhow::{Context, bail, ensure};
 
 const MAGIC: &[u8; 4] = b"AEGC";
 /// Bumped whenever the layout of a state changes; older checkpoints are then refused (and the
-/// cards rebuilt from what the new owner sees).
-pub const VERSION: u8 = 1;
+/// cards rebuilt from what the new owner sees). Version 1 (no declared fields) is still read.
+pub const VERSION: u8 = 2;
+
+/// One card of a checkpoint.
+pub type Card<'a> = (CardToken, &'a CardState, Option<&'a CardFields>);
 
 /// Writes `cards` with their states.
-pub fn encode<'a>(cards: impl ExactSizeIterator<Item = (CardToken, &'a CardState)>, out: &mut Vec<u8>) {
+pub fn encode<'a>(cards: impl ExactSizeIterator<Item = Card<'a>>, out: &mut Vec<u8>) {
     out.extend_from_slice(MAGIC);
     out.push(VERSION);
     out.extend_from_slice(&(cards.len() as u32).to_le_bytes());
-    for (token, state) in cards {
+    for (token, state, fields) in cards {
         out.extend_from_slice(&token.as_u128().to_le_bytes());
         state.encode(out);
+        CardFields::encode(fields, out);
     }
 }
 
-/// Reads what [`encode`] wrote.
-pub fn decode(bytes: &[u8], restored_at: i64) -> anyhow::Result<Vec<(CardToken, CardState)>> {
+/// Reads what [`encode`] wrote (or version 1, without declared fields).
+pub fn decode(bytes: &[u8], restored_at: i64) -> anyhow::Result<Vec<(CardToken, CardState, CardFields)>> {
     let mut r = Reader(bytes);
     ensure!(r.take(4)? == MAGIC, "not a card-state checkpoint");
     let version = r.u8()?;
-    ensure!(version == VERSION, "card-state checkpoint version {version}, this aegis reads {VERSION}");
+    ensure!(
+        version == VERSION || version == 1,
+        "card-state checkpoint version {version}, this aegis reads 1 and {VERSION}"
+    );
     let n = r.u32()? as usize;
     let mut cards = Vec::with_capacity(n.min(bytes.len() / 16));
     for _ in 0..n {
         let token = CardToken::from_u128(r.u128()?);
         let mut state = CardState::decode(&mut r)?;
         state.restored_at = restored_at;
-        cards.push((token, state));
+        let fields = if version >= 2 { CardFields::decode(&mut r)? } else { CardFields::default() };
+        cards.push((token, state, fields));
     }
     ensure!(r.0.is_empty(), "{} bytes after the last card", r.0.len());
     Ok(cards)
@@ -131,10 +141,10 @@ fn mask(flags: impl Iterator<Item = bool>) -> u32 {
     flags.enumerate().fold(0, |m, (i, used)| m | (u32::from(used) << i))
 }
 
-struct Reader<'a>(&'a [u8]);
+pub(super) struct Reader<'a>(&'a [u8]);
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> anyhow::Result<&'a [u8]> {
+    pub(super) fn take(&mut self, n: usize) -> anyhow::Result<&'a [u8]> {
         if self.0.len() < n {
             bail!("the checkpoint ends early");
         }
@@ -142,16 +152,16 @@ impl<'a> Reader<'a> {
         self.0 = rest;
         Ok(head)
     }
-    fn array<const K: usize>(&mut self) -> anyhow::Result<[u8; K]> {
+    pub(super) fn array<const K: usize>(&mut self) -> anyhow::Result<[u8; K]> {
         Ok(self.take(K)?.try_into()?)
     }
-    fn u8(&mut self) -> anyhow::Result<u8> {
+    pub(super) fn u8(&mut self) -> anyhow::Result<u8> {
         Ok(self.take(1)?[0])
     }
-    fn u16(&mut self) -> anyhow::Result<u16> {
+    pub(super) fn u16(&mut self) -> anyhow::Result<u16> {
         Ok(u16::from_le_bytes(self.array()?))
     }
-    fn u32(&mut self) -> anyhow::Result<u32> {
+    pub(super) fn u32(&mut self) -> anyhow::Result<u32> {
         Ok(u32::from_le_bytes(self.array()?))
     }
     fn i64(&mut self) -> anyhow::Result<i64> {
@@ -187,12 +197,27 @@ mod tests {
             (CardToken::from_u128(1), CardState::default()),
         ];
         let mut bytes = Vec::new();
-        encode(cards.iter().map(|(t, s)| (*t, s)), &mut bytes);
-        let mut back = decode(&bytes, 5).unwrap();
+        encode(cards.iter().map(|(t, s)| (*t, s, None)), &mut bytes);
+        let mut back: Vec<(CardToken, CardState)> = decode(&bytes, 5)
+            .unwrap()
+            .into_iter()
+            .map(|(t, s, f)| {
+                assert_eq!(f, CardFields::default());
+                (t, s)
+            })
+            .collect();
         for (_, s) in back.iter_mut().skip(1) {
             (s.held, s.restored_at) = (0, 0);
         }
         assert_eq!(back, cards);
+        // A version-1 checkpoint (before declared fields) still reads.
+        let mut v1 = Vec::new();
+        v1.extend_from_slice(MAGIC);
+        v1.push(1);
+        v1.extend_from_slice(&1u32.to_le_bytes());
+        v1.extend_from_slice(&7u128.to_le_bytes());
+        cards[1].1.encode(&mut v1);
+        assert_eq!(decode(&v1, 0).unwrap()[0].1.last_ts, cards[1].1.last_ts);
         // A one-transaction card: one bucket per ring, one country, one merchant.
         let mut one = Vec::new();
         cards[1].1.encode(&mut one);

@@ -87,6 +87,48 @@ pub struct CardFields {
     places: Box<[Place]>,
 }
 
+impl CardFields {
+    /// Checkpoint bytes ([`super::codec`]): the used value slots by position, then the places.
+    pub(super) fn encode(fields: Option<&Self>, out: &mut Vec<u8>) {
+        let empty = Self::default();
+        let f = fields.unwrap_or(&empty);
+        let used: Vec<(usize, &Seen)> = f.seen.iter().enumerate().filter(|(_, s)| s.value != 0).collect();
+        out.extend_from_slice(&(used.len() as u16).to_le_bytes());
+        out.extend_from_slice(&(f.seen.len() as u16).to_le_bytes());
+        for (i, s) in used {
+            out.extend_from_slice(&(i as u16).to_le_bytes());
+            out.extend_from_slice(&s.value.to_le_bytes());
+            out.extend_from_slice(&s.last.to_le_bytes());
+        }
+        out.push(f.places.len() as u8);
+        for p in f.places.iter() {
+            for x in [p.lat, p.lon, p.usual_lat, p.usual_lon] {
+                out.extend_from_slice(&x.to_le_bytes());
+            }
+            out.extend_from_slice(&p.at.to_le_bytes());
+            out.extend_from_slice(&p.n.to_le_bytes());
+        }
+    }
+
+    pub(super) fn decode(r: &mut super::codec::Reader<'_>) -> anyhow::Result<Self> {
+        let (used, len) = (usize::from(r.u16()?), usize::from(r.u16()?));
+        let mut seen = vec![Seen::default(); len];
+        for _ in 0..used {
+            let i = usize::from(r.u16()?);
+            let s = Seen { value: r.u32()?, last: r.u32()? };
+            *seen.get_mut(i).ok_or_else(|| anyhow::anyhow!("a bad declared-field slot"))? = s;
+        }
+        let places = (0..r.u8()?)
+            .map(|_| {
+                let mut f = || r.array::<4>().map(f32::from_le_bytes);
+                let (lat, lon, usual_lat, usual_lon) = (f()?, f()?, f()?, f()?);
+                Ok(Place { lat, lon, usual_lat, usual_lon, at: r.u32()?, n: r.u32()? })
+            })
+            .collect::<anyhow::Result<Vec<Place>>>()?;
+        Ok(Self { seen: seen.into(), places: places.into() })
+    }
+}
+
 /// Per field, where its state lives.
 #[derive(Debug, Clone, Copy)]
 enum Plan {
@@ -278,6 +320,35 @@ impl Declared {
                 table.retain(|c| c.last_day().is_some_and(|d| d >= oldest));
             }
         }
+    }
+
+    /// The memory of the card at `slot`, if it has any.
+    pub fn card(&self, slot: usize) -> Option<&CardFields> {
+        self.cards.get(slot).filter(|c| !c.seen.is_empty() || !c.places.is_empty())
+    }
+
+    /// Takes a checkpoint's memory for the card at `slot`, when it was written for the same
+    /// shape of schema; otherwise (another schema, none) the card's memory starts afresh, as
+    /// its core state is replaced too.
+    pub fn set_card(&mut self, slot: usize, fields: CardFields) {
+        if self.width == 0 {
+            return;
+        }
+        if fields.seen.len() != self.n_sets * SEEN_SLOTS || fields.places.len() != self.n_places {
+            if let Some(c) = self.cards.get_mut(slot) {
+                c.seen.fill(Seen::default());
+                c.places.fill(Place::default());
+            }
+            return;
+        }
+        if self.cards.len() <= slot {
+            let empty = CardFields {
+                seen: vec![Seen::default(); self.n_sets * SEEN_SLOTS].into(),
+                places: vec![Place::default(); self.n_places].into(),
+            };
+            self.cards.resize(slot + 1, empty);
+        }
+        self.cards[slot] = fields;
     }
 
     /// Values held per entity field: (windows, daily counts).

@@ -265,8 +265,13 @@ impl FeaturePipeline {
 
     /// The states of those of `cards` that have one, as a checkpoint ([`codec`]).
     pub fn export_cards<'a>(&self, cards: impl IntoIterator<Item = &'a CardToken>, out: &mut Vec<u8>) {
-        let states: Vec<(CardToken, &CardState)> =
-            cards.into_iter().filter_map(|c| self.index.get(c).map(|&i| (*c, &self.states[i as usize]))).collect();
+        let states: Vec<codec::Card<'_>> = cards
+            .into_iter()
+            .filter_map(|c| {
+                let i = *self.index.get(c)? as usize;
+                Some((*c, &self.states[i], self.declared.card(i)))
+            })
+            .collect();
         codec::encode(states.into_iter(), out);
     }
 
@@ -277,10 +282,11 @@ impl FeaturePipeline {
         let cards = codec::decode(checkpoint, now_ms)?;
         Ok(cards
             .into_iter()
-            .map(|(token, mut state)| {
+            .map(|(token, mut state, fields)| {
                 let slot = self.card_slot(token);
                 state.fraud_known_at = state.fraud_known_at.max(self.states[slot].fraud_known_at);
                 self.states[slot] = state;
+                self.declared.set_card(slot, fields);
                 token
             })
             .collect())

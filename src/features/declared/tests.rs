@@ -161,3 +161,27 @@ fn idle_daily_counts_are_dropped_and_bytes_stay_bounded() {
     assert_eq!(p.declared().held(), [(1, 1)]);
     assert!(Declared::idle_bytes_per_value() <= 300, "{}", Declared::idle_bytes_per_value());
 }
+
+#[test]
+fn a_checkpoint_carries_the_cards_declared_memory_to_the_next_owner() {
+    let fields = || vec![field("device_id", Kind::Entity), field("place", Kind::Location)];
+    let mut old = pipeline(fields());
+    let t0 = 20_000 * DAY;
+    let device = |d: &str| FieldValue::Text(d.into());
+    let paris = FieldValue::Location { lat: 48.85, lon: 2.35 };
+    read(&mut old, &txn(1, t0, vec![device("d-1"), paris.clone()]));
+    let card = txn(1, t0, vec![]).card;
+    let mut bytes = Vec::new();
+    old.export_cards([&card], &mut bytes);
+    // The next owner of the partition: the card's device is not new to it, and its place is known.
+    let mut new = pipeline(fields());
+    assert_eq!(new.import_cards(&bytes, 0).unwrap(), [card]);
+    let got = read(&mut new, &txn(1, t0 + 60, vec![device("d-1"), paris.clone()]));
+    assert_eq!(got[at(Kind::Entity, "_new_for_card")], 0.0);
+    assert!(got[13].is_finite() && got[13] < 0.1, "distance from the usual place: {got:?}");
+    // A process with another schema ignores the memory it cannot read: the card starts afresh.
+    let mut other = pipeline(vec![field("ip", Kind::Entity)]);
+    other.import_cards(&bytes, 0).unwrap();
+    let got = read(&mut other, &txn(1, t0 + 60, vec![device("10.0.0.1")]));
+    assert_eq!(got[at(Kind::Entity, "_new_for_card")], 1.0);
+}
