@@ -240,3 +240,45 @@ fn a_restarted_server_rebuilds_card_history_from_the_store() {
     assert_eq!(got["score"], expected["score"], "the card's history survived the restart");
     assert_eq!(got["reasons"], expected["reasons"]);
 }
+
+#[test]
+fn a_pii_field_is_in_no_file_the_server_wrote_nor_in_its_log_and_history_reads_it_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // A bundle with the generator's declared fields (the e-mail is `pii = true`).
+    let schema = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/schema.toml");
+    super::aegis_ok(d, &["generate", "--rows", "4000", "--cards", "200", "--days", "15", "--out", "tx.csv"]);
+    super::aegis_ok(
+        d,
+        &["train", "--data", "tx.csv", "--out", "m", "--epochs", "2", "--trees", "30", "--schema", schema],
+    );
+    let models = std::fs::canonicalize(d.join("m/current")).unwrap();
+    let mut server = Server::start(d, &models, &[], &[]);
+    let email = "alice.secret@example.com";
+    let mut t = txn("pii-1", &pan(7), 42.5, "FR", "2025-01-09T10:00:00Z");
+    t["email"] = json!(email);
+    t["device_id"] = json!("d-42");
+    t["channel"] = json!("ecom");
+    let (status, body) = server.predict(&t);
+    assert_eq!(status, 200, "{body}");
+    // A bad e-mail: refused by name, not echoed.
+    t["txn_id"] = json!("pii-2");
+    t["email"] = json!(format!("{email}\u{7}"));
+    let (status, body) = server.predict(&t);
+    assert_eq!((status, &body["error"]["field"]), (422, &json!("email")), "{body}");
+    assert!(!body.to_string().contains("alice"), "{body}");
+    server.signal("-TERM");
+    assert!(server.wait(std::time::Duration::from_secs(30)));
+    for entry in std::fs::read_dir(d).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() && path.file_name().is_some_and(|n| n != "tx.csv") {
+            let bytes = std::fs::read(&path).unwrap();
+            assert!(!bytes.windows(5).any(|w| w == b"alice"), "the e-mail is in {}", path.display());
+        }
+    }
+    assert!(!server.output().contains("alice"), "the e-mail is in the log");
+    // Stored as a token, by name: a restarted server rebuilds the card's history with it.
+    let row = Store::open(d.join("results.db")).unwrap().get("pii-1").unwrap().unwrap();
+    let fields: Value = serde_json::from_str(row.fields.as_deref().unwrap()).unwrap();
+    assert!(fields["email"].as_str().unwrap().starts_with("tok_") && fields["device_id"] == "d-42", "{fields}");
+}
