@@ -48,7 +48,7 @@ fn main() {
     time("GET /api/review?limit=50", || pool.review_queue(50, None, None).map(|p| p.len()));
     let flagged = result(rows / 2 / 100 * 100, start_ms).txn_id;
     time("GET /api/transactions/{txn_id} (case view)", || {
-        pool.case(&flagged).map(|c| c.map_or(0, |c| c.card_history.len()))
+        pool.case(&flagged, &[]).map(|c| c.map_or(0, |c| c.card_history.len()))
     });
 }
 

@@ -206,6 +206,26 @@
     $("case-labels").replaceChildren(...items(
       c.labels.map((l) => `${l.label} from ${l.source}, reported ${l.reported_at}${l.note ? ": " + l.note : ""}`),
       "no labels yet"));
+    // Other cards that used the same device, IP or e-mail in the day before (declared entity
+    // fields); each opens as a case.
+    const links = (c.links || []).map((l) => {
+      const li = document.createElement("li");
+      li.textContent = `${l.field} ${l.value} used by ${l.cards} card${l.cards === 1 ? "" : "s"} in 24 h, ` +
+        `${l.fraud_cards} with confirmed fraud`;
+      for (const t of l.transactions) {
+        const a = document.createElement("a");
+        a.href = "#";
+        a.className = "mono link";
+        a.textContent = ` ${t.card_masked}${t.verdict ? " (" + t.verdict + ")" : ""}`;
+        a.addEventListener("click", (e) => {
+          e.preventDefault();
+          openCase(t.txn_id).catch(report);
+        });
+        li.append(a);
+      }
+      return li;
+    });
+    $("case-links").replaceChildren(...(links.length ? links : items([], "no declared entity fields link this card")));
     const history = c.card_history.map((h) => transactionRow(h, h.timestamp, (tr) => cell(tr, h.verdict || "–")));
     fillTable("case-history", history, "No transactions.");
     $("case").hidden = false;

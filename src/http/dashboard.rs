@@ -191,7 +191,16 @@ pub async fn case(
     State(state): State<AppState>,
     axum::extract::Path(txn_id): axum::extract::Path<String>,
 ) -> Result<Json<Case>, ApiError> {
-    match read(&state, move |r| r.case(&txn_id)).await? {
+    // The model's entity fields link the case to other cards.
+    let entities: Vec<String> = state
+        .engine
+        .fields()
+        .fields()
+        .iter()
+        .filter(|f| f.kind == crate::fields::Kind::Entity)
+        .map(|f| f.name.clone())
+        .collect();
+    match read(&state, move |r| r.case(&txn_id, &entities)).await? {
         Some(case) => Ok(Json(case)),
         None => Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "no stored transaction has this txn_id")),
     }

@@ -151,6 +151,11 @@ async fn declared_fields_are_validated_stored_tokenized_and_documented() {
     assert!(!stored.contains("alice"), "{stored}");
     let case = call(&app, "GET", "/api/transactions/f-1", None, "", None).await.1;
     assert_eq!(case["transaction"]["fields"]["device_id"], json!("d-1"), "{case}");
+    // Its entity fields link it to the cards that shared them (only itself here); categories do not.
+    let links = case["links"].as_array().unwrap();
+    let fields: Vec<&str> = links.iter().map(|l| l["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["device_id", "email"], "{case}");
+    assert_eq!((&links[0]["cards"], &links[0]["fraud_cards"]), (&json!(1), &json!(0)));
     assert!(!case.to_string().contains("alice"), "{case}");
     // A typo is refused, naming the key; a value of the wrong kind names its field.
     let (status, body) = call(&app, "POST", "/predict", JSON, &with("f-2", json!({"devise_id": "d-1"})), None).await;

@@ -117,7 +117,36 @@ pub struct Case {
     /// The card's newest transactions (this one included), newest first, with their actions
     /// and verdicts.
     pub card_history: Vec<TransactionRow>,
+    /// Per entity field of the transaction (device, IP, e-mail, …): the other cards that used
+    /// the same value in the day before it.
+    pub links: Vec<Link>,
 }
+
+/// Cards linked to a case through one declared entity value.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Link {
+    pub field: String,
+    /// The value (a token for a PII field).
+    pub value: String,
+    /// Distinct cards with this value in the 24 hours before the case (its own included).
+    pub cards: u32,
+    /// Those of them with a transaction already confirmed fraud.
+    pub fraud_cards: u32,
+    /// The newest transaction of each other card (at most [`LINKED`]), to open as a case.
+    pub transactions: Vec<LinkedTransaction>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct LinkedTransaction {
+    pub txn_id: String,
+    pub card_masked: String,
+    pub verdict: Option<crate::domain::Verdict>,
+}
+
+/// Linked cards listed per value.
+pub const LINKED: usize = 10;
+/// Rows read per value: the link counts are exact up to this many transactions in the day.
+const LINK_SCAN: usize = 2_000;
 
 /// Where a page ends: the next page has rows strictly older than this.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -191,8 +220,9 @@ impl ReadPool {
         })
     }
 
-    /// Everything the case view shows about `txn_id`, if it is stored.
-    pub fn case(&self, txn_id: &str) -> anyhow::Result<Option<Case>> {
+    /// Everything the case view shows about `txn_id`, if it is stored; `entities`: the declared
+    /// entity fields whose values link it to other cards.
+    pub fn case(&self, txn_id: &str, entities: &[String]) -> anyhow::Result<Option<Case>> {
         self.with(|c| {
             let detail = c.query_opt(
                 concat!(
@@ -225,7 +255,13 @@ impl ReadPool {
                 args![card_key, &card_token, CARD_HISTORY],
                 row,
             )?;
-            Ok(Some(Case { transaction, labels, card_history }))
+            let mut links = Vec::new();
+            let values = transaction.row.fields.as_ref().and_then(|f| f.as_object());
+            for field in entities {
+                let Some(value) = values.and_then(|v| v.get(field)).and_then(|v| v.as_str()) else { continue };
+                links.push(link(c, field, value, transaction.row.received_at, &card_token)?);
+            }
+            Ok(Some(Case { transaction, labels, card_history, links }))
         })
     }
 
@@ -240,6 +276,49 @@ impl ReadPool {
             )
         })
     }
+}
+
+/// The cards that used `value` of `field` in the day up to `received_at` (the newest
+/// [`LINK_SCAN`] transactions with it). The `fields` column is not indexed: the scan walks the
+/// day's rows by their arrival index and tests each row's JSON.
+fn link(c: &mut Conn, field: &str, value: &str, received_at: i64, own_card: &str) -> anyhow::Result<Link> {
+    let path = match c.backend() {
+        super::sql::Backend::Sqlite => "json_extract(fields, ?3)",
+        super::sql::Backend::Postgres => "(fields::jsonb ->> ?3)",
+    };
+    let key = match c.backend() {
+        super::sql::Backend::Sqlite => format!("$.\"{field}\""),
+        super::sql::Backend::Postgres => field.to_owned(),
+    };
+    let sql = format!(
+        "SELECT txn_id, card_masked, card_token, verdict FROM results
+         WHERE received_at BETWEEN ?1 AND ?2 AND fields IS NOT NULL AND {path} = ?4
+         ORDER BY received_at DESC LIMIT ?5"
+    );
+    let rows = c.query(&sql, args![received_at - 86_400_000, received_at, key.as_str(), value, LINK_SCAN], |r| {
+        Ok((
+            LinkedTransaction { txn_id: r.string(0)?, card_masked: r.string(1)?, verdict: column::parsed_opt(r, 3)? },
+            r.string(2)?,
+        ))
+    })?;
+    let mut cards: std::collections::HashMap<String, bool> = std::collections::HashMap::new();
+    let mut transactions = Vec::new();
+    for (t, card) in rows {
+        let fraud = t.verdict == Some(crate::domain::Verdict::Fraud);
+        let seen = cards.contains_key(&card);
+        *cards.entry(card.clone()).or_default() |= fraud;
+        if !seen && card != own_card && transactions.len() < LINKED {
+            transactions.push(t);
+        }
+    }
+    cards.entry(own_card.to_owned()).or_default();
+    Ok(Link {
+        field: field.to_owned(),
+        value: value.to_owned(),
+        cards: cards.len() as u32,
+        fraud_cards: cards.values().filter(|&&f| f).count() as u32,
+        transactions,
+    })
 }
 
 fn stats(c: &mut Conn, now_ms: i64) -> anyhow::Result<Stats> {

@@ -496,7 +496,7 @@ fn a_version_8_database_gets_card_keys_and_the_case_view_still_finds_the_card() 
         (fresh.card_token, fresh.timestamp) = (a.clone(), 300);
         store.insert_batch(&[fresh]).unwrap();
         let pool = ReadPool::open(&db.location, 1).unwrap();
-        let case = pool.case("a1").unwrap().unwrap();
+        let case = pool.case("a1", &[]).unwrap().unwrap();
         let history: Vec<&str> = case.card_history.iter().map(|t| t.txn_id.as_str()).collect();
         assert_eq!(history, ["a3", "a2", "a1"], "{:?}", db.location);
     }
@@ -516,4 +516,46 @@ fn the_case_view_searches_the_card_index() {
         )
         .unwrap();
     assert!(plan.iter().any(|step| step.contains("USING INDEX results_card (card_key=?)")), "{plan:?}");
+}
+
+#[test]
+fn the_case_view_links_the_cards_that_used_the_same_device_that_day() {
+    let at = 1_735_689_600_000i64;
+    let row = |id: &str, card: &str, device: &str, received_at: i64| {
+        let mut r = result(id, Action::Allow);
+        r.card_token = format!("{card:0>32}");
+        r.received_at = received_at;
+        r.fields = Some(format!(r#"{{"device_id":"{device}","channel":"ecom"}}"#));
+        r
+    };
+    for db in testing::each_backend() {
+        let mut store = Store::open(&db.location).unwrap();
+        let rows = [
+            row("l1", "a", "d-1", at - 3_600_000),
+            row("l2", "b", "d-1", at - 7_200_000),
+            row("l3", "b", "d-1", at - 7_000_000),
+            row("l4", "c", "d-1", at - 2 * 86_400_000), // the day before: not linked
+            row("l5", "d", "d-2", at - 60_000),         // another device
+            row("case", "e", "d-1", at),
+        ];
+        store.insert_batch(&rows).unwrap();
+        let label = crate::domain::LabelIn {
+            txn_id: "l2".into(),
+            verdict: crate::domain::Verdict::Fraud,
+            source: "chargeback".into(),
+            reported_at: 0,
+            note: None,
+        };
+        store.put_labels(&[label], "me", 0, &Schema::default()).unwrap();
+        let pool = ReadPool::open(&db.location, 1).unwrap();
+        let case = pool.case("case", &["device_id".to_owned()]).unwrap().unwrap();
+        assert_eq!(case.transaction.row.fields.as_ref().unwrap()["device_id"], "d-1");
+        let [link] = case.links.as_slice() else { panic!("{:?}", case.links) };
+        assert_eq!((link.field.as_str(), link.value.as_str()), ("device_id", "d-1"));
+        assert_eq!((link.cards, link.fraud_cards), (3, 1), "{:?}: {link:?}", db.location);
+        let linked: Vec<&str> = link.transactions.iter().map(|t| t.txn_id.as_str()).collect();
+        assert_eq!(linked, ["l1", "l3"], "the newest of each other card");
+        // Without entity fields (no schema), no links.
+        assert!(pool.case("case", &[]).unwrap().unwrap().links.is_empty());
+    }
 }
