@@ -251,6 +251,10 @@ pub struct ProduceArgs {
     /// Column mapping for --data, as for `train` (docs/csv-schema.md).
     #[arg(long, default_value = "", hide_default_value = true)]
     pub columns: ColumnMap,
+    /// With --data: a schema file (as for `train --schema`) whose declared fields are read from
+    /// the CSV and sent as keys (PII raw: the server tokenizes it on arrival).
+    #[arg(long, value_name = "SCHEMA_TOML", requires = "data")]
+    pub schema: Option<PathBuf>,
     /// Seed for generated transactions (default: a new one each run, printed).
     #[arg(long)]
     pub seed: Option<u64>,

@@ -11,7 +11,27 @@ pub fn run(args: &ProduceArgs) -> anyhow::Result<()> {
     let pace = Pace::new(args.pace.rate, args.pace.interval, concurrency(args))?;
     let items = match &args.data {
         Some(path) => {
-            let rows = crate::ingest::read_requests(path, &args.columns)?;
+            // The declared fields the target's model reads, sent as keys beside the core ones.
+            let columns = match &args.schema {
+                Some(schema) => args.columns.clone().with_schema(crate::fields::Schema::load(schema)?),
+                None => args.columns.clone(),
+            };
+            let mut rows = crate::ingest::read_requests(path, &columns)?;
+            // Nothing raw on a topic: PII fields go as their tokens under the consumers' card key,
+            // as card numbers do unless --send-pan.
+            if args.target.starts_with("kafka://") && !args.send_pan {
+                let key = crate::domain::CardKey::for_database(
+                    Some(std::path::Path::new("results.db")),
+                    args.card_key_file.as_deref(),
+                )?;
+                for field in columns.schema().fields().iter().filter(|f| f.pii) {
+                    for (request, _) in &mut rows {
+                        if let Some(serde_json::Value::String(raw)) = request.fields.get_mut(&field.name) {
+                            *raw = crate::fields::value::tokenize(&key, &field.name, raw);
+                        }
+                    }
+                }
+            }
             rows.into_iter()
                 .take(args.pace.count)
                 .map(|(request, label)| Outgoing { request, label })

@@ -53,6 +53,14 @@ pub fn tokenize(key: &CardKey, field: &str, value: &str) -> String {
     format!("tok_{}", &token[..20])
 }
 
+/// True for what [`tokenize`] writes: a value tokenized upstream (`aegis produce` to a Kafka
+/// topic, under the deployment's card key) is taken as it is, not tokenized twice.
+pub fn is_token(value: &str) -> bool {
+    value.len() == 24
+        && value.starts_with("tok_")
+        && value[4..].bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 /// Parses a CSV cell (`cells` holds one cell, or two for a location read from two columns).
 /// An empty cell is missing.
 pub fn parse_cells(field: &Field, cells: &[&str], key: &CardKey) -> Result<FieldValue, String> {
@@ -173,7 +181,8 @@ fn text(field: &Field, t: &str, key: &CardKey) -> Result<FieldValue, String> {
     if t.is_empty() {
         return Ok(FieldValue::Missing);
     }
-    Ok(FieldValue::Text(if field.pii { tokenize(key, &field.name, t).into() } else { t.into() }))
+    let pii = field.pii && !is_token(t);
+    Ok(FieldValue::Text(if pii { tokenize(key, &field.name, t).into() } else { t.into() }))
 }
 
 fn location(lat: Option<f64>, lon: Option<f64>) -> Result<FieldValue, String> {
@@ -262,6 +271,9 @@ mod tests {
         let FieldValue::Text(t) = parse_cells(&email, &["alice@example.com"], &key).unwrap() else { panic!() };
         assert!(t.starts_with("tok_") && !t.contains("alice"), "{t}");
         assert_eq!(parse_json(&email, &json!("alice@example.com"), &key).unwrap(), FieldValue::Text(t.clone()));
+        // Tokenized upstream (produce to Kafka under the same key): kept, not tokenized twice.
+        assert!(is_token(&t));
+        assert_eq!(parse_json(&email, &json!(t.to_string()), &key).unwrap(), FieldValue::Text(t.clone()));
         let other = Field { name: "g".into(), ..email.clone() };
         assert_ne!(parse_cells(&other, &["alice@example.com"], &key).unwrap(), FieldValue::Text(t.clone()));
         assert_ne!(parse_cells(&email, &["alice@example.com"], &CardKey::new(b"other")).unwrap(), FieldValue::Text(t));

@@ -267,6 +267,29 @@ fn a_pii_field_is_in_no_file_the_server_wrote_nor_in_its_log_and_history_reads_i
     let (status, body) = server.predict(&t);
     assert_eq!((status, &body["error"]["field"]), (422, &json!("email")), "{body}");
     assert!(!body.to_string().contains("alice"), "{body}");
+    // `produce --data --schema` sends a CSV's declared fields too.
+    let out = super::aegis_ok(
+        d,
+        &[
+            "produce",
+            "--target",
+            &server.url,
+            "--data",
+            "tx.csv",
+            "--schema",
+            schema,
+            "--count",
+            "50",
+            "--rate",
+            "0",
+            "-q",
+        ],
+    );
+    assert!(out.contains("50 transactions processed"), "{out}");
+    let csv = std::fs::read_to_string(d.join("tx.csv")).unwrap();
+    let first_email =
+        csv.lines().skip(1).filter_map(|l| l.split(',').nth(13)).find(|e| !e.is_empty()).unwrap().to_owned();
+    assert!(first_email.contains('@'), "{first_email}");
     server.signal("-TERM");
     assert!(server.wait(std::time::Duration::from_secs(30)));
     for entry in std::fs::read_dir(d).unwrap() {
@@ -274,6 +297,8 @@ fn a_pii_field_is_in_no_file_the_server_wrote_nor_in_its_log_and_history_reads_i
         if path.is_file() && path.file_name().is_some_and(|n| n != "tx.csv") {
             let bytes = std::fs::read(&path).unwrap();
             assert!(!bytes.windows(5).any(|w| w == b"alice"), "the e-mail is in {}", path.display());
+            let raw = first_email.as_bytes();
+            assert!(!bytes.windows(raw.len()).any(|w| w == raw), "a produced e-mail is in {}", path.display());
         }
     }
     assert!(!server.output().contains("alice"), "the e-mail is in the log");
@@ -281,4 +306,9 @@ fn a_pii_field_is_in_no_file_the_server_wrote_nor_in_its_log_and_history_reads_i
     let row = Store::open(d.join("results.db")).unwrap().get("pii-1").unwrap().unwrap();
     let fields: Value = serde_json::from_str(row.fields.as_deref().unwrap()).unwrap();
     assert!(fields["email"].as_str().unwrap().starts_with("tok_") && fields["device_id"] == "d-42", "{fields}");
+    let with_fields: i64 = rusqlite::Connection::open(d.join("results.db"))
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM results WHERE fields LIKE '%\"channel\"%'", [], |r| r.get(0))
+        .unwrap();
+    assert!(with_fields > 40, "produced rows carry their fields: {with_fields}");
 }
