@@ -129,7 +129,8 @@ struct Sources {
 struct Policy {
     rules: Arc<RuleSet>,
     lists: Arc<Lists>,
-    /// The champion's declared fields: what requests are validated against.
+    /// The declared fields requests are validated against: the champion's, then the shadow's
+    /// the champion lacks.
     fields: crate::fields::Schema,
 }
 
@@ -176,22 +177,21 @@ impl Engine {
     pub fn open(config: EngineConfig, metrics: Arc<Metrics>) -> anyhow::Result<Self> {
         let bundle = Bundle::load(&config.models)?;
         let mut scorer = Scorer::new(bundle)?;
-        scorer.warm_up(&config.warm_up);
         let mut shadow = match &config.shadow {
             Some(path) => {
                 let bundle = Bundle::load(path).context("cannot load the shadow bundle")?;
-                let mut shadow = Scorer::new(bundle).context("cannot use the shadow bundle")?;
-                shadow.warm_up(&config.warm_up);
-                Some(shadow)
+                Some(Scorer::new(bundle).context("cannot use the shadow bundle")?)
             }
             None => None,
         };
-        if let Some(shadow) = &shadow {
-            models::same_fields(&scorer, shadow)?;
+        // Requests carry the champion's declared fields and the shadow's (a challenger may
+        // declare fields the champion does not read).
+        let fields = models::request_fields(&mut scorer, shadow.as_mut())?;
+        for s in std::iter::once(&mut scorer).chain(shadow.as_mut()) {
+            s.warm_up(&config.warm_up);
         }
         let since = config.warm_up.last().map_or(i64::MIN, |r| r.txn.timestamp + 1);
-        let fields = scorer.fields().clone();
-        let (results, n) = Results::open(&config.db, config.db_timeout, since, REPLAY_SECS, fields, |event| {
+        let (results, n) = Results::open(&config.db, config.db_timeout, since, REPLAY_SECS, fields.clone(), |event| {
             for s in std::iter::once(&mut scorer).chain(shadow.as_mut()) {
                 match &event {
                     History::Transaction(txn) => s.observe(txn),
@@ -213,7 +213,6 @@ impl Engine {
             tracing::info!(rules = rules.len(), "rules loaded");
         }
         metrics.set_model_version(scorer.model_version());
-        let fields = scorer.fields().clone();
         Ok(Self {
             scorer: Mutex::new(scorer),
             shadow: Mutex::new(shadow),
@@ -242,7 +241,7 @@ impl Engine {
         &self.key
     }
 
-    /// The declared fields requests are validated against (the champion's schema).
+    /// The declared fields requests are validated against (the champion's, then the shadow's).
     pub fn fields(&self) -> crate::fields::Schema {
         self.policy.read().unwrap_or_else(PoisonError::into_inner).fields.clone()
     }

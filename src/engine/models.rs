@@ -3,16 +3,23 @@
 use super::{Engine, lock, promotion, write};
 use crate::rules::RuleSet;
 use crate::scoring::{Bundle, Scorer};
-use anyhow::{Context, ensure};
+use anyhow::Context;
 use std::sync::Arc;
 
-/// A shadow scores the champion's transactions: it must read the same declared fields.
-pub(super) fn same_fields(champion: &Scorer, shadow: &Scorer) -> anyhow::Result<()> {
-    ensure!(
-        champion.fields() == shadow.fields(),
-        "the shadow bundle declares other fields than the champion (train both with the same --schema)"
-    );
-    Ok(())
+/// The declared fields a request carries when `champion` and `shadow` score it: the champion's,
+/// then the shadow's it lacks (a challenger may bring fields the champion does not read). Each
+/// scorer is told where its own sit.
+pub(super) fn request_fields(
+    champion: &mut Scorer,
+    shadow: Option<&mut Scorer>,
+) -> anyhow::Result<crate::fields::Schema> {
+    let mut fields = champion.fields().clone();
+    if let Some(shadow) = shadow {
+        fields = fields.union(shadow.fields()).context("the shadow bundle's fields do not fit the champion's")?;
+        shadow.read_fields_of(&fields)?;
+    }
+    champion.read_fields_of(&fields)?;
+    Ok(fields)
 }
 
 impl Engine {
@@ -40,26 +47,25 @@ impl Engine {
         let schema = &bundle.manifest.schema.fields;
         let rules = sources.rules.as_deref().map(|p| RuleSet::load(p, &lists, schema)).transpose()?;
         let shadow = sources.shadow.as_deref().map(Bundle::load).transpose().context("shadow bundle")?;
-        if let Some(shadow) = &shadow {
-            ensure!(
-                shadow.manifest.schema.fields == bundle.manifest.schema.fields,
-                "the shadow bundle declares other fields than the champion (train both with the same --schema)"
-            );
-        }
         let mut scorer = self.scorer();
         let mut shadow_scorer = lock(&self.shadow);
-        if let Some(s) = shadow_scorer.as_ref().filter(|_| shadow.is_none()) {
-            ensure!(
-                s.fields() == &bundle.manifest.schema.fields,
-                "the new bundle declares other fields than the shadow (train both with the same --schema)"
-            );
+        // Checked before anything is swapped: the two bundles' fields must fit together.
+        let shadow_fields =
+            shadow.as_ref().map(|b| &b.manifest.schema.fields).or(shadow_scorer.as_ref().map(|s| s.fields()));
+        if let Some(other) = shadow_fields {
+            bundle
+                .manifest
+                .schema
+                .fields
+                .union(other)
+                .context("the shadow bundle's fields do not fit the champion's")?;
         }
         if let (Some(bundle), Some(s)) = (shadow, shadow_scorer.as_mut()) {
             s.replace_bundle(bundle).context("shadow bundle")?;
         }
         scorer.replace_bundle(bundle)?;
         let version = scorer.model_version().to_owned();
-        let fields = scorer.fields().clone();
+        let fields = request_fields(&mut scorer, shadow_scorer.as_mut())?;
         drop((scorer, shadow_scorer));
         self.results.set_fields(fields.clone());
         let mut policy = write(&self.policy);
@@ -98,6 +104,16 @@ impl Engine {
             (Err(why), true) => tracing::warn!(shadow = %shadow_version, reason = %why, "promotion forced"),
             (Err(why), false) => anyhow::bail!("{why}; promote anyway with ?force=true"),
         }
+        // The rules read the champion's declared fields by name: they must load against the
+        // promoted model's.
+        let shadow_fields = lock(&self.shadow).as_ref().map(|s| s.fields().clone()).unwrap_or_default();
+        let lists = Arc::clone(&self.policy().lists);
+        let rules = sources
+            .rules
+            .as_deref()
+            .map(|p| RuleSet::load(p, &lists, &shadow_fields))
+            .transpose()
+            .context("the rules do not load against the shadow's declared fields")?;
         // The champion's models directory now points at the promoted bundle; a champion given as
         // a bundle directory is replaced by the shadow's path.
         let models = if crate::scoring::is_models_root(&sources.models) {
@@ -115,7 +131,15 @@ impl Engine {
         let shadow = lock(&self.shadow).take().context("no shadow model to promote")?;
         *scorer = shadow;
         let version = scorer.model_version().to_owned();
+        let fields = request_fields(&mut scorer, None)?;
         drop(scorer);
+        self.results.set_fields(fields.clone());
+        let mut policy = write(&self.policy);
+        policy.fields = fields;
+        if let Some(rules) = rules {
+            policy.rules = Arc::new(rules);
+        }
+        drop(policy);
         (sources.models, sources.shadow) = (models, None);
         self.metrics.set_model_version(&version);
         tracing::info!(version = %version, "shadow model promoted to champion");

@@ -273,3 +273,41 @@ async fn a_rejected_submit_releases_its_claim() {
     assert!(retry.as_ref().is_ok_and(|s| !s.duplicate), "the failed submit kept its claim or a row: {retry:?}");
     engine.shutdown();
 }
+
+#[tokio::test]
+async fn a_shadow_may_declare_fields_the_champion_does_not_read() {
+    let schema =
+        crate::fields::Schema::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/schema.toml"))).unwrap();
+    let (champion, rows) = trained();
+    let (challenger, _) = crate::scoring::testing::trained_with(schema.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let (models, shadows) = (dir.path().join("models"), dir.path().join("shadows"));
+    std::fs::create_dir_all(&models).unwrap();
+    std::fs::create_dir_all(&shadows).unwrap();
+    champion.save(&models, &[]).unwrap();
+    let shadow = challenger.save(&shadows, &[]).unwrap();
+    let config = EngineConfig {
+        models,
+        shadow: Some(shadow),
+        rules: None,
+        db: dir.path().join("results.db").into(),
+        db_timeout: std::time::Duration::ZERO,
+        card_key: CardKey::new(b"engine tests"),
+        warm_up: Vec::new(),
+    };
+    let engine = Engine::open(config, Arc::new(Metrics::default())).unwrap();
+    // Requests take the shadow's fields; the store keeps them, for the day it is promoted.
+    assert_eq!(engine.fields(), schema);
+    let body = serde_json::json!({"txn_id": "s-1", "timestamp": rows[0].txn.timestamp, "amount": 20.0,
+        "country": "FR", "merchant": "M1", "card_num": "4111111111111111", "device_id": "d-9", "channel": "ecom"});
+    let valid =
+        crate::domain::TransactionIn::validate(&body, engine.card_key(), &engine.fields(), 2_000_000_000).unwrap();
+    let scored = engine.submit(valid, Arrival::now()).unwrap().wait(engine.metrics()).await.unwrap();
+    assert!(scored.txn.shadow.is_some(), "the shadow scored it");
+    let stored = crate::store::Store::open(dir.path().join("results.db")).unwrap().get("s-1").unwrap().unwrap();
+    assert!(stored.fields.unwrap().contains("\"device_id\":\"d-9\""));
+    // Promoted (forced: no evidence here), the challenger answers with its own fields.
+    engine.promote(true).unwrap();
+    assert_eq!(engine.fields(), schema);
+    assert_eq!(engine.model_version(), challenger.manifest.version);
+}

@@ -230,6 +230,26 @@ impl Schema {
     pub fn position(&self, name: &str) -> Option<usize> {
         self.0.iter().position(|f| f.name == name)
     }
+
+    /// This schema's fields, then `other`'s that this one lacks: what a request carries when
+    /// two models with these schemas score it (a champion and its shadow). A field both declare
+    /// with different kinds is an error.
+    pub fn union(&self, other: &Self) -> anyhow::Result<Self> {
+        let mut fields = self.0.to_vec();
+        for f in other.fields() {
+            match self.position(&f.name) {
+                Some(i) => ensure!(
+                    self.0[i].kind == f.kind,
+                    "field `{}` is a {} in one model and a {} in the other",
+                    f.name,
+                    self.0[i].kind.as_str(),
+                    f.kind.as_str()
+                ),
+                None => fields.push(f.clone()),
+            }
+        }
+        Ok(Self(fields.into()))
+    }
 }
 
 #[cfg(test)]

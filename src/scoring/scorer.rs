@@ -32,6 +32,10 @@ pub struct Scorer {
     scratch: Scratch,
     /// The supervised model's per-input contributions (features, then forest and autoencoder).
     contributions: Vec<f32>,
+    /// Where each of the bundle's declared fields sits in the transactions it is given, when
+    /// they carry another schema's fields (a shadow beside a champion declaring others); `None`
+    /// when the bundle's fields come first, in order.
+    remap: Option<Box<[usize]>>,
 }
 
 impl Scorer {
@@ -45,7 +49,34 @@ impl Scorer {
             pipeline,
             scratch: bundle.models.scratch(),
             bundle: Arc::new(bundle),
+            remap: None,
         })
+    }
+
+    /// The transactions this scorer is given carry `request`'s declared fields (which must
+    /// include the bundle's): it reads its own from their positions there.
+    pub fn read_fields_of(&mut self, request: &crate::fields::Schema) -> anyhow::Result<()> {
+        let own = self.fields();
+        let positions: Vec<usize> = own
+            .fields()
+            .iter()
+            .map(|f| request.position(&f.name).with_context(|| format!("the requests lack the field `{}`", f.name)))
+            .collect::<anyhow::Result<_>>()?;
+        let in_order = positions.iter().enumerate().all(|(i, &p)| i == p);
+        self.remap = (!in_order).then(|| positions.into());
+        Ok(())
+    }
+
+    /// `txn` with its declared fields in this bundle's order.
+    fn view<'a>(&self, txn: &'a Transaction) -> std::borrow::Cow<'a, Transaction> {
+        match &self.remap {
+            None => std::borrow::Cow::Borrowed(txn),
+            Some(positions) => {
+                let missing = crate::fields::FieldValue::Missing;
+                let fields = positions.iter().map(|&p| txn.fields.get(p).unwrap_or(&missing).clone()).collect();
+                std::borrow::Cow::Owned(Transaction { fields, ..txn.clone() })
+            }
+        }
     }
 
     /// Scores with `bundle` from now on, keeping every card's history (hot reload). On error
@@ -57,6 +88,7 @@ impl Scorer {
         self.features = vec![0.0; self.pipeline.width()];
         self.contributions = vec![0.0; self.pipeline.width() + 2];
         self.bundle = Arc::new(bundle);
+        self.remap = None;
         Ok(())
     }
 
@@ -81,7 +113,8 @@ impl Scorer {
 
     /// Records a past transaction in its card's state without scoring it (warm-up).
     pub fn observe(&mut self, txn: &Transaction) {
-        self.pipeline.observe(txn, &mut self.features);
+        let txn = self.view(txn);
+        self.pipeline.observe(&txn, &mut self.features);
     }
 
     /// Builds history from past rows, oldest first, each fraud label applied when it became
@@ -89,24 +122,26 @@ impl Scorer {
     pub fn warm_up(&mut self, rows: &[crate::ingest::LabelledTransaction]) {
         let delay = self.bundle.manifest.schema.feature_config().label_delay_secs;
         interleave(rows, delay, |event| match event {
-            Event::Label { txn, known_at } => self.pipeline.observe_label(txn, known_at, true),
-            Event::Row { row, .. } => self.pipeline.observe(&row.txn, &mut self.features),
+            Event::Label { txn, known_at } => self.observe_label(txn, known_at, true),
+            Event::Row { row, .. } => self.observe(&row.txn),
         });
     }
 
     /// A label for an earlier transaction became known at `known_at`: the label-aware features
     /// (merchant risk, compromised card) see it from now on.
     pub fn observe_label(&mut self, txn: &Transaction, known_at: i64, fraud: bool) {
-        self.pipeline.observe_label(txn, known_at, fraud);
+        let txn = self.view(txn);
+        self.pipeline.observe_label(&txn, known_at, fraud);
     }
 
     /// A transaction's verdict changed from `previous` to `verdict` at `known_at`: a new fraud
     /// verdict counts as a fraud label; fraud turned legitimate retracts it from merchant,
     /// country and category risk (a card once reported stays suspect for its 30 days).
     pub fn apply_verdict(&mut self, txn: &Transaction, known_at: i64, verdict: Verdict, previous: Option<Verdict>) {
+        let txn = self.view(txn);
         match (previous, verdict) {
-            (Some(Verdict::Fraud), Verdict::Legit) => self.pipeline.retract_label(txn),
-            (None | Some(Verdict::Legit), Verdict::Fraud) => self.pipeline.observe_label(txn, known_at, true),
+            (Some(Verdict::Fraud), Verdict::Legit) => self.pipeline.retract_label(&txn),
+            (None | Some(Verdict::Legit), Verdict::Fraud) => self.pipeline.observe_label(&txn, known_at, true),
             _ => {}
         }
     }
@@ -114,7 +149,8 @@ impl Scorer {
     /// Records a Kafka message whose decision is already stored (a redelivery) in its card's
     /// state, unless the card holds it already; true if it moved the state.
     pub fn replay_at(&mut self, txn: &Transaction, offset: i64, stored_at: i64) -> bool {
-        self.pipeline.replay_at(txn, offset, stored_at, &mut self.features)
+        let txn = self.view(txn);
+        self.pipeline.replay_at(&txn, offset, stored_at, &mut self.features)
     }
 
     /// Raises a shared entity's daily transaction count (see `Engine::refresh_shared_counts`).
@@ -143,9 +179,10 @@ impl Scorer {
     /// the part of scoring that reads and moves state. `offset`: the Kafka message's offset in
     /// its card's partition, if it came from Kafka (see [`FeaturePipeline::observe_at`]).
     pub fn features(&mut self, txn: &Transaction, offset: Option<i64>) -> Vec<f32> {
+        let txn = self.view(txn);
         match offset {
-            Some(offset) => self.pipeline.observe_at(txn, offset, &mut self.features),
-            None => self.pipeline.observe(txn, &mut self.features),
+            Some(offset) => self.pipeline.observe_at(&txn, offset, &mut self.features),
+            None => self.pipeline.observe(&txn, &mut self.features),
         }
         self.features.clone()
     }
@@ -292,6 +329,32 @@ mod tests {
         });
         assert!(flagged > 0, "some transactions should be flagged");
         assert!(supervised_reasons > 0, "reasons should come from the supervised model");
+    }
+
+    #[test]
+    fn a_scorer_reads_its_fields_from_a_wider_request_schema() {
+        let schema = crate::fields::Schema::parse(
+            "[[field]]\nname = \"device_id\"\nkind = \"entity\"\n[[field]]\nname = \"score_x\"\nkind = \"number\"",
+        )
+        .unwrap();
+        let (bundle, rows) = crate::scoring::testing::trained_with(schema.clone());
+        // Requests carry another model's field first, then these two in the other order.
+        let wider = crate::fields::Schema::parse(
+            "[[field]]\nname = \"channel\"\nkind = \"category\"\n[[field]]\nname = \"score_x\"\nkind = \"number\"\n[[field]]\nname = \"device_id\"\nkind = \"entity\"",
+        )
+        .unwrap();
+        let (mut direct, mut remapped) = (Scorer::new(bundle.clone()).unwrap(), Scorer::new(bundle).unwrap());
+        remapped.read_fields_of(&wider).unwrap();
+        use crate::fields::FieldValue::{Missing, Number, Text};
+        for (i, row) in rows.iter().take(300).enumerate() {
+            let device = if i % 3 == 0 { Missing } else { Text(format!("d-{}", i % 7).into()) };
+            let own = Transaction { fields: vec![device.clone(), Number(i as f64)].into(), ..row.txn.clone() };
+            let wide =
+                Transaction { fields: vec![Text("ecom".into()), Number(i as f64), device].into(), ..row.txn.clone() };
+            let (a, b) = (direct.features(&own, None), remapped.features(&wide, None));
+            assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()), "row {i}");
+        }
+        assert!(remapped.read_fields_of(&crate::fields::Schema::default()).is_err(), "its fields must be there");
     }
 
     #[test]
