@@ -15,7 +15,6 @@ pub mod domain;
 pub mod engine;
 pub mod evaluation;
 pub mod features;
-pub mod fields;
 pub mod generator;
 pub mod http;
 pub mod ingest;

@@ -32,7 +32,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     let existing = Bundle::load(&args.models).ok();
     let schema = match &existing {
         Some(bundle) => bundle.manifest.schema.fields.clone(),
-        None => crate::fields::Schema::parse(DEMO_SCHEMA)?,
+        None => crate::domain::fields::Schema::parse(DEMO_SCHEMA)?,
     };
     let columns = ColumnMap::default().with_schema(schema);
     let rows = read_transactions(&args.data, &columns, &key, false, |_| {})?.rows;

@@ -79,7 +79,7 @@ pub(crate) fn data_source(args: &crate::cli::DataArgs) -> String {
 /// a CSV's declared fields are read as `schema` says.
 pub(crate) fn read_data(
     args: &crate::cli::DataArgs,
-    schema: &crate::fields::Schema,
+    schema: &crate::domain::fields::Schema,
 ) -> anyhow::Result<crate::ingest::TransactionData> {
     let bar = crate::progress::spinner("reading");
     let data = match (&args.data, &args.db) {

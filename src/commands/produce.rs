@@ -13,7 +13,7 @@ pub fn run(args: &ProduceArgs) -> anyhow::Result<()> {
         Some(path) => {
             // The declared fields the target's model reads, sent as keys beside the core ones.
             let columns = match &args.schema {
-                Some(schema) => args.columns.clone().with_schema(crate::fields::Schema::load(schema)?),
+                Some(schema) => args.columns.clone().with_schema(crate::domain::fields::Schema::load(schema)?),
                 None => args.columns.clone(),
             };
             let mut rows = crate::ingest::read_requests(path, &columns)?;
@@ -27,7 +27,7 @@ pub fn run(args: &ProduceArgs) -> anyhow::Result<()> {
                 for field in columns.schema().fields().iter().filter(|f| f.pii) {
                     for (request, _) in &mut rows {
                         if let Some(serde_json::Value::String(raw)) = request.fields.get_mut(&field.name) {
-                            *raw = crate::fields::value::tokenize(&key, &field.name, raw);
+                            *raw = crate::domain::fields::value::tokenize(&key, &field.name, raw);
                         }
                     }
                 }

@@ -206,8 +206,8 @@ fn store_digest(db: &crate::store::Location) -> anyhow::Result<String> {
 
 fn prepare_transactions(args: &TrainArgs) -> anyhow::Result<Prepared> {
     let schema = match &args.schema {
-        Some(path) => crate::fields::Schema::load(path)?,
-        None => crate::fields::Schema::default(),
+        Some(path) => crate::domain::fields::Schema::load(path)?,
+        None => crate::domain::fields::Schema::default(),
     };
     let data = super::read_data(&args.data, &schema)?;
     report_skipped(&data.skipped);

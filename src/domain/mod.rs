@@ -2,6 +2,7 @@
 
 mod card;
 mod decision;
+pub mod fields;
 mod label;
 mod time;
 mod transaction;

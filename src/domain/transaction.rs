@@ -54,7 +54,7 @@ pub struct Transaction {
     pub bin: Option<u32>,
     /// The values of the team's declared fields, in schema order (empty without a schema;
     /// PII already tokenized).
-    pub fields: crate::fields::Fields,
+    pub fields: crate::domain::fields::Fields,
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 
 use super::time::parse_timestamp;
 use super::{CardKey, CardToken, Country, Transaction, luhn_valid, mask_pan};
-use crate::fields::{FieldValue, Schema, value::parse_json};
+use crate::domain::fields::Schema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
@@ -154,9 +154,9 @@ impl TransactionIn {
         }
         let unknown = obj.keys().find(|k| !CORE_KEYS.contains(&k.as_str()) && schema.position(k).is_none());
         if let Some(unknown) = unknown.filter(|_| refuse_unknown) {
-            return Err(unknown_field(unknown, schema));
+            return Err(super::fields::request::unknown_field(unknown, schema));
         }
-        let fields = declared(obj, key, schema)?;
+        let fields = super::fields::request::declared(obj, key, schema)?;
         let valid = ValidTransaction {
             txn: Transaction {
                 txn_id: txn_id.to_owned(),
@@ -197,48 +197,6 @@ impl TransactionIn {
     pub fn masked_card(&self) -> String {
         self.card_num.as_deref().map_or_else(|| self.card_masked.clone().unwrap_or_default(), mask_pan)
     }
-}
-
-/// The rejection of a key that is neither a core field nor a declared one.
-fn unknown_field(unknown: &str, schema: &Schema) -> Rejection {
-    let known = if schema.is_empty() {
-        String::new()
-    } else {
-        let names: Vec<&str> = schema.fields().iter().map(|f| f.name.as_str()).collect();
-        format!(" (declared fields: {})", names.join(", "))
-    };
-    Rejection::field(
-        "unknown_field",
-        unknown.to_owned(),
-        format!("`{unknown}` is neither a transaction field nor a field of the model's schema{known}"),
-    )
-}
-
-/// The declared fields' values, in schema order.
-fn declared(obj: &Map<String, Value>, key: &CardKey, schema: &Schema) -> Result<crate::fields::Fields, Rejection> {
-    if schema.is_empty() {
-        return Ok(Default::default());
-    }
-    schema
-        .fields()
-        .iter()
-        .map(|field| {
-            let value = match obj.get(&field.name) {
-                None => FieldValue::Missing,
-                Some(v) => parse_json(field, v, key).map_err(|why| {
-                    Rejection::field("invalid_value", field.name.clone(), format!("`{}` {why}", field.name))
-                })?,
-            };
-            if field.required && value.is_missing() {
-                return Err(Rejection::field(
-                    "missing_field",
-                    field.name.clone(),
-                    format!("`{}` is required", field.name),
-                ));
-            }
-            Ok(value)
-        })
-        .collect()
 }
 
 pub(super) fn present<'a>(obj: &'a Map<String, Value>, field: &'static str) -> Result<&'a Value, Rejection> {

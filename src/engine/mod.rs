@@ -131,7 +131,7 @@ struct Policy {
     lists: Arc<Lists>,
     /// The declared fields requests are validated against: the champion's, then the shadow's
     /// the champion lacks.
-    fields: crate::fields::Schema,
+    fields: crate::domain::fields::Schema,
 }
 
 #[derive(Debug)]
@@ -242,7 +242,7 @@ impl Engine {
     }
 
     /// The declared fields requests are validated against (the champion's, then the shadow's).
-    pub fn fields(&self) -> crate::fields::Schema {
+    pub fn fields(&self) -> crate::domain::fields::Schema {
         self.policy.read().unwrap_or_else(PoisonError::into_inner).fields.clone()
     }
 
@@ -412,7 +412,7 @@ impl Engine {
         let mut reasons: Vec<String> = matches.iter().map(|m| format!("rule {}: {}", m.name, m.reason)).collect();
         reasons.extend(decision.reasons);
         let score = decision.score;
-        let fields = crate::fields::value::to_stored(&policy.fields, &txn.fields);
+        let fields = crate::domain::fields::value::to_stored(&policy.fields, &txn.fields);
         let row = ScoredTransaction {
             txn_id: txn.txn_id,
             timestamp: txn.timestamp,

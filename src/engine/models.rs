@@ -12,7 +12,7 @@ use std::sync::Arc;
 pub(super) fn request_fields(
     champion: &mut Scorer,
     shadow: Option<&mut Scorer>,
-) -> anyhow::Result<crate::fields::Schema> {
+) -> anyhow::Result<crate::domain::fields::Schema> {
     let mut fields = champion.fields().clone();
     if let Some(shadow) = shadow {
         fields = fields.union(shadow.fields()).context("the shadow bundle's fields do not fit the champion's")?;

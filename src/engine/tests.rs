@@ -277,7 +277,8 @@ async fn a_rejected_submit_releases_its_claim() {
 #[tokio::test]
 async fn a_shadow_may_declare_fields_the_champion_does_not_read() {
     let schema =
-        crate::fields::Schema::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/schema.toml"))).unwrap();
+        crate::domain::fields::Schema::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/schema.toml")))
+            .unwrap();
     let (champion, rows) = trained();
     let (challenger, _) = crate::scoring::testing::trained_with(schema.clone());
     let dir = tempfile::tempdir().unwrap();

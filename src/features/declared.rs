@@ -21,7 +21,7 @@
 use super::entity::EntityTable;
 use super::risk::{self, DailyCounts, RiskTable, day_of};
 use crate::domain::Transaction;
-use crate::fields::{FieldValue, Kind, Schema};
+use crate::domain::fields::{FieldValue, Kind, Schema};
 use std::hash::{Hash, Hasher};
 
 /// Values of one category or entity field remembered per card (the most recent ones).

@@ -41,7 +41,7 @@ pub struct FeatureConfig {
     /// How long labels take to arrive: risk is read from transaction days at least this old.
     pub label_delay_secs: i64,
     /// The team's declared fields (empty without a schema file).
-    pub fields: crate::fields::Schema,
+    pub fields: crate::domain::fields::Schema,
 }
 
 impl Default for FeatureConfig {

@@ -197,7 +197,7 @@ pub async fn case(
         .fields()
         .fields()
         .iter()
-        .filter(|f| f.kind == crate::fields::Kind::Entity)
+        .filter(|f| f.kind == crate::domain::fields::Kind::Entity)
         .map(|f| f.name.clone())
         .collect();
     match read(&state, move |r| r.case(&txn_id, &entities)).await? {

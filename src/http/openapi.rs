@@ -60,8 +60,8 @@ pub async fn spec(axum::extract::State(state): axum::extract::State<super::AppSt
 }
 
 /// The JSON Schema of a declared field's key, as `fields::value::parse_json` accepts it.
-fn field_schema(field: &crate::fields::Field) -> Value {
-    use crate::fields::Kind;
+fn field_schema(field: &crate::domain::fields::Field) -> Value {
+    use crate::domain::fields::Kind;
     let mut schema = match field.kind {
         Kind::Number => {
             let mut s = json!({"type": "number"});
@@ -75,7 +75,7 @@ fn field_schema(field: &crate::fields::Field) -> Value {
         }
         Kind::Flag => json!({"type": "boolean"}),
         // A blank value is missing: fine for an optional field, refused for a required one.
-        Kind::Category | Kind::Entity => json!({"type": "string", "maxLength": crate::fields::value::MAX_TEXT,
+        Kind::Category | Kind::Entity => json!({"type": "string", "maxLength": crate::domain::fields::value::MAX_TEXT,
             "pattern": if field.required { TEXT_PATTERN } else { r"^[^\x00-\x1f\x7f-\x9f]*$" }}),
         Kind::Location => json!({"type": "object", "required": ["lat", "lon"], "properties": {
             "lat": {"type": "number", "minimum": -90, "maximum": 90},
@@ -98,7 +98,7 @@ fn field_schema(field: &crate::fields::Field) -> Value {
 ///   validated on its own and answered with its own result or error;
 /// - a list item is a `value` or a `card_num`, not both.
 /// - a transaction takes the bundle's declared fields as keys, and no other key.
-fn document(now: i64, fields: &crate::fields::Schema) -> Value {
+fn document(now: i64, fields: &crate::domain::fields::Schema) -> Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
     let time = |description: &str| {
         json!({"description": description, "oneOf": [

@@ -127,9 +127,11 @@ async fn the_openapi_document_states_what_the_server_checks() {
 #[tokio::test]
 async fn declared_fields_are_validated_stored_tokenized_and_documented() {
     let dir = tempfile::tempdir().unwrap();
-    let schema =
-        crate::fields::Schema::load(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/schema.toml")))
-            .unwrap();
+    let schema = crate::domain::fields::Schema::load(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/schema.toml"
+    )))
+    .unwrap();
     let (bundle, _) = crate::scoring::testing::trained_with(schema);
     let engine = Arc::new(engine_for_tests(dir.path(), &bundle));
     let app = router(AppState::new(Arc::clone(&engine), None));

@@ -1,8 +1,8 @@
 //! Mapping a CSV's header to the transaction fields Aegis needs.
 
 use super::{LabelledTransaction, parse_country, parse_label, parse_timestamp};
+use crate::domain::fields::{FieldValue, Schema, value::parse_cells};
 use crate::domain::{CardKey, Transaction, TransactionIn};
-use crate::fields::{FieldValue, Schema, value::parse_cells};
 use anyhow::{anyhow, bail};
 use std::str::FromStr;
 
@@ -130,7 +130,7 @@ impl ColumnMap {
     }
 }
 
-fn cols_name(field: &crate::fields::Field) -> String {
+fn cols_name(field: &crate::domain::fields::Field) -> String {
     field.csv_columns().join("`/`")
 }
 
@@ -158,7 +158,12 @@ impl ResolvedColumns {
     }
 
     /// The declared fields' values of a record, or which line and field is wrong.
-    fn declared(&self, record: &csv::StringRecord, line: u64, key: &CardKey) -> anyhow::Result<crate::fields::Fields> {
+    fn declared(
+        &self,
+        record: &csv::StringRecord,
+        line: u64,
+        key: &CardKey,
+    ) -> anyhow::Result<crate::domain::fields::Fields> {
         self.schema
             .fields()
             .iter()
@@ -187,7 +192,7 @@ impl ResolvedColumns {
         for (field, cols) in self.schema.fields().iter().zip(&self.declared) {
             let Some(cols) = cols else { continue };
             let cells: Vec<&str> = cols.iter().map(|&c| record.get(c).unwrap_or("")).collect();
-            let raw = crate::fields::Field { pii: false, ..field.clone() };
+            let raw = crate::domain::fields::Field { pii: false, ..field.clone() };
             if let Ok(v) = parse_cells(&raw, &cells, &plain).map(|v| v.to_json()) {
                 if !v.is_null() {
                     out.insert(field.name.clone(), v);

@@ -112,7 +112,7 @@ fn label_time_and_scenario_columns_are_read_and_checked() {
 
 #[test]
 fn declared_fields_are_read_from_their_columns_and_pii_is_never_echoed() {
-    let schema = crate::fields::Schema::parse(
+    let schema = crate::domain::fields::Schema::parse(
         r#"
         [[field]]
         name = "device_id"
@@ -137,10 +137,10 @@ b,2025-01-02T00:00:00Z,4111111111111111,5.00,,,,
     let f = file(csv);
     let rows = read_transactions(f.path(), &map, &CardKey::new(b"k"), false, |_| {}).unwrap().rows;
     let a = &rows[0].txn.fields;
-    assert_eq!(a[0], crate::fields::FieldValue::Text("d-1".into()));
+    assert_eq!(a[0], crate::domain::fields::FieldValue::Text("d-1".into()));
     assert!(a[1].text().is_some_and(|t| t.starts_with("tok_")), "{a:?}");
-    assert_eq!(a[2], crate::fields::FieldValue::Location { lat: 48.8, lon: 2.3 });
-    assert!(rows[1].txn.fields.iter().all(crate::fields::FieldValue::is_missing), "empty cells are missing");
+    assert_eq!(a[2], crate::domain::fields::FieldValue::Location { lat: 48.8, lon: 2.3 });
+    assert!(rows[1].txn.fields.iter().all(crate::domain::fields::FieldValue::is_missing), "empty cells are missing");
     // A bad PII value: the line and column are named, the value is not.
     let bad = file(&csv.replace("bob@example.com", &format!("bob{}@example.com", "x".repeat(300))));
     let err = read_transactions(bad.path(), &map, &CardKey::new(b"k"), false, |_| {}).unwrap_err().to_string();
@@ -150,7 +150,8 @@ b,2025-01-02T00:00:00Z,4111111111111111,5.00,,,,
     let rows = read_transactions(good.path(), &map, &CardKey::new(b"k"), false, |_| {}).unwrap().rows;
     assert!(rows.iter().all(|r| r.txn.fields.len() == 3 && r.txn.fields.iter().all(|v| v.is_missing())));
     let required =
-        crate::fields::Schema::parse("[[field]]\nname = \"device_id\"\nkind = \"entity\"\nrequired = true").unwrap();
+        crate::domain::fields::Schema::parse("[[field]]\nname = \"device_id\"\nkind = \"entity\"\nrequired = true")
+            .unwrap();
     let map = ColumnMap::default().with_schema(required);
     let err = read_transactions(good.path(), &map, &CardKey::new(b"k"), false, |_| {}).unwrap_err();
     assert!(format!("{err:#}").contains("required field `device_id`"), "{err:#}");

@@ -80,7 +80,7 @@ pub struct RuleSet {
     /// List names declared in the file.
     declared_lists: Vec<String>,
     /// The model's declared fields the rules were checked against (`train --schema`).
-    schema: crate::fields::Schema,
+    schema: crate::domain::fields::Schema,
     /// Their names as rule variables.
     fields: std::collections::HashMap<String, vars::DeclaredVar>,
 }
@@ -153,14 +153,14 @@ impl RuleSet {
     /// position in the file.
     /// `schema`: the declared fields of the model the rules run beside; rules may name them
     /// and their features.
-    pub fn load(path: &Path, lists: &Lists, schema: &crate::fields::Schema) -> anyhow::Result<Self> {
+    pub fn load(path: &Path, lists: &Lists, schema: &crate::domain::fields::Schema) -> anyhow::Result<Self> {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("cannot read the rules file {}", path.display()))?;
         Self::parse(&text, lists, schema).with_context(|| format!("rules file {}", path.display()))
     }
 
     /// Compiles rules from TOML text.
-    pub fn parse(text: &str, lists: &Lists, schema: &crate::fields::Schema) -> anyhow::Result<Self> {
+    pub fn parse(text: &str, lists: &Lists, schema: &crate::domain::fields::Schema) -> anyhow::Result<Self> {
         let file: RulesFile = toml::from_str(text).map_err(|e| anyhow::anyhow!("{}", e.to_string().trim_end()))?;
         let fields = vars::declared_vars(schema);
         let mut known: BTreeSet<&str> = variable_names().collect();

@@ -152,7 +152,7 @@ reason = "not a card number"
 
 #[test]
 fn rules_name_the_declared_fields_and_their_features() {
-    use crate::fields::{Field, FieldValue, Kind, Schema};
+    use crate::domain::fields::{Field, FieldValue, Kind, Schema};
     let field = |name: &str, kind| Field {
         name: name.into(),
         kind,

@@ -2,9 +2,9 @@
 //! variables is built per transaction).
 
 use super::Lists;
+use crate::domain::fields::{FieldValue, Kind, Schema};
 use crate::domain::{Action, Transaction};
 use crate::features::{FEATURE_NAMES, N_FEATURES, feature_index};
-use crate::fields::{FieldValue, Kind, Schema};
 use crate::scoring::Score;
 use cel::common::types::{CelDouble, CelInt, CelNull, CelString};
 use cel::common::value::CowVal;

@@ -34,8 +34,8 @@ pub struct FeatureSchema {
     pub label_delay_secs: Option<i64>,
     /// The team's declared fields (`train --schema`): the bundle carries them, so what scores
     /// with it reads the same fields. Absent without a schema.
-    #[serde(default, skip_serializing_if = "crate::fields::Schema::is_empty")]
-    pub fields: crate::fields::Schema,
+    #[serde(default, skip_serializing_if = "crate::domain::fields::Schema::is_empty")]
+    pub fields: crate::domain::fields::Schema,
 }
 
 impl FeatureSchema {

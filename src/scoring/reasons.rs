@@ -8,7 +8,7 @@
 
 use super::FeatureSchema;
 use crate::domain::Transaction;
-use crate::fields::{FieldValue, Kind};
+use crate::domain::fields::{FieldValue, Kind};
 
 /// Up to `max` reasons, from the features with the largest reconstruction errors.
 pub fn explain(txn: &Transaction, schema: &FeatureSchema, features: &[f32], errors: &[f32], max: usize) -> Vec<String> {
@@ -277,7 +277,7 @@ mod tests {
 
     #[test]
     fn declared_fields_give_readable_reasons() {
-        use crate::fields::{Field, FieldValue, Schema};
+        use crate::domain::fields::{Field, FieldValue, Schema};
         let field = |name: &str, kind, pii| Field {
             name: name.into(),
             kind,

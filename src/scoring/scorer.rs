@@ -55,7 +55,7 @@ impl Scorer {
 
     /// The transactions this scorer is given carry `request`'s declared fields (which must
     /// include the bundle's): it reads its own from their positions there.
-    pub fn read_fields_of(&mut self, request: &crate::fields::Schema) -> anyhow::Result<()> {
+    pub fn read_fields_of(&mut self, request: &crate::domain::fields::Schema) -> anyhow::Result<()> {
         let own = self.fields();
         let positions: Vec<usize> = own
             .fields()
@@ -72,7 +72,7 @@ impl Scorer {
         match &self.remap {
             None => std::borrow::Cow::Borrowed(txn),
             Some(positions) => {
-                let missing = crate::fields::FieldValue::Missing;
+                let missing = crate::domain::fields::FieldValue::Missing;
                 let fields = positions.iter().map(|&p| txn.fields.get(p).unwrap_or(&missing).clone()).collect();
                 std::borrow::Cow::Owned(Transaction { fields, ..txn.clone() })
             }
@@ -97,7 +97,7 @@ impl Scorer {
     }
 
     /// The declared fields the bundle reads.
-    pub fn fields(&self) -> &crate::fields::Schema {
+    pub fn fields(&self) -> &crate::domain::fields::Schema {
         &self.bundle.manifest.schema.fields
     }
 
@@ -333,19 +333,19 @@ mod tests {
 
     #[test]
     fn a_scorer_reads_its_fields_from_a_wider_request_schema() {
-        let schema = crate::fields::Schema::parse(
+        let schema = crate::domain::fields::Schema::parse(
             "[[field]]\nname = \"device_id\"\nkind = \"entity\"\n[[field]]\nname = \"score_x\"\nkind = \"number\"",
         )
         .unwrap();
         let (bundle, rows) = crate::scoring::testing::trained_with(schema.clone());
         // Requests carry another model's field first, then these two in the other order.
-        let wider = crate::fields::Schema::parse(
+        let wider = crate::domain::fields::Schema::parse(
             "[[field]]\nname = \"channel\"\nkind = \"category\"\n[[field]]\nname = \"score_x\"\nkind = \"number\"\n[[field]]\nname = \"device_id\"\nkind = \"entity\"",
         )
         .unwrap();
         let (mut direct, mut remapped) = (Scorer::new(bundle.clone()).unwrap(), Scorer::new(bundle).unwrap());
         remapped.read_fields_of(&wider).unwrap();
-        use crate::fields::FieldValue::{Missing, Number, Text};
+        use crate::domain::fields::FieldValue::{Missing, Number, Text};
         for (i, row) in rows.iter().take(300).enumerate() {
             let device = if i % 3 == 0 { Missing } else { Text(format!("d-{}", i % 7).into()) };
             let own = Transaction { fields: vec![device.clone(), Number(i as f64)].into(), ..row.txn.clone() };
@@ -354,7 +354,10 @@ mod tests {
             let (a, b) = (direct.features(&own, None), remapped.features(&wide, None));
             assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()), "row {i}");
         }
-        assert!(remapped.read_fields_of(&crate::fields::Schema::default()).is_err(), "its fields must be there");
+        assert!(
+            remapped.read_fields_of(&crate::domain::fields::Schema::default()).is_err(),
+            "its fields must be there"
+        );
     }
 
     #[test]

@@ -10,11 +10,11 @@ use aegis_model::{AutoencoderParams, GbdtParams, IsolationForestParams};
 /// A small bundle trained on generated data (with its labels, so with a supervised model),
 /// and the rows it was trained on.
 pub(crate) fn trained() -> (Bundle, Vec<LabelledTransaction>) {
-    trained_with(crate::fields::Schema::default())
+    trained_with(crate::domain::fields::Schema::default())
 }
 
 /// [`trained`], reading and learning from `schema`'s declared fields.
-pub(crate) fn trained_with(schema: crate::fields::Schema) -> (Bundle, Vec<LabelledTransaction>) {
+pub(crate) fn trained_with(schema: crate::domain::fields::Schema) -> (Bundle, Vec<LabelledTransaction>) {
     let cfg = GeneratorConfig {
         rows: 6000,
         cards: 200,

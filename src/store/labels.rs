@@ -9,8 +9,8 @@
 use super::Store;
 use super::sql::{Conn, Row, args};
 pub use crate::domain::LabelIn;
+use crate::domain::fields::Schema;
 use crate::domain::{Action, CardToken, Country, Transaction, Verdict};
-use crate::fields::Schema;
 
 /// What storing one label did.
 #[derive(Debug, Clone, PartialEq)]
@@ -213,7 +213,7 @@ pub(super) fn transaction(r: &dyn Row, at: usize, schema: &Schema) -> anyhow::Re
         merchant: r.string(at + 5)?,
         merchant_category: r.opt_string(at + 6)?,
         bin: crate::domain::bin_of(r.text(at + 7)?),
-        fields: crate::fields::value::from_stored(schema, r.opt_text(at + 8)?),
+        fields: crate::domain::fields::value::from_stored(schema, r.opt_text(at + 8)?),
     }))
 }
 

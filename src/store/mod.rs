@@ -40,8 +40,8 @@ pub use training::Compared;
 pub(crate) use training::scored_by_shadow;
 pub use writer::{Ack, Writer, WriterClosed, WriterStats};
 
+use crate::domain::fields::Schema;
 use crate::domain::{ScoredTransaction, Transaction};
-use crate::fields::Schema;
 use anyhow::Context;
 use counters::Counters;
 use rusqlite::Connection;

@@ -5,7 +5,7 @@
 
 use super::{Ack, History, LabelIn, LabelOutcome, Location, ReadPool, Store, VerdictChange, Writer, WriterStats};
 use crate::domain::ScoredTransaction;
-use crate::fields::Schema;
+use crate::domain::fields::Schema;
 use anyhow::Context;
 use std::sync::Arc;
 use std::sync::Mutex;

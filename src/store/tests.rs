@@ -1,6 +1,6 @@
 use super::*;
 use crate::domain::Action;
-use crate::fields::Schema;
+use crate::domain::fields::Schema;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 
@@ -53,7 +53,7 @@ fn round_trips_every_field_and_survives_reopening() {
 
 #[test]
 fn stored_fields_come_back_to_the_feature_pipeline_by_name() {
-    use crate::fields::{Field, FieldValue, Kind};
+    use crate::domain::fields::{Field, FieldValue, Kind};
     let field = |name: &str, kind| Field {
         name: name.into(),
         kind,

@@ -31,7 +31,7 @@ impl Store {
         &mut self,
         from: Option<i64>,
         to: Option<i64>,
-        schema: &crate::fields::Schema,
+        schema: &crate::domain::fields::Schema,
         mut progress: impl FnMut(u64),
     ) -> anyhow::Result<Vec<LabelledTransaction>> {
         let mut out = Vec::new();

@@ -1,7 +1,7 @@
 use super::*;
+use crate::domain::fields::{Field, Schema};
 use crate::domain::{CardKey, Country};
 use crate::features::{CategoryEncoder, Encoders, FeatureConfig, FeaturePipeline, N_FEATURES};
-use crate::fields::{Field, Schema};
 use proptest::prelude::*;
 
 fn field(name: &str, kind: Kind) -> Field {

@@ -15,6 +15,7 @@
 //! key of `/predict` and of Kafka messages, a variable of rules and a key of the stored
 //! `fields` object. Without a schema nothing changes: the schema is empty.
 
+pub(crate) mod request;
 pub mod value;
 
 pub use value::{FieldValue, Fields};
